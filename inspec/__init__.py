@@ -1,0 +1,7 @@
+"""inspec: write a convolutional network as its paper's table; check it, count it, draw it, compile it."""
+
+__version__ = "0.1.0"
+
+from .api import Spec, SpecErrors, build, load  # noqa: E402
+
+__all__ = ["Spec", "SpecErrors", "build", "load", "__version__"]

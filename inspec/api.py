@@ -1,0 +1,91 @@
+"""The Python API: inspec.load() checks a spec; inspec.build() returns the nn.Module."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from . import ir
+from .diagnostics import Diagnostic
+from .elaborate import elaborate
+
+
+class SpecErrors(Exception):
+    """A spec has errors; str() renders them like the CLI does."""
+
+    def __init__(self, net: ir.Network):
+        self.network = net
+        self.diagnostics = [d for d in net.diagnostics if d.is_error]
+        super().__init__("\n".join(d.render(net.sources) for d in self.diagnostics))
+
+
+class Spec:
+    """A checked network: its IR, its diagnostics, and the backends as methods."""
+
+    def __init__(self, net: ir.Network):
+        self.ir = net
+
+    @property
+    def name(self) -> str:
+        return self.ir.name
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        return self.ir.diagnostics
+
+    @property
+    def ok(self) -> bool:
+        return self.ir.ok
+
+    def render_diagnostics(self) -> str:
+        return "\n".join(d.render(self.ir.sources) for d in self.ir.diagnostics)
+
+    def table(self, format: str = "text", granularity: str = "rows", units: str | None = None) -> str:
+        from .table import RENDERERS
+
+        return RENDERERS[format](self.ir, granularity, units or self.ir.units)
+
+    def totals(self, sides: bool = False):
+        return self.ir.totals(sides)
+
+    def to_python(self, **options: Any) -> str:
+        from .codegen import generate
+
+        self._require_ok()
+        return generate(self.ir, **options)
+
+    def diagram(self, **options: Any):
+        from .diagram import Diagram
+
+        return Diagram(self.ir, **options)
+
+    def _require_ok(self) -> None:
+        if not self.ir.ok:
+            raise SpecErrors(self.ir)
+
+    def __repr__(self) -> str:
+        errs = sum(d.is_error for d in self.diagnostics)
+        return f"<inspec.Spec {self.name!r}: {errs} error(s)>"
+
+
+def _is_path(source: str | os.PathLike) -> bool:
+    if isinstance(source, os.PathLike):
+        return True
+    return "\n" not in source and (source.endswith(".isp") or Path(source).is_file())
+
+
+def load(source: str | os.PathLike, **params: Any) -> Spec:
+    """Check a spec given as a path or as text; `params` override the network's parameters."""
+    if _is_path(source):
+        return Spec(elaborate(path=str(source), params=params))
+    return Spec(elaborate(text=str(source), params=params, name="<string>"))
+
+
+def build(source: str | os.PathLike, **params: Any):
+    """Build the PyTorch module of a spec, through the same code `inspec compile` writes."""
+    spec = load(source, **params)
+    spec._require_ok()
+    from .codegen import build_module
+
+    return build_module(spec.ir, **params)

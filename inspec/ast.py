@@ -1,0 +1,203 @@
+"""The typed syntax tree of a .isp file. Every node keeps the span it was parsed from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .diagnostics import Span
+
+# ----------------------------------------------------------------------------------------------
+# Expressions
+
+
+@dataclass(frozen=True)
+class Expr:
+    span: Span
+
+
+@dataclass(frozen=True)
+class Num(Expr):
+    value: int | float
+
+
+@dataclass(frozen=True)
+class Str(Expr):
+    value: str
+
+
+@dataclass(frozen=True)
+class Bool(Expr):
+    value: bool
+
+
+@dataclass(frozen=True)
+class Name(Expr):
+    id: str
+
+
+@dataclass(frozen=True)
+class BinOp(Expr):
+    op: str  # + - * / // % == != < <= > >= and or
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True)
+class Unary(Expr):
+    op: str  # - not
+    operand: Expr
+
+
+@dataclass(frozen=True)
+class Call(Expr):
+    func: str
+    args: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class Tuple(Expr):
+    items: tuple[Expr, ...]
+
+
+# ----------------------------------------------------------------------------------------------
+# Statements
+
+
+@dataclass(frozen=True)
+class Kwarg:
+    name: str
+    value: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: Expr | None
+    header: str | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    params: tuple[Param, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Input:
+    dims: tuple[int, int, int]  # H, W, C as written
+    span: Span
+
+
+@dataclass(frozen=True)
+class Units:
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Defaults:
+    op: str
+    kwargs: tuple[Kwarg, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Init:
+    scheme: str
+    kwargs: tuple[Kwarg, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Import:
+    path: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Patch:
+    kh: int
+    kw: int
+    stride: int | None
+    span: Span
+
+    def __str__(self) -> str:
+        s = f"{self.kh}x{self.kw}"
+        return f"{s}/{self.stride}" if self.stride is not None else s
+
+
+@dataclass(frozen=True)
+class Row:
+    """`TYPE [(label)] [KxK[/S]] [args...] [key=value...]`"""
+
+    op: str
+    op_span: Span
+    label: str | None
+    label_span: Span | None
+    patch: Patch | None
+    args: tuple[Expr, ...]
+    kwargs: tuple[Kwarg, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class ExpectItem:
+    key: str
+    raw: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class RowStmt:
+    row: Row
+    repeat: int | None
+    repeat_span: Span | None
+    expect: tuple[ExpectItem, ...]
+    cond: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class SideStmt:
+    row: Row
+    cond: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class Branch:
+    name: str | None
+    body: tuple[object, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Residual:
+    kwargs: tuple[Kwarg, ...]
+    body: tuple[object, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class BlockDef:
+    name: str
+    params: tuple[Param, ...]
+    body: tuple[object, ...]
+    span: Span
+
+
+@dataclass
+class Module:
+    file: str
+    text: str
+    network: Network | None = None
+    input: Input | None = None
+    units: Units | None = None
+    defaults: list[Defaults] = field(default_factory=list)
+    init: Init | None = None
+    imports: list[Import] = field(default_factory=list)
+    blocks: list[BlockDef] = field(default_factory=list)
+    body: list[object] = field(default_factory=list)

@@ -1,0 +1,74 @@
+"""The audit pass: compare what a spec's rows `expect` (a paper's printed numbers) with what inspec
+computes, and warn at every row where they disagree beyond the printed precision."""
+
+from __future__ import annotations
+
+from . import ir
+from .diagnostics import DiagnosticBag
+from .units import fmt_exact, parse_qty
+
+KEYS = ("output", "params", "weights", "ops", "depth")
+
+
+def _computed(row: ir.Row, key: str):
+    n = row.node
+    if key == "output":
+        return n.out_shape
+    if key == "depth":
+        return n.depth
+    return getattr(n.cost, key)
+
+
+def audit(net: ir.Network, bag: DiagnosticBag) -> None:
+    for row in net.rows:
+        for e in row.expectations:
+            if e.key not in KEYS:
+                bag.error(
+                    f"unknown expectation '{e.key}'",
+                    e.span,
+                    f"expectations: {', '.join(KEYS)}",
+                )
+                continue
+            if row.node.out_shape is None or not row.node.active:
+                continue
+            got = _computed(row, e.key)
+            if e.key == "output":
+                parts = e.raw.split("x")
+                if len(parts) != 3 or not all(p.isdigit() for p in parts):
+                    bag.error(f"output expects a size such as 28x28x256, got {e.raw}", e.span)
+                    continue
+                want = tuple(int(p) for p in parts)
+                if (got.h, got.w, got.c) != want:
+                    bag.warning(
+                        f"expected output {e.raw}, computed {got}",
+                        e.span,
+                        f"the spec says output={e.raw}",
+                    )
+                continue
+            q = parse_qty(e.raw)
+            if q is None:
+                bag.error(f"{e.key} expects a number such as 159K or 34M, got {e.raw}", e.span)
+                continue
+            if e.key == "depth":
+                if q.suffix or got != q.mantissa:
+                    bag.warning(f"expected depth {e.raw}, computed {got}", e.span)
+                continue
+            want = q.value(e.key, net.units)
+            tol = q.half_step(e.key, net.units)
+            if abs(got - want) <= tol + 1e-9:
+                continue
+            diff = (got - want) / want * 100 if want else float("inf")
+            unit = ""
+            if q.suffix:
+                per = want / q.mantissa if q.mantissa else 1
+                unit = f" = {got / per:.{max(q.decimals, 1) + 1}f}{q.suffix}"
+            units_note = (
+                "paper units: K = 1024 for params and weights, M = 10^6 for ops"
+                if net.units == "paper"
+                else "units: K = 10^3, M = 10^6, G = 10^9"
+            )
+            bag.warning(
+                f"{e.key}: expected {e.raw}, computed {fmt_exact(got)}{unit} ({diff:+.1f}%)",
+                e.span,
+                f"agreement means within half a unit of the printed last digit ({units_note})",
+            )

@@ -1,0 +1,295 @@
+"""The command line: inspec check | table | compile | diagram.
+
+Exit codes: 0 fine (warnings allowed), 1 spec errors (or an output that could not be written),
+2 usage errors. No command imports torch.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .elaborate import elaborate
+from .fileio import OutputError, write_atomic
+
+EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
+
+
+def _load(spec: str, params: dict | None = None):
+    return elaborate(path=spec, params=params or {})
+
+
+def _report(net, quiet: bool = False, hint: bool = False) -> bool:
+    """Print the diagnostics (stderr); True when there are no errors.
+
+    quiet prints errors only; hint prints errors and a one-line count of the warnings."""
+    diags = net.diagnostics
+    for d in diags:
+        if (quiet or hint) and not d.is_error:
+            continue
+        click.echo(d.render(net.sources), err=True)
+    errors = sum(d.is_error for d in diags)
+    warnings = len(diags) - errors
+    if hint and warnings and not errors:
+        click.echo(
+            f"{net.file}: {warnings} warning{'s' * (warnings != 1)} (inspec check {net.file} shows them)",
+            err=True,
+        )
+    if errors:
+        click.echo(
+            f"{net.file}: {errors} error{'s' * (errors != 1)}"
+            + (f", {warnings} warning{'s' * (warnings != 1)}" if warnings else ""),
+            err=True,
+        )
+    return errors == 0
+
+
+def _parse_params(values: tuple[str, ...]) -> dict:
+    """--param name=value (value parsed as int, float, true/false, else string)."""
+    out = {}
+    for item in values:
+        name, sep, raw = item.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="--param")
+        raw = raw.strip()
+        value: object
+        if raw in ("true", "false"):
+            value = raw == "true"
+        else:
+            try:
+                value = int(raw)
+            except ValueError:
+                try:
+                    value = float(raw)
+                except ValueError:
+                    value = raw
+        out[name.strip()] = value
+    return out
+
+
+_spec_arg = click.argument("spec", type=click.Path(exists=True, dir_okay=False, readable=True))
+_param_opt = click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Override a network parameter, e.g. -p num_classes=10 -p aux_logits=false.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="inspec")
+def cli() -> None:
+    """Write a CNN as its paper's table; check, count, draw and compile it."""
+
+
+@cli.command()
+@click.argument(
+    "specs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, readable=True)
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
+@_param_opt
+def check(specs: tuple[str, ...], quiet: bool, params: tuple[str, ...]) -> None:
+    """Check specs: parse, elaborate, infer every shape, audit expectations."""
+    overrides = _parse_params(params)
+    failed = False
+    for spec in specs:
+        net = _load(spec, overrides)
+        ok = _report(net, quiet)
+        if ok:
+            warns = len(net.diagnostics)
+            if not quiet:
+                from .table import summary_line
+
+                suffix = f" ({warns} warning{'s' * (warns != 1)})" if warns else ""
+                click.echo(
+                    f"{spec}: ok{suffix}: {summary_line(net)}"
+                    if net.input
+                    else f"{spec}: ok{suffix} (block library)"
+                )
+        failed |= not ok
+    sys.exit(EXIT_SPEC if failed else EXIT_OK)
+
+
+@cli.command()
+@_spec_arg
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "csv", "json"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "-u",
+    "--units",
+    type=click.Choice(["exact", "paper"]),
+    default=None,
+    help="exact counts, or the paper's K = 1024 params and M = 10^6 ops "
+    "[default: the spec's `units`, else exact]",
+)
+@click.option(
+    "-g",
+    "--granularity",
+    type=click.Choice(["rows", "layers"]),
+    default="rows",
+    show_default=True,
+    help="rows as written, or every layer inside blocks",
+)
+@_param_opt
+def table(spec: str, fmt: str, units: str | None, granularity: str, params: tuple[str, ...]) -> None:
+    """Print the network as a paper-style table."""
+    net = _load(spec, _parse_params(params))
+    if not _report(net, hint=True):
+        sys.exit(EXIT_SPEC)
+    if net.input is None:
+        click.echo(f"{spec} is a block library: it has no network to tabulate", err=True)
+        sys.exit(EXIT_SPEC)
+    from .table import RENDERERS
+
+    click.echo(RENDERERS[fmt](net, granularity, units or net.units), nl=False)
+
+
+@cli.command(name="compile")
+@_spec_arg
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Where to write the module [default: ./NETWORK.py, NETWORK being the spec's network name].",
+)
+@click.option("--force", is_flag=True, help="Overwrite a file that inspec did not generate.")
+@click.option(
+    "--fuse-bn",
+    is_flag=True,
+    help="Inference export: fold batch norm into the preceding conv (eval only).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Do not print the summary table.")
+@_param_opt
+def compile_(
+    spec: str, output: str | None, force: bool, fuse_bn: bool, quiet: bool, params: tuple[str, ...]
+) -> None:
+    """Check a spec and write a readable, runnable PyTorch module."""
+    net = _load(spec, _parse_params(params))
+    if not _report(net, hint=True):
+        sys.exit(EXIT_SPEC)
+    if net.input is None:
+        click.echo(f"{spec} is a block library: it has no network to compile", err=True)
+        sys.exit(EXIT_SPEC)
+    from .codegen import generate
+    from .table import render_text
+
+    code = generate(net, fuse_bn=fuse_bn)
+    target = output or f"{net.name}.py"
+    try:
+        written = write_atomic(target, code, force=force, protect=tuple(net.sources))
+    except OutputError as e:
+        click.echo(f"inspec: error: {e}", err=True)
+        sys.exit(EXIT_SPEC)
+    if not quiet:
+        click.echo(render_text(net, "rows", net.units), nl=False)
+        click.echo("")
+    click.echo(f"wrote {written}")
+
+
+@cli.command()
+@_spec_arg
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Output file, or - for stdout [default: ./NETWORK.FORMAT].")
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(["svg", "png", "pdf", "dot"]),
+    default=None,
+    help="Output format [default: from the output's extension, else svg].",
+)
+@click.option(
+    "-d",
+    "--detail",
+    type=click.Choice(["network", "blocks"]),
+    default="network",
+    show_default=True,
+    help="One node per row, or every block instance opened as a cluster.",
+)
+@click.option("-b", "--block", "block", default=None, help="Draw one block definition on its own.")
+@click.option(
+    "-r",
+    "--rankdir",
+    type=click.Choice(["TB", "LR"]),
+    default="TB",
+    show_default=True,
+    help="Top-down or left-right.",
+)
+@click.option("--costs", is_flag=True, help="Show params and ops on every node.")
+@click.option("--force", is_flag=True, help="Overwrite a file that inspec did not generate.")
+@_param_opt
+def diagram(
+    spec: str,
+    output: str | None,
+    fmt: str | None,
+    detail: str,
+    block: str | None,
+    rankdir: str,
+    costs: bool,
+    force: bool,
+    params: tuple[str, ...],
+) -> None:
+    """Draw the network (or one block) with Graphviz."""
+    net = _load(spec, _parse_params(params))
+    if not _report(net, hint=True):
+        sys.exit(EXIT_SPEC)
+    from .diagram import DiagramError, DotNotFound, render, to_dot
+
+    if fmt is None:
+        ext = Path(output).suffix.lstrip(".").lower() if output and output != "-" else ""
+        fmt = ext if ext in ("svg", "png", "pdf", "dot") else "svg"
+    try:
+        source = to_dot(net, detail=detail, block=block, rankdir=rankdir, costs=costs)
+    except DiagramError as e:
+        click.echo(f"inspec: error: {e}", err=True)
+        sys.exit(EXIT_USAGE)
+    if output == "-":
+        if fmt != "dot":
+            click.echo("inspec: error: only --format dot can be written to stdout", err=True)
+            sys.exit(EXIT_USAGE)
+        click.echo(source, nl=False)
+        return
+    try:
+        data = source.encode() if fmt == "dot" else render(source, fmt)
+    except DotNotFound as e:
+        click.echo(f"inspec: error: {e}", err=True)
+        sys.exit(EXIT_SPEC)
+    stem = f"{net.name}_{block}" if block else net.name
+    target = output or f"{stem}.{fmt}"
+    try:
+        written = write_atomic(target, data, force=force, protect=tuple(net.sources))
+    except OutputError as e:
+        click.echo(f"inspec: error: {e}", err=True)
+        sys.exit(EXIT_SPEC)
+    click.echo(f"wrote {written}")
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(EXIT_USAGE)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(EXIT_USAGE)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except RecursionError:
+        click.echo("inspec: error: the spec is nested too deeply to process", err=True)
+        sys.exit(EXIT_SPEC)
+    sys.exit(EXIT_OK)

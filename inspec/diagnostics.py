@@ -1,0 +1,115 @@
+"""Diagnostics are values: a severity, a message, a source span and notes with the arithmetic.
+
+Passes collect them; the CLI renders them all at once, each with the source line and a caret::
+
+    specs/bad.isp:7:1: error: window 3x3 does not fit the 2x2x512 input
+        7 | maxpool 3x3/2
+          | ^^^^^^^^^^^^^
+          = note: (2 + 0 - 3) / 2 + 1 = 0.5 < 1
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+@dataclass(frozen=True)
+class Span:
+    """A region of a source file; lines and columns count from 1, end is exclusive."""
+
+    file: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    severity: Severity
+    message: str
+    span: Span | None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def render(self, sources: dict[str, str] | None = None) -> str:
+        head = f"{self.span}: " if self.span else ""
+        lines = [f"{head}{self.severity.value}: {self.message}"]
+        text = (sources or {}).get(self.span.file) if self.span else None
+        if self.span and text is not None:
+            src_lines = text.splitlines()
+            if 1 <= self.span.line <= len(src_lines):
+                src = src_lines[self.span.line - 1].expandtabs(1)
+                start = max(self.span.col, 1)
+                if self.span.end_line == self.span.line:
+                    end = max(self.span.end_col, start + 1)
+                else:
+                    end = max(len(src.rstrip()) + 1, start + 1)
+                gutter = " " * len(str(self.span.line))
+                lines.append(f" {self.span.line} | {src}")
+                lines.append(f" {gutter} | {' ' * (start - 1)}{'^' * (end - start)}")
+        pad = " " * (len(str(self.span.line)) if self.span else 1)
+        for note in self.notes:
+            lines.append(f" {pad} = note: {note}")
+        return "\n".join(lines)
+
+
+class SpecError(Exception):
+    """Raised inside a rule; the caller attaches the span and turns it into a Diagnostic."""
+
+    def __init__(self, message: str, *notes: str, span: Span | None = None):
+        super().__init__(message)
+        self.message = message
+        self.notes = tuple(notes)
+        self.span = span
+
+
+@dataclass
+class DiagnosticBag:
+    items: list[Diagnostic] = field(default_factory=list)
+
+    def error(self, message: str, span: Span | None, *notes: str) -> None:
+        self.items.append(Diagnostic(Severity.ERROR, message, span, tuple(notes)))
+
+    def warning(self, message: str, span: Span | None, *notes: str) -> None:
+        self.items.append(Diagnostic(Severity.WARNING, message, span, tuple(notes)))
+
+    def add(self, diag: Diagnostic) -> None:
+        self.items.append(diag)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.is_error for d in self.items)
+
+    def sorted(self) -> list[Diagnostic]:
+        def key(d: Diagnostic):
+            s = d.span
+            return (s.file, s.line, s.col) if s else ("", 0, 0)
+
+        seen: set = set()
+        out = []
+        for d in sorted(self.items, key=key):
+            k = (d.severity, d.message, d.span)
+            if k not in seen:
+                seen.add(k)
+                out.append(d)
+        return out
+
+
+def did_you_mean(name: str, candidates) -> str | None:
+    """A 'did you mean' note for a misspelled name, or None."""
+    match = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f"did you mean '{match[0]}'?" if match else None

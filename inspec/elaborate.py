@@ -1,0 +1,1046 @@
+"""Elaboration: AST → IR tree. Binds parameters, expands blocks, repeats and imports, and runs each op's
+shape and cost rule from the registry. Every problem becomes a Diagnostic with a span; elaboration goes on
+after an error (with the shape unknown downstream) so that one run reports all of a file's errors.
+"""
+
+from __future__ import annotations
+
+import keyword
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import ast as A
+from . import ir
+from .diagnostics import DiagnosticBag, Span, SpecError, did_you_mean
+from .ops import MAX_CHANNELS, MAX_KERNEL, MAX_SPATIAL, OPS, ROW_OPS, ZERO, Attr, Ctx, OpDef
+from .shapes import Shape, is_integral
+from .syntax import parse
+
+MAX_REPEAT = 10_000
+MAX_LAYERS = 2_000_000
+MAX_BLOCK_DEPTH = 48
+UNITS = ("exact", "paper")
+INIT_SCHEMES: dict[str, dict[str, Any]] = {
+    "default": {},
+    "trunc_normal": {"std": 0.01, "a": -2.0, "b": 2.0},
+    "normal": {"std": 0.01},
+    "kaiming": {},
+    "xavier": {},
+}
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """A bare word that is not a parameter: an enum value such as relu, same or valid."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def fmt_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, tuple):
+        return "(" + ", ".join(fmt_value(x) for x in v) + ")"
+    if isinstance(v, str):
+        return f'"{v}"'
+    return str(v)
+
+
+# ------------------------------------------------------------------------------------------------
+# Expressions
+
+_FUNCS = {
+    "int": (1, 1, lambda a: int(a[0])),
+    "round": (1, 1, lambda a: int(round(a[0]))),
+    "floor": (1, 1, lambda a: math.floor(a[0])),
+    "ceil": (1, 1, lambda a: math.ceil(a[0])),
+    "min": (1, 64, lambda a: min(a)),
+    "max": (1, 64, lambda a: max(a)),
+}
+_NUM_LIMIT = 10**15
+
+
+def _num(v: Any, e: A.Expr) -> int | float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        if isinstance(v, Symbol):
+            raise SpecError(f"'{v.name}' is not a number here")
+        raise SpecError(f"{fmt_value(v)} is not a number", span=e.span)
+    return v
+
+
+def evaluate(e: A.Expr, scope: dict[str, Any]) -> Any:
+    """Evaluate an expression. Names not in scope become Symbols (checked where they are used)."""
+    if isinstance(e, A.Num):
+        return e.value
+    if isinstance(e, (A.Str, A.Bool)):
+        return e.value
+    if isinstance(e, A.Name):
+        return scope[e.id] if e.id in scope else Symbol(e.id)
+    if isinstance(e, A.Tuple):
+        return tuple(evaluate(i, scope) for i in e.items)
+    if isinstance(e, A.Unary):
+        v = evaluate(e.operand, scope)
+        if e.op == "not":
+            return not _bool(v, e.operand, scope)
+        return -_num(_defined(v, e.operand, scope), e.operand)
+    if isinstance(e, A.Call):
+        if e.func not in _FUNCS:
+            raise SpecError(
+                f"unknown function '{e.func}'",
+                *filter(None, [did_you_mean(e.func, _FUNCS)]),
+                f"functions: {', '.join(sorted(_FUNCS))}",
+                span=e.span,
+            )
+        lo, hi, fn = _FUNCS[e.func]
+        if not lo <= len(e.args) <= hi:
+            raise SpecError(f"{e.func}() takes {lo} argument(s), got {len(e.args)}", span=e.span)
+        args = [_num(_defined(evaluate(a, scope), a, scope), a) for a in e.args]
+        if any(isinstance(a, float) and not math.isfinite(a) for a in args):
+            raise SpecError(f"{e.func}() of a value that is not finite", span=e.span)
+        return fn(args)
+    if isinstance(e, A.BinOp):
+        if e.op in ("and", "or"):
+            left = _bool(evaluate(e.left, scope), e.left, scope)
+            if e.op == "and" and not left:
+                return False
+            if e.op == "or" and left:
+                return True
+            return _bool(evaluate(e.right, scope), e.right, scope)
+        a = _defined(evaluate(e.left, scope), e.left, scope)
+        b = _defined(evaluate(e.right, scope), e.right, scope)
+        if e.op in ("==", "!="):
+            return (a == b) == (e.op == "==")
+        a, b = _num(a, e.left), _num(b, e.right)
+        if e.op in ("<", "<=", ">", ">="):
+            return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[e.op]
+        if e.op in ("/", "//", "%") and b == 0:
+            raise SpecError(f"division by zero in {_src(e)}", span=e.span)
+        if e.op == "*" and abs(a) * abs(b) > _NUM_LIMIT:
+            raise SpecError("number too large", span=e.span)
+        result = {
+            "+": lambda: a + b,
+            "-": lambda: a - b,
+            "*": lambda: a * b,
+            "/": lambda: a / b,
+            "//": lambda: a // b,
+            "%": lambda: a % b,
+        }[e.op]()
+        if isinstance(result, float) and result.is_integer() and e.op == "/":
+            if isinstance(a, int) and isinstance(b, int):
+                result = int(result)
+        if abs(result) > _NUM_LIMIT:
+            raise SpecError("number too large", span=e.span)
+        return result
+    raise SpecError("unsupported expression", span=e.span)  # pragma: no cover
+
+
+def _src(e: A.Expr) -> str:
+    return f"{e.span.line}:{e.span.col}"
+
+
+def _defined(v: Any, e: A.Expr, scope: dict[str, Any]) -> Any:
+    if isinstance(v, Symbol):
+        names = [k for k in scope if not k.startswith("_")]
+        raise SpecError(
+            f"undefined parameter '{v.name}'",
+            *filter(None, [did_you_mean(v.name, names)]),
+            span=e.span,
+        )
+    return v
+
+
+def _bool(v: Any, e: A.Expr, scope: dict[str, Any]) -> bool:
+    v = _defined(v, e, scope)
+    if not isinstance(v, bool):
+        raise SpecError(f"expected true or false, got {fmt_value(v)}", span=e.span)
+    return v
+
+
+# ------------------------------------------------------------------------------------------------
+# Attribute coercion
+
+
+def coerce(attr: Attr, v: Any, span: Span, scope: dict[str, Any], op: str) -> Any:
+    where = f"{op} {attr.name}"
+
+    def bad(expected: str):
+        if isinstance(v, Symbol):
+            names = [k for k in scope if not k.startswith("_")]
+            return SpecError(
+                f"undefined parameter '{v.name}' (for {where}, which expects {expected})",
+                *filter(None, [did_you_mean(v.name, names + list(attr.choices))]),
+                span=span,
+            )
+        return SpecError(f"{where} expects {expected}, got {fmt_value(v)}", span=span)
+
+    if attr.kind == "int":
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise bad("an integer")
+        if not is_integral(v):
+            raise SpecError(f"{where} must be an integer, got {v:g}", span=span)
+        v = int(v)
+        _range(attr, v, span, where)
+        return v
+    if attr.kind == "float":
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise bad("a number")
+        v = float(v)
+        if not math.isfinite(v):
+            raise SpecError(f"{where} must be finite", span=span)
+        _range(attr, v, span, where)
+        return v
+    if attr.kind == "bool":
+        if not isinstance(v, bool):
+            raise bad("true or false")
+        return v
+    if attr.kind == "enum":
+        name = v.name if isinstance(v, Symbol) else v if isinstance(v, str) else None
+        if name not in attr.choices:
+            if isinstance(v, Symbol) and v.name in scope:
+                raise bad(" | ".join(attr.choices))
+            raise SpecError(
+                f"{where} must be one of {', '.join(attr.choices)}; got {fmt_value(name or v)}",
+                *filter(None, [did_you_mean(str(name), attr.choices)]),
+                span=span,
+            )
+        return name
+    if attr.kind == "pad":
+        if isinstance(v, (Symbol, str)):
+            name = v.name if isinstance(v, Symbol) else v
+            if name in ("same", "valid"):
+                return name
+            raise bad("same, valid or a number of pixels")
+        if isinstance(v, tuple) and len(v) in (2, 4):
+            return tuple(_pad_int(x, span, where) for x in v)
+        return _pad_int(v, span, where)
+    if attr.kind == "kernel":
+        if isinstance(v, tuple) and len(v) == 2:
+            k = tuple(_pad_int(x, span, where) for x in v)
+        else:
+            k = (_pad_int(v, span, where),) * 2
+        if min(k) < 1 or max(k) > MAX_KERNEL:
+            raise SpecError(f"{where} must be between 1 and {MAX_KERNEL}", span=span)
+        return k
+    return v
+
+
+def _pad_int(v: Any, span: Span, where: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not is_integral(v):
+        raise SpecError(f"{where} expects whole numbers, got {fmt_value(v)}", span=span)
+    v = int(v)
+    if v < 0 or v > MAX_SPATIAL:
+        raise SpecError(f"{where} must be between 0 and {MAX_SPATIAL}, got {v}", span=span)
+    return v
+
+
+def _range(attr: Attr, v, span: Span, where: str) -> None:
+    if attr.minimum is not None and v < attr.minimum:
+        raise SpecError(f"{where} must be at least {attr.minimum:g}, got {v:g}", span=span)
+    if attr.maximum is not None and v > attr.maximum:
+        raise SpecError(f"{where} must be at most {attr.maximum:g}, got {v:g}", span=span)
+
+
+# ------------------------------------------------------------------------------------------------
+# Names
+
+_RESERVED = set(keyword.kwlist) | {
+    "forward",
+    "training",
+    "train",
+    "eval",
+    "parameters",
+    "modules",
+    "children",
+    "state_dict",
+    "to",
+    "cuda",
+    "cpu",
+    "type",
+    "float",
+    "double",
+    "half",
+    "apply",
+    "buffers",
+    "zero_grad",
+    "register_buffer",
+    "register_module",
+    "add_module",
+    "get_submodule",
+    "named_modules",
+    "requires_grad_",
+    "extra_repr",
+    "dump_patches",
+    "call_super_init",
+    "torch",
+    "nn",
+    "F",
+    "x",
+}
+
+
+def ident(text: str) -> str:
+    """A Python identifier from a spec label or name."""
+    s = re.sub(r"[^0-9A-Za-z_]", "_", text)
+    if not s or s[0].isdigit():
+        s = "_" + s
+    if s in _RESERVED:
+        s += "_"
+    return s
+
+
+# ------------------------------------------------------------------------------------------------
+# Loading files and imports
+
+
+class _Loader:
+    def __init__(self, bag: DiagnosticBag):
+        self.bag = bag
+        self.sources: dict[str, str] = {}
+        self.modules: dict[str, A.Module | None] = {}
+        self.blocks: dict[str, A.BlockDef] = {}
+        self.block_files: dict[str, str] = {}
+
+    def load(self, path: str, text: str | None, stack: tuple[str, ...], via: A.Import | None):
+        key = os.path.normcase(os.path.abspath(path)) if text is None else path
+        if key in stack:
+            cycle = " -> ".join(os.path.basename(s) for s in (*stack[stack.index(key) :], key))
+            self.bag.error("import cycle", via.span if via else None, cycle)
+            return None
+        if key in self.modules:
+            return self.modules[key]
+        if text is None:
+            try:
+                data = Path(path).read_bytes()
+            except OSError as e:
+                self.bag.error(
+                    f"cannot read '{path}': {e.strerror or e}", via.span if via else None
+                )
+                self.modules[key] = None
+                return None
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as e:
+                self.bag.error(
+                    f"'{path}' is not UTF-8 text (byte {e.start})", via.span if via else None
+                )
+                self.modules[key] = None
+                return None
+        display = path
+        self.sources[display] = text
+        module, diags = parse(text, display)
+        for d in diags:
+            self.bag.add(d)
+        self.modules[key] = module
+        if module is None:
+            return None
+        base = Path(path).parent if text is not None else Path(".")
+        for imp in module.imports:
+            target = os.path.normpath(str(base / imp.path))
+            self.load(target, None, (*stack, key), imp)
+        for b in module.blocks:
+            if b.name in ROW_OPS:
+                self.bag.error(f"block '{b.name}' has the name of a built-in op", b.span)
+            elif b.name in self.blocks:
+                prev = self.blocks[b.name]
+                if prev is not b:
+                    self.bag.error(
+                        f"block '{b.name}' is defined twice",
+                        b.span,
+                        f"the first definition is at {prev.span}",
+                    )
+            else:
+                self.blocks[b.name] = b
+                self.block_files[b.name] = display
+        return module
+
+
+# ------------------------------------------------------------------------------------------------
+# The elaborator
+
+
+class _Elaborator:
+    def __init__(self, bag: DiagnosticBag, blocks: dict[str, A.BlockDef]):
+        self.bag = bag
+        self.blocks = blocks
+        self.defaults: dict[str, dict[str, tuple[Any, Span]]] = {}
+        self.stack: list[str] = []
+        self.memo: dict[tuple, tuple[ir.Seq, int]] = {}
+        self.layer_count = 0
+        self.too_big = False
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def error(self, e: SpecError, span: Span) -> None:
+        self.bag.error(e.message, e.span or span, *e.notes)
+
+    def eval(self, e: A.Expr, scope: dict[str, Any]) -> Any:
+        return evaluate(e, scope)
+
+    # -- bodies ----------------------------------------------------------------------------------
+    def body(
+        self, stmts, x: Shape | None, scope: dict[str, Any], span: Span, top: bool = False
+    ) -> ir.Seq:
+        seq = ir.Seq(name="", span=span, in_shape=x)
+        names: dict[str, Span] = {}
+        counters: dict[str, int] = {}
+        i = 0
+        cur = x
+        ok = True
+        while i < len(stmts):
+            s = stmts[i]
+            if isinstance(s, A.Branch):
+                group = []
+                while i < len(stmts) and isinstance(stmts[i], A.Branch):
+                    group.append(stmts[i])
+                    i += 1
+                node = self.concat(group, cur, scope, counters)
+            else:
+                i += 1
+                if isinstance(s, A.RowStmt):
+                    node = self.row_stmt(s, cur, scope, counters)
+                elif isinstance(s, A.SideStmt):
+                    if not top:
+                        self.bag.error("side heads belong to the network, not inside a block", s.span)
+                        continue
+                    node = self.side(s, cur, scope, counters)
+                elif isinstance(s, A.Residual):
+                    node = self.residual(s, cur, scope, counters)
+                else:  # pragma: no cover - the grammar admits nothing else
+                    continue
+            if node is None:
+                ok = False
+                cur = None
+                continue
+            node.stmt = s if not isinstance(s, A.Branch) else group[0]
+            if node.name in names:
+                self.bag.error(
+                    f"duplicate label: '{node.name}' is already used in this scope",
+                    self._label_span(node),
+                    f"the first is at {names[node.name]}",
+                )
+            names[node.name] = node.span
+            seq.items.append(node)
+            if isinstance(node, ir.Side) or not node.active:
+                continue
+            if node.out_shape is None:
+                ok = False
+            cur = node.out_shape if ok else None
+        seq.out_shape = cur if ok else None
+        main = [n for n in seq.items if n.active and not isinstance(n, ir.Side)]
+        cost = ZERO
+        for n in main:
+            cost = cost + n.cost
+        seq.cost = cost
+        seq.depth = sum(n.depth for n in main)
+        return seq
+
+    def _label_span(self, node: ir.Node) -> Span:
+        row = getattr(node, "row", None)
+        if row is not None and row.label_span is not None:
+            return row.label_span
+        return node.span
+
+    def _name(self, base: str, label: str | None, counters: dict[str, int]) -> str:
+        if label is not None:
+            return ident(label if label[0].isalpha() or label[0] == "_" else base + label)
+        counters[base] = counters.get(base, 0) + 1
+        return ident(f"{base}{counters[base]}")
+
+    # -- branches and residuals ----------------------------------------------------------------
+    def concat(self, group, x, scope, counters) -> ir.Node | None:
+        span = Span(
+            group[0].span.file,
+            group[0].span.line,
+            group[0].span.col,
+            group[-1].span.end_line,
+            group[-1].span.end_col,
+        )
+        node = ir.Concat(name="", span=span, in_shape=x, op=OPS["concat"])
+        branch_names: dict[str, Span] = {}
+        parts = []
+        ok = x is not None
+        for k, b in enumerate(group, 1):
+            name = ident(b.name) if b.name else f"branch{k}"
+            if name in branch_names:
+                self.bag.error(f"duplicate branch name '{name}'", b.span)
+            branch_names[name] = b.span
+            seq = self.body(b.body, x, scope, b.span)
+            if not b.body:
+                seq.out_shape = x
+            br = ir.Branch(
+                name=name,
+                span=b.span,
+                in_shape=x,
+                out_shape=seq.out_shape,
+                cost=seq.cost,
+                depth=seq.depth,
+                body=seq,
+            )
+            node.branches.append(br)
+            if seq.out_shape is None:
+                ok = False
+            else:
+                parts.append((f"{name} (line {b.span.line})", seq.out_shape))
+        node.cost = ZERO
+        for br in node.branches:
+            node.cost = node.cost + br.cost
+        node.depth = max((br.depth for br in node.branches), default=0)
+        if ok:
+            try:
+                node.out_shape = _concat_shape(parts)
+            except SpecError as e:
+                self.error(e, span)
+                node.out_shape = None
+        node.name = self._name("mixed", None, counters)
+        return node
+
+    def residual(self, s: A.Residual, x, scope, counters) -> ir.Node | None:
+        attrs, _ = self.attrs_for(OPS["add"], None, (), s.kwargs, scope, s.span)
+        seq = self.body(s.body, x, scope, s.span)
+        node = ir.Residual(
+            name=self._name("residual", None, counters),
+            span=s.span,
+            in_shape=x,
+            op=OPS["add"],
+            attrs=attrs or {},
+            body=seq,
+            ast=s,
+            cost=seq.cost,
+            depth=seq.depth,
+        )
+        if x is not None and seq.out_shape is not None and attrs is not None:
+            try:
+                node.out_shape = _add_shape(x, seq.out_shape)
+            except SpecError as e:
+                self.error(e, s.span)
+        return node
+
+    # -- rows -----------------------------------------------------------------------------------
+    def row_stmt(self, s: A.RowStmt, x, scope, counters) -> ir.Node | None:
+        active = True
+        if s.cond is not None:
+            try:
+                active = _bool(self.eval(s.cond, scope), s.cond, scope)
+            except SpecError as e:
+                self.error(e, s.cond.span)
+                return None
+        if s.repeat is not None:
+            node = self.repeat(s, x, scope, counters)
+        else:
+            node = self.row(s.row, x, scope, counters)
+        if node is None:
+            return None
+        node.cond = s.cond
+        node.active = active
+        if s.cond is not None and x is not None and node.out_shape not in (None, x):
+            self.bag.error(
+                "a conditional row must keep its input's shape",
+                s.span,
+                f"it turns {x} into {node.out_shape}; the rows after it cannot depend on a parameter",
+                "make it a side head ('side ... if ...') or drop the condition",
+            )
+        return node
+
+    def repeat(self, s: A.RowStmt, x, scope, counters) -> ir.Node | None:
+        n = s.repeat
+        if not 1 <= n <= MAX_REPEAT:
+            self.bag.error(f"repeat count must be between 1 and {MAX_REPEAT:,}, got {n:,}", s.repeat_span)
+            return None
+        row = s.row
+        base = row.op
+        name = self._name(base, row.label, counters)
+        node = ir.Repeat(name=name, span=s.span, in_shape=x, count=n)
+        cur = x
+        cost = ZERO
+        depth = 0
+        inner: dict[str, int] = {}
+        for k in range(n):
+            item = self.row(row, cur, scope, inner, index=k)
+            if item is None:
+                cur = None
+                break
+            item.name = str(k)
+            node.items.append(item)
+            cost = cost + item.cost
+            depth += item.depth
+            cur = item.out_shape
+            if self.too_big:
+                break
+        node.out_shape = cur
+        node.cost = cost
+        node.depth = depth
+        return node
+
+    def side(self, s: A.SideStmt, x, scope, counters) -> ir.Node | None:
+        active = True
+        if s.cond is not None:
+            try:
+                active = _bool(self.eval(s.cond, scope), s.cond, scope)
+            except SpecError as e:
+                self.error(e, s.cond.span)
+                return None
+        head = self.row(s.row, x, scope, {})
+        if head is None:
+            return None
+        label = s.row.label
+        name = self._name(s.row.op, label, counters) if label else self._name("aux", None, counters)
+        head.name = ""
+        return ir.Side(
+            name=name,
+            span=s.span,
+            in_shape=x,
+            out_shape=head.out_shape,
+            cost=head.cost,
+            depth=head.depth,
+            active=active,
+            cond=s.cond,
+            head=head,
+        )
+
+    def row(self, row: A.Row, x, scope, counters, index: int | None = None) -> ir.Node | None:
+        if row.op in ROW_OPS:
+            return self.layer(row, x, scope, counters)
+        if row.op in self.blocks:
+            return self.call(row, x, scope, counters)
+        candidates = list(ROW_OPS) + list(self.blocks)
+        notes = [did_you_mean(row.op, candidates)]
+        if row.op in OPS:
+            notes = [f"'{row.op}' is written as {'branch { ... }' if row.op == 'concat' else 'residual { ... }'}"]
+        self.bag.error(f"unknown op or block '{row.op}'", row.op_span, *filter(None, notes))
+        return None
+
+    def attrs_for(self, op: OpDef, patch, args, kwargs, scope, span, use_defaults=True, row=None):
+        """Resolve a row's attributes: registry default < network defaults < patch < args < kwargs."""
+        attrs: dict[str, Any] = {a.name: a.default for a in op.attrs}
+        explicit: set[str] = set()
+        failed = False
+        if use_defaults:
+            for k, (v, vspan) in self.defaults.get(op.name, {}).items():
+                attrs[k] = v
+                explicit.add(k)
+        if patch is not None:
+            if not op.patch:
+                self.bag.error(f"{op.name} takes no patch size", patch.span)
+                failed = True
+            else:
+                if max(patch.kh, patch.kw) > MAX_KERNEL or min(patch.kh, patch.kw) < 1:
+                    self.bag.error(f"patch size must be between 1 and {MAX_KERNEL}", patch.span)
+                    failed = True
+                attrs["kernel"] = (patch.kh, patch.kw)
+                if patch.stride is not None:
+                    if patch.stride < 1 or patch.stride > MAX_KERNEL:
+                        self.bag.error(f"stride must be between 1 and {MAX_KERNEL}", patch.span)
+                        failed = True
+                    attrs["stride"] = patch.stride
+                    explicit.add("stride")
+        positional = list(op.positional)
+        for a in args:
+            try:
+                v = self.eval(a, scope)
+            except SpecError as e:
+                self.error(e, a.span)
+                failed = True
+                continue
+            if isinstance(v, Symbol) and v.name in op.flags:
+                key, val = op.flags[v.name]
+                attrs[key] = val
+                explicit.add(key)
+                continue
+            if not positional:
+                taken = ", ".join(op.positional) or "none"
+                flags = f"; flags: {', '.join(op.flags)}" if op.flags else ""
+                self.bag.error(
+                    f"too many arguments for {op.name}",
+                    a.span,
+                    f"positional arguments of {op.name}: {taken}{flags}",
+                )
+                failed = True
+                continue
+            name = positional.pop(0)
+            try:
+                attrs[name] = coerce(op.attr(name), v, a.span, scope, op.name)
+                explicit.add(name)
+            except SpecError as e:
+                self.error(e, a.span)
+                failed = True
+        seen: set[str] = set()
+        for kw in kwargs:
+            attr = op.attr(kw.name)
+            if attr is None:
+                names = [a.name for a in op.attrs]
+                self.bag.error(
+                    f"{op.name} has no attribute '{kw.name}'",
+                    kw.span,
+                    *filter(None, [did_you_mean(kw.name, names)]),
+                    f"attributes of {op.name}: {', '.join(names) or 'none'}",
+                )
+                failed = True
+                continue
+            if kw.name in seen:
+                self.bag.error(f"'{kw.name}' is given twice", kw.span)
+                failed = True
+                continue
+            seen.add(kw.name)
+            try:
+                attrs[kw.name] = coerce(attr, self.eval(kw.value, scope), kw.value.span, scope, op.name)
+                explicit.add(kw.name)
+            except SpecError as e:
+                self.error(e, kw.value.span)
+                failed = True
+        # values from `defaults` are coerced here, where the op is known
+        if use_defaults:
+            for k, (v, vspan) in self.defaults.get(op.name, {}).items():
+                if k in seen:
+                    continue
+                try:
+                    attrs[k] = coerce(op.attr(k), v, vspan, scope, op.name)
+                except SpecError as e:
+                    self.error(e, vspan)
+                    failed = True
+        for a in op.attrs:
+            if attrs.get(a.name) is None and a.kind != "kernel":
+                self.bag.error(f"{op.name} needs {a.doc.split(' (')[0]} ('{a.name}')", span)
+                failed = True
+        if op.patch_required and attrs.get("kernel") is None:
+            self.bag.error(f"{op.name} needs a patch size such as 3x3 or 7x7/2", span)
+            failed = True
+        attrs["_round_explicit"] = "round" in explicit
+        return (None if failed else attrs), explicit
+
+    def layer(self, row: A.Row, x, scope, counters) -> ir.Node | None:
+        op = ROW_OPS[row.op]
+        attrs, _ = self.attrs_for(op, row.patch, row.args, row.kwargs, scope, row.span, row=row)
+        name = self._name(op.name, row.label, counters)
+        node = ir.Layer(name=name, span=row.span, in_shape=x, op=op, attrs=attrs or {}, row=row, label=row.label)
+        node.depth = 1 if op.weighted else 0
+        self.layer_count += 1
+        if self.layer_count > MAX_LAYERS and not self.too_big:
+            self.too_big = True
+            self.bag.error(f"the network has more than {MAX_LAYERS:,} layers", row.span)
+        if attrs is None or x is None:
+            return node
+        ctx = Ctx()
+        try:
+            y = op.shape(attrs, x, ctx)
+        except SpecError as e:
+            self.bag.error(e.message, e.span or row.span, *e.notes, f"input: {x}")
+            return node
+        for msg, notes in ctx.warnings:
+            self.bag.warning(msg, row.span, *notes)
+        if max(y.h, y.w) > MAX_SPATIAL or y.c > MAX_CHANNELS * 64:
+            self.bag.error(f"output {y} is larger than inspec allows", row.span)
+            return node
+        node.out_shape = y
+        node.cost = op.cost(attrs, x, y)
+        return node
+
+    def call(self, row: A.Row, x, scope, counters) -> ir.Node | None:
+        block = self.blocks[row.op]
+        name = self._name(block.name, row.label, counters)
+        if row.patch is not None:
+            self.bag.error(f"block '{block.name}' takes no patch size", row.patch.span)
+        values = self.bind(block, row, scope)
+        node = ir.Call(name=name, span=row.span, in_shape=x, block=block, row=row, label=row.label)
+        if values is None:
+            return node
+        node.args = values
+        if block.name in self.stack:
+            chain = " -> ".join([*self.stack[self.stack.index(block.name) :], block.name])
+            self.bag.error(f"recursive block '{block.name}'", row.op_span, chain)
+            return node
+        if len(self.stack) >= MAX_BLOCK_DEPTH:
+            self.bag.error(f"blocks nested deeper than {MAX_BLOCK_DEPTH}", row.span)
+            return node
+        key = (block.name, x, tuple(sorted((k, repr(v)) for k, v in values.items())))
+        hit = self.memo.get(key)
+        if hit is not None:
+            body, count = hit
+            self.layer_count += count
+            if self.layer_count > MAX_LAYERS and not self.too_big:
+                self.too_big = True
+                self.bag.error(f"the network has more than {MAX_LAYERS:,} layers", row.span)
+        else:
+            before = self.layer_count
+            self.stack.append(block.name)
+            inner = dict(values)
+            if x is not None:
+                inner["in"] = x.c
+            body = self.body(block.body, x, inner, block.span)
+            self.stack.pop()
+            self.memo[key] = (body, self.layer_count - before)
+        node.body = body
+        node.out_shape = body.out_shape if body.items else x
+        node.cost = body.cost
+        node.depth = body.depth
+        return node
+
+    def bind(self, block: A.BlockDef, row: A.Row, scope) -> dict[str, Any] | None:
+        params = block.params
+        values: dict[str, Any] = {}
+        ok = True
+        if len(row.args) > len(params):
+            extra = row.args[len(params)]
+            sig = ", ".join(p.name for p in params) or "no arguments"
+            self.bag.error(
+                f"too many arguments: block '{block.name}' takes {len(params)}, got {len(row.args)}",
+                extra.span,
+                f"{block.name}({sig})",
+            )
+            ok = False
+        for p, a in zip(params, row.args):
+            try:
+                values[p.name] = _defined(self.eval(a, scope), a, scope)
+            except SpecError as e:
+                self.error(e, a.span)
+                ok = False
+                values[p.name] = None
+        names = [p.name for p in params]
+        for kw in row.kwargs:
+            if kw.name not in names:
+                self.bag.error(
+                    f"block '{block.name}' has no parameter '{kw.name}'",
+                    kw.span,
+                    *filter(None, [did_you_mean(kw.name, names)]),
+                    f"{block.name}({', '.join(names)})",
+                )
+                ok = False
+                continue
+            if kw.name in values:
+                self.bag.error(f"argument '{kw.name}' is given twice", kw.span)
+                ok = False
+                continue
+            try:
+                values[kw.name] = _defined(self.eval(kw.value, scope), kw.value, scope)
+            except SpecError as e:
+                self.error(e, kw.value.span)
+                ok = False
+                values[kw.name] = None
+        missing = []
+        for p in params:
+            if p.name in values:
+                continue
+            if p.default is None:
+                missing.append(p.name)
+                continue
+            try:
+                values[p.name] = _defined(self.eval(p.default, values), p.default, values)
+            except SpecError as e:
+                self.error(e, p.default.span)
+                ok = False
+        if missing:
+            self.bag.error(
+                f"missing argument{'s' if len(missing) > 1 else ''} for block '{block.name}': "
+                + ", ".join(missing),
+                row.span,
+                f"{block.name}({', '.join(names)})",
+            )
+            ok = False
+        return values if ok else None
+
+
+def _concat_shape(parts):
+    from .ops import concat_shape
+
+    return concat_shape(parts)
+
+
+def _add_shape(x, body):
+    from .ops import add_shape
+
+    return add_shape(x, body)
+
+
+# ------------------------------------------------------------------------------------------------
+# Entry point
+
+
+def elaborate(
+    path: str | None = None,
+    text: str | None = None,
+    params: dict[str, Any] | None = None,
+    name: str | None = None,
+) -> ir.Network:
+    """Load a spec (from a path, or from text) and elaborate it into a checked Network."""
+    bag = DiagnosticBag()
+    loader = _Loader(bag)
+    file = name or path or "<string>"
+    if text is None:
+        module = loader.load(path, None, (), None)
+        file = path
+    else:
+        loader.sources[file] = text
+        module = loader.load(file, text, (), None)
+        if path is not None:
+            pass
+    el = _Elaborator(bag, loader.blocks)
+    net = ir.Network(
+        name=Path(file).stem,
+        file=file,
+        params=[],
+        values={},
+        input=None,
+        units="exact",
+        init=("default", {}),
+        defaults={},
+        blocks=loader.blocks,
+        block_files=loader.block_files,
+        body=ir.Seq(name="", span=Span(file, 1, 1, 1, 1)),
+        rows=[],
+        diagnostics=[],
+        sources=loader.sources,
+        module=module,
+    )
+    if module is None:
+        net.diagnostics = bag.sorted()
+        return net
+    if module.network is None:
+        if module.body or module.input:
+            first = (module.body or [module.input])[0]
+            bag.error("rows without a 'network' statement", first.span, "start the file with: network NAME")
+        _check_library(module, el, bag)
+        net.diagnostics = bag.sorted()
+        return net
+
+    net.name = module.network.name
+    scope: dict[str, Any] = {}
+    given = dict(params or {})
+    for p in module.network.params:
+        if p.name in scope:
+            bag.error(f"parameter '{p.name}' is declared twice", p.span)
+            continue
+        default = None
+        if p.default is not None:
+            try:
+                default = _defined(evaluate(p.default, scope), p.default, scope)
+            except SpecError as e:
+                bag.error(e.message, e.span or p.span, *e.notes)
+        else:
+            bag.error(f"network parameter '{p.name}' needs a default value", p.span)
+        net.params.append(ir.ParamInfo(p.name, default, p.header, p.span))
+        value = given.pop(p.name, default)
+        if p.name in (params or {}) and default is not None and type(value) is not type(default):
+            if not (isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool)):
+                bag.error(
+                    f"parameter '{p.name}' expects {type(default).__name__}, got {value!r}", p.span
+                )
+        scope[p.name] = value
+    for extra in given:
+        names = [p.name for p in module.network.params]
+        bag.error(
+            f"network '{net.name}' has no parameter '{extra}'",
+            module.network.span,
+            *filter(None, [did_you_mean(extra, names)]),
+            f"parameters: {', '.join(names) or 'none'}",
+        )
+    net.values = dict(scope)
+
+    if module.units is not None:
+        if module.units.name not in UNITS:
+            bag.error(f"units must be one of {', '.join(UNITS)}", module.units.span)
+        else:
+            net.units = module.units.name
+
+    if module.init is not None:
+        scheme = module.init.scheme
+        if scheme not in INIT_SCHEMES:
+            bag.error(
+                f"unknown init scheme '{scheme}'",
+                module.init.span,
+                *filter(None, [did_you_mean(scheme, INIT_SCHEMES)]),
+                f"schemes: {', '.join(INIT_SCHEMES)}",
+            )
+        else:
+            opts = dict(INIT_SCHEMES[scheme])
+            for kw in module.init.kwargs:
+                if kw.name not in opts:
+                    bag.error(f"init {scheme} has no option '{kw.name}'", kw.span)
+                    continue
+                try:
+                    v = _num(_defined(evaluate(kw.value, scope), kw.value, scope), kw.value)
+                    opts[kw.name] = float(v)
+                except SpecError as e:
+                    bag.error(e.message, e.span or kw.span, *e.notes)
+            net.init = (scheme, opts)
+
+    for d in module.defaults:
+        op = ROW_OPS.get(d.op) or (OPS["add"] if d.op == "add" else None)
+        if op is None:
+            bag.error(
+                f"defaults for unknown op '{d.op}'",
+                d.span,
+                *filter(None, [did_you_mean(d.op, ROW_OPS)]),
+            )
+            continue
+        table = el.defaults.setdefault(op.name, {})
+        for kw in d.kwargs:
+            if op.attr(kw.name) is None or kw.name == "out":
+                names = [a.name for a in op.attrs if a.name != "out"]
+                bag.error(
+                    f"{op.name} has no attribute '{kw.name}' to default",
+                    kw.span,
+                    *filter(None, [did_you_mean(kw.name, names)]),
+                )
+                continue
+            try:
+                v = evaluate(kw.value, scope)
+                coerce(op.attr(kw.name), v, kw.value.span, scope, op.name)
+            except SpecError as e:
+                bag.error(e.message, e.span or kw.span, *e.notes)
+                continue
+            table[kw.name] = (v, kw.value.span)
+    net.defaults = {k: {n: v for n, (v, _) in t.items()} for k, t in el.defaults.items()}
+
+    x = None
+    if module.input is None:
+        bag.error("missing 'input' statement (for example: input 224x224x3)", module.network.span)
+    else:
+        h, w, c = module.input.dims
+        if min(h, w, c) < 1 or max(h, w) > MAX_SPATIAL or c > MAX_CHANNELS:
+            bag.error(
+                f"input {h}x{w}x{c} is out of range",
+                module.input.span,
+                f"sizes must be between 1 and {MAX_SPATIAL:,}; channels at most {MAX_CHANNELS:,}",
+            )
+        else:
+            x = Shape(h, w, c)
+    net.input = x
+
+    body = el.body(module.body, x, scope, module.network.span, top=True)
+    net.body = body
+    for node in body.items:
+        exps = [ir.Expectation(e.key, e.raw, e.span) for e in getattr(node.stmt, "expect", ())]
+        net.rows.append(ir.Row(node=node, stmt=node.stmt, expectations=exps))
+
+    from .audit import audit
+
+    audit(net, bag)
+    net.diagnostics = bag.sorted()
+    return net
+
+
+def _check_library(module: A.Module, el: _Elaborator, bag: DiagnosticBag) -> None:
+    """A file without a network: check that every row names a known op or block."""
+    known = set(ROW_OPS) | set(el.blocks)
+
+    def walk(stmts):
+        for s in stmts:
+            if isinstance(s, (A.RowStmt, A.SideStmt)):
+                if s.row.op not in known:
+                    bag.error(
+                        f"unknown op or block '{s.row.op}'",
+                        s.row.op_span,
+                        *filter(None, [did_you_mean(s.row.op, known)]),
+                    )
+            elif isinstance(s, (A.Branch, A.Residual)):
+                walk(s.body)
+
+    for b in module.blocks:
+        walk(b.body)

@@ -1,0 +1,239 @@
+"""The elaborated network: a tree of nodes, each with its input and output shape and its cost.
+
+The tree keeps the structure a reader sees in the spec (rows, block instances, branches, residuals,
+repeats, side heads) because every backend wants it: the table prints top-level rows, the diagram opens
+block instances as clusters, and the PyTorch backend writes one class per block definition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import ast as A
+from .diagnostics import Diagnostic, Span
+from .ops import ZERO, Cost, OpDef
+from .shapes import Shape
+
+
+@dataclass(eq=False)
+class Node:
+    name: str
+    span: Span
+    in_shape: Shape | None = None
+    out_shape: Shape | None = None
+    cost: Cost = ZERO
+    depth: int = 0
+    active: bool = True  # False: a conditional row whose condition is false for these parameters
+    cond: A.Expr | None = None
+    stmt: object = None  # the statement this node was elaborated from
+
+    def children(self) -> list[Node]:
+        return []
+
+    def walk(self) -> Iterator[Node]:
+        yield self
+        for c in self.children():
+            yield from c.walk()
+
+    def layers(self, include_inactive: bool = False) -> Iterator[tuple[str, Layer]]:
+        """Every layer below this node, with its dotted path (the module path in PyTorch)."""
+        yield from _layers(self, "", include_inactive)
+
+
+def _layers(node: Node, prefix: str, inactive: bool) -> Iterator[tuple[str, Layer]]:
+    if not node.active and not inactive:
+        return
+    if isinstance(node, Layer):
+        yield prefix.rstrip("."), node
+        return
+    for child, sub in node.child_paths():
+        yield from _layers(child, f"{prefix}{sub}." if sub else prefix, inactive)
+
+
+@dataclass(eq=False)
+class Layer(Node):
+    op: OpDef | None = None
+    attrs: dict[str, Any] = field(default_factory=dict)
+    row: A.Row | None = None
+    label: str | None = None
+
+    def child_paths(self):
+        return []
+
+    @property
+    def title(self) -> str:
+        return self.op.display(self.attrs)
+
+    @property
+    def patch(self) -> tuple[int, int] | None:
+        k = self.attrs.get("kernel")
+        return tuple(k) if k is not None and not self.attrs.get("global") else None
+
+    @property
+    def stride(self) -> int | None:
+        return self.attrs.get("stride") if self.patch else None
+
+
+@dataclass(eq=False)
+class Seq(Node):
+    items: list[Node] = field(default_factory=list)
+
+    def children(self) -> list[Node]:
+        return list(self.items)
+
+    def child_paths(self):
+        return [(n, n.name) for n in self.items]
+
+
+@dataclass(eq=False)
+class Branch(Node):
+    body: Seq | None = None
+
+    def children(self) -> list[Node]:
+        return [self.body]
+
+    def child_paths(self):
+        return [(n, n.name) for n in self.body.items]
+
+
+@dataclass(eq=False)
+class Concat(Node):
+    op: OpDef | None = None
+    branches: list[Branch] = field(default_factory=list)
+
+    def children(self) -> list[Node]:
+        return list(self.branches)
+
+    def child_paths(self):
+        return [(b, b.name) for b in self.branches]
+
+
+@dataclass(eq=False)
+class Residual(Node):
+    op: OpDef | None = None
+    attrs: dict[str, Any] = field(default_factory=dict)
+    body: Seq | None = None
+    ast: A.Residual | None = None
+
+    def children(self) -> list[Node]:
+        return [self.body]
+
+    def child_paths(self):
+        return [(n, n.name) for n in self.body.items]
+
+
+@dataclass(eq=False)
+class Call(Node):
+    """An instance of a block definition."""
+
+    block: A.BlockDef | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+    row: A.Row | None = None
+    label: str | None = None
+    body: Seq | None = None
+
+    def children(self) -> list[Node]:
+        return [self.body]
+
+    def child_paths(self):
+        return [(n, n.name) for n in self.body.items]
+
+    @property
+    def title(self) -> str:
+        return f"{self.block.name} ({self.label})" if self.label else self.block.name
+
+
+@dataclass(eq=False)
+class Repeat(Node):
+    """`N x row`: N instances one after the other (an nn.Sequential in PyTorch)."""
+
+    count: int = 0
+    items: list[Node] = field(default_factory=list)
+
+    def children(self) -> list[Node]:
+        return list(self.items)
+
+    def child_paths(self):
+        return [(n, n.name) for n in self.items]
+
+
+@dataclass(eq=False)
+class Side(Node):
+    """A side head (an auxiliary classifier): reads the trunk, returns extra logits in training."""
+
+    head: Node | None = None
+
+    def children(self) -> list[Node]:
+        return [self.head]
+
+    def child_paths(self):
+        return [(self.head, "")]
+
+
+@dataclass(frozen=True)
+class ParamInfo:
+    name: str
+    default: Any
+    header: str | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class Expectation:
+    key: str  # output | params | weights | ops | depth
+    raw: str
+    span: Span
+
+
+@dataclass(eq=False)
+class Row:
+    """One top-level statement of the spec: a row of the paper's table."""
+
+    node: Node
+    stmt: object
+    expectations: list[Expectation] = field(default_factory=list)
+
+    @property
+    def side(self) -> bool:
+        return isinstance(self.node, Side)
+
+
+@dataclass(eq=False)
+class Network:
+    name: str
+    file: str
+    params: list[ParamInfo]
+    values: dict[str, Any]
+    input: Shape | None
+    units: str
+    init: tuple[str, dict[str, Any]]
+    defaults: dict[str, dict[str, Any]]
+    blocks: dict[str, A.BlockDef]
+    block_files: dict[str, str]
+    body: Seq
+    rows: list[Row]
+    diagnostics: list[Diagnostic]
+    sources: dict[str, str]
+    module: A.Module | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.is_error for d in self.diagnostics)
+
+    @property
+    def output(self) -> Shape | None:
+        return self.body.out_shape
+
+    def totals(self, sides: bool = False) -> Cost:
+        total = self.body.cost
+        if sides:
+            for r in self.rows:
+                if r.side and r.node.active:
+                    total = total + r.node.cost
+        return total
+
+    @property
+    def sides(self) -> list[Side]:
+        return [r.node for r in self.rows if r.side]

@@ -1,0 +1,481 @@
+"""The op registry: every layer type is declared exactly once, here.
+
+An entry holds the op's attributes with their kinds and defaults, which attributes a row may give by
+position, the bare words it accepts as flags, its shape rule, its cost rule (params, weights and
+multiply-adds), its table title, its diagram category and the name of its code template. The elaborator,
+the table, the diagram and the PyTorch backend all read these entries; none of them switches on op names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .diagnostics import SpecError
+from .shapes import Padding, Shape, resolve_padding, split_pad, window_out
+
+ACTIVATIONS = ("relu", "relu6", "tanh", "sigmoid", "gelu", "silu", "none")
+
+# Resource guards: larger values are rejected before anything is allocated or rendered.
+MAX_CHANNELS = 1 << 20
+MAX_SPATIAL = 1 << 16
+MAX_KERNEL = 1 << 12
+
+
+@dataclass(frozen=True)
+class Attr:
+    name: str
+    kind: str  # int | float | bool | enum | pad | str
+    default: Any
+    doc: str
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def describe_kind(self) -> str:
+        if self.kind == "enum":
+            return " | ".join(self.choices)
+        if self.kind == "pad":
+            return "same | valid | P | (PH, PW) | (T, B, L, R)"
+        return self.kind
+
+
+@dataclass(frozen=True)
+class Cost:
+    params: int = 0
+    weights: int = 0
+    ops: int = 0
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(
+            self.params + other.params, self.weights + other.weights, self.ops + other.ops
+        )
+
+
+ZERO = Cost()
+
+
+class Ctx:
+    """What a shape rule may report besides its result: warnings with notes."""
+
+    def __init__(self) -> None:
+        self.warnings: list[tuple[str, tuple[str, ...]]] = []
+
+    def warn(self, message: str, *notes: str) -> None:
+        self.warnings.append((message, notes))
+
+
+@dataclass(frozen=True)
+class OpDef:
+    name: str
+    title: str
+    category: str  # conv | pool | norm | merge | classifier | activation | regularizer | reshape
+    doc: str
+    attrs: tuple[Attr, ...]
+    positional: tuple[str, ...] = ()
+    flags: dict[str, tuple[str, Any]] = field(default_factory=dict)
+    patch: bool = False  # accepts a KxK[/S] patch
+    patch_required: bool = False
+    weighted: bool = False  # counts toward depth
+    shape: Callable[..., Shape] | None = None
+    cost: Callable[[dict, Shape, Shape], Cost] = lambda a, x, y: ZERO
+    title_fn: Callable[[dict], str] | None = None
+    template: str = ""
+    user_visible: bool = True  # written as a row (concat and add come from branch/residual)
+
+    def attr(self, name: str) -> Attr | None:
+        for a in self.attrs:
+            if a.name == name:
+                return a
+        return None
+
+    def display(self, attrs: dict) -> str:
+        return self.title_fn(attrs) if self.title_fn else self.title
+
+
+# ------------------------------------------------------------------------------------------------
+# Shared pieces
+
+
+def _need_map(x: Shape, what: str) -> None:
+    if x.flat:
+        raise SpecError(
+            f"{what} needs a feature map, but its input is a flat vector of {x.c} features",
+            "a flatten or linear row earlier turned the feature map into a vector",
+        )
+
+
+def _sliding(a: dict, x: Shape, ctx: Ctx, what: str, kh: int, kw: int) -> Shape:
+    """Shape rule shared by conv and pools: resolves padding into a['padding']."""
+    s = a["stride"]
+    d = a.get("dilation", 1)
+    ph, pw = split_pad(a["pad"])
+    top, bottom = resolve_padding(ph, x.h, kh, s, d, "height")
+    left, right = resolve_padding(pw, x.w, kw, s, d, "width")
+    pad = Padding(top, bottom, left, right)
+    a["padding"] = pad
+    if a["pad"] == "same":
+        rounding = "floor"
+    else:
+        rounding = a.get("round", "floor")
+    oh, nh = window_out(x.h, kh, s, top, bottom, d, rounding, "height", what)
+    ow, nw = window_out(x.w, kw, s, left, right, d, rounding, "width", what)
+    notes = [n for n in (nh, nw) if n]
+    if notes and not a.get("_round_explicit"):
+        ctx.warn(
+            f"{what} {kh}x{kw}/{s} does not tile the {x.h}x{x.w} input exactly",
+            *notes,
+            "say round=floor (or ceil, or exact) to make the choice explicit",
+        )
+    return Shape(oh, ow, x.c)
+
+
+def _check_pad_limit(a: dict, kh: int, kw: int, what: str) -> None:
+    p: Padding = a["padding"]
+    if max(p.top, p.bottom) > kh // 2 or max(p.left, p.right) > kw // 2:
+        raise SpecError(
+            f"padding {p} is more than half the {kh}x{kw} {what} window",
+            "PyTorch's pooling layers require padding <= kernel size / 2",
+        )
+
+
+def _kernel(a: dict) -> tuple[int, int]:
+    return a["kernel"]
+
+
+# ------------------------------------------------------------------------------------------------
+# conv
+
+
+def _conv_shape(a: dict, x: Shape, ctx: Ctx) -> Shape:
+    _need_map(x, "conv")
+    kh, kw = _kernel(a)
+    g = a["groups"]
+    out = a["out"]
+    if x.c % g:
+        raise SpecError(
+            f"groups={g} does not divide the {x.c} input channels",
+            f"{x.c} / {g} = {x.c / g:g}",
+        )
+    if out % g:
+        raise SpecError(
+            f"groups={g} does not divide the {out} output channels",
+            f"{out} / {g} = {out / g:g}",
+        )
+    y = _sliding(a, x, ctx, "conv", kh, kw)
+    return Shape(y.h, y.w, out)
+
+
+def _conv_cost(a: dict, x: Shape, y: Shape) -> Cost:
+    kh, kw = _kernel(a)
+    weights = a["out"] * (x.c // a["groups"]) * kh * kw
+    params = weights + (a["out"] if a["bias"] else 0) + (2 * a["out"] if a["bn"] else 0)
+    return Cost(params, weights, weights * y.h * y.w)
+
+
+CONV = OpDef(
+    name="conv",
+    title="convolution",
+    category="conv",
+    doc="2-D convolution, optionally followed by batch norm and an activation "
+    "(conv -> bn -> act, as one row and one unit of depth).",
+    attrs=(
+        Attr("out", "int", None, "output channels (required)", minimum=1, maximum=MAX_CHANNELS),
+        Attr("kernel", "kernel", None, "kernel size; written as the patch KHxKW"),
+        Attr("stride", "int", 1, "stride; written after the patch as /S", minimum=1),
+        Attr("pad", "pad", "same", "padding: same (output = ceil(in / stride)), valid, or explicit"),
+        Attr("dilation", "int", 1, "dilation", minimum=1, maximum=MAX_KERNEL),
+        Attr("groups", "int", 1, "groups (2 models AlexNet's two-GPU split)", minimum=1),
+        Attr("bias", "bool", True, "add a bias"),
+        Attr("bn", "bool", False, "batch norm after the conv"),
+        Attr("eps", "float", 1e-5, "batch norm epsilon", minimum=0.0),
+        Attr("momentum", "float", 0.1, "batch norm momentum (PyTorch convention)", minimum=0.0),
+        Attr("act", "enum", "none", "activation after conv (and bn)", ACTIVATIONS),
+        Attr("round", "enum", "floor", "rounding of the output size", ("floor", "exact")),
+    ),
+    positional=("out",),
+    flags={"same": ("pad", "same"), "valid": ("pad", "valid")},
+    patch=True,
+    patch_required=True,
+    weighted=True,
+    shape=_conv_shape,
+    cost=_conv_cost,
+    template="conv",
+)
+
+# ------------------------------------------------------------------------------------------------
+# pools
+
+
+def _pool_shape(kind: str):
+    def rule(a: dict, x: Shape, ctx: Ctx) -> Shape:
+        _need_map(x, kind)
+        if a["global"]:
+            a["kernel"] = (x.h, x.w)
+            a["stride"] = 1
+            a["padding"] = Padding(0, 0, 0, 0)
+            return Shape(1, 1, x.c)
+        if a.get("kernel") is None:
+            raise SpecError(f"{kind} needs a window such as 3x3/2, or the flag 'global'")
+        kh, kw = _kernel(a)
+        y = _sliding(a, x, ctx, kind, kh, kw)
+        _check_pad_limit(a, kh, kw, kind)
+        return y
+
+    return rule
+
+
+def _pool_title(word: str):
+    def title(a: dict) -> str:
+        return f"{word} (global)" if a.get("global") else word
+
+    return title
+
+
+_POOL_ATTRS = (
+    Attr("kernel", "kernel", None, "window size; written as the patch KHxKW"),
+    Attr("stride", "int", 1, "stride; written after the patch as /S", minimum=1),
+    Attr("pad", "pad", "same", "padding: same, valid, or explicit"),
+    Attr("round", "enum", "floor", "rounding of the output size", ("floor", "ceil", "exact")),
+    Attr("global", "bool", False, "pool the whole feature map to 1x1"),
+)
+
+MAXPOOL = OpDef(
+    name="maxpool",
+    title="max pool",
+    category="pool",
+    doc="Max pooling. Padding counts as -infinity.",
+    attrs=_POOL_ATTRS,
+    flags={
+        "same": ("pad", "same"),
+        "valid": ("pad", "valid"),
+        "ceil": ("round", "ceil"),
+        "global": ("global", True),
+    },
+    patch=True,
+    shape=_pool_shape("max pool"),
+    title_fn=_pool_title("max pool"),
+    template="maxpool",
+)
+
+AVGPOOL = OpDef(
+    name="avgpool",
+    title="avg pool",
+    category="pool",
+    doc="Average pooling.",
+    attrs=_POOL_ATTRS
+    + (
+        Attr(
+            "count_include_pad",
+            "bool",
+            False,
+            "padded zeros count in the average (false: TensorFlow's SAME semantics)",
+        ),
+    ),
+    flags={
+        "same": ("pad", "same"),
+        "valid": ("pad", "valid"),
+        "ceil": ("round", "ceil"),
+        "global": ("global", True),
+    },
+    patch=True,
+    shape=_pool_shape("avg pool"),
+    title_fn=_pool_title("avg pool"),
+    template="avgpool",
+)
+
+# ------------------------------------------------------------------------------------------------
+# normalisation, activation, regularisation, reshaping
+
+
+def _same_map(kind: str):
+    def rule(a: dict, x: Shape, ctx: Ctx) -> Shape:
+        _need_map(x, kind)
+        return x
+
+    return rule
+
+
+def _identity(a: dict, x: Shape, ctx: Ctx) -> Shape:
+    return x
+
+
+LRN = OpDef(
+    name="lrn",
+    title="local response norm",
+    category="norm",
+    doc="Local response normalisation across channels, in the papers' convention: "
+    "b = a / (k + alpha * sum(a^2))^beta over `size` neighbouring channels. "
+    "(PyTorch's LocalResponseNorm divides alpha by size; the generated code compensates.)",
+    attrs=(
+        Attr("size", "int", 5, "channels in the window", minimum=1),
+        Attr("alpha", "float", 1e-4, "alpha, not divided by size", minimum=0.0),
+        Attr("beta", "float", 0.75, "beta"),
+        Attr("k", "float", 1.0, "additive constant k"),
+    ),
+    positional=("size",),
+    shape=_same_map("lrn"),
+    template="lrn",
+)
+
+BN = OpDef(
+    name="bn",
+    title="batch norm",
+    category="norm",
+    doc="Batch normalisation on its own row (a conv row can carry it with bn=true).",
+    attrs=(
+        Attr("eps", "float", 1e-5, "epsilon", minimum=0.0),
+        Attr("momentum", "float", 0.1, "momentum (PyTorch convention)", minimum=0.0),
+    ),
+    shape=_identity,
+    cost=lambda a, x, y: Cost(2 * x.c, 0, 0),
+    template="bn",
+)
+
+RELU = OpDef(
+    name="relu",
+    title="relu",
+    category="activation",
+    doc="Rectified linear unit on its own row.",
+    attrs=(),
+    shape=_identity,
+    template="relu",
+)
+
+DROPOUT = OpDef(
+    name="dropout",
+    title="dropout",
+    category="regularizer",
+    doc="Dropout with drop probability p (active in training mode only).",
+    attrs=(Attr("p", "float", 0.5, "probability of dropping a unit", minimum=0.0, maximum=1.0),),
+    positional=("p",),
+    shape=_identity,
+    title_fn=lambda a: f"dropout ({a['p'] * 100:g}%)",
+    template="dropout",
+)
+
+
+def _flatten_shape(a: dict, x: Shape, ctx: Ctx) -> Shape:
+    return Shape(1, 1, x.numel, flat=True)
+
+
+FLATTEN = OpDef(
+    name="flatten",
+    title="flatten",
+    category="reshape",
+    doc="Flatten the feature map into a vector of H*W*C features (C-major, as torch.flatten).",
+    attrs=(),
+    shape=_flatten_shape,
+    template="flatten",
+)
+
+
+def _linear_shape(a: dict, x: Shape, ctx: Ctx) -> Shape:
+    return Shape(1, 1, a["out"], flat=True)
+
+
+def _linear_cost(a: dict, x: Shape, y: Shape) -> Cost:
+    weights = x.numel * a["out"]
+    return Cost(weights + (a["out"] if a["bias"] else 0), weights, weights)
+
+
+LINEAR = OpDef(
+    name="linear",
+    title="linear",
+    category="classifier",
+    doc="Fully connected layer; a feature-map input is flattened first.",
+    attrs=(
+        Attr("out", "int", None, "output features (required)", minimum=1, maximum=MAX_CHANNELS),
+        Attr("bias", "bool", True, "add a bias"),
+        Attr("act", "enum", "none", "activation after the layer", ACTIVATIONS),
+    ),
+    positional=("out",),
+    weighted=True,
+    shape=_linear_shape,
+    cost=_linear_cost,
+    template="linear",
+)
+
+SOFTMAX = OpDef(
+    name="softmax",
+    title="softmax",
+    category="classifier",
+    doc="Softmax over channels. As the last row of the network or of a side head it is left to "
+    "the loss: the generated module returns logits (what nn.CrossEntropyLoss expects).",
+    attrs=(),
+    shape=_identity,
+    template="softmax",
+)
+
+# ------------------------------------------------------------------------------------------------
+# merges (written as branch groups and residual blocks, not as rows)
+
+
+def concat_shape(parts: list[tuple[str, Shape]]) -> Shape:
+    """Concatenate along channels; every part must have the same spatial size."""
+    (n0, s0), *rest = parts
+    for name, s in rest:
+        if s.flat != s0.flat or (s.h, s.w) != (s0.h, s0.w):
+            raise SpecError(
+                "branches to concatenate have different spatial sizes",
+                f"{n0} gives {s0}",
+                f"{name} gives {s}",
+            )
+    return Shape(s0.h, s0.w, sum(s.c for _, s in parts), s0.flat)
+
+
+def add_shape(x: Shape, body: Shape) -> Shape:
+    if (x.h, x.w, x.c) != (body.h, body.w, body.c):
+        what = "channels" if (x.h, x.w) == (body.h, body.w) else "shape"
+        raise SpecError(
+            f"residual add: the body gives a different {what} than its input",
+            f"input (skip connection): {x}",
+            f"body: {body}",
+            "a residual body must end where it started; its last 1x1 conv can project back with 'in'",
+        )
+    return x
+
+
+CONCAT = OpDef(
+    name="concat",
+    title="concat",
+    category="merge",
+    doc="Depth concatenation of parallel branches (written as consecutive `branch { ... }`).",
+    attrs=(),
+    template="concat",
+    user_visible=False,
+)
+
+ADD = OpDef(
+    name="add",
+    title="residual add",
+    category="merge",
+    doc="Residual connection act(x + scale * body(x)) (written as `residual { ... }`).",
+    attrs=(
+        Attr("scale", "float", 1.0, "scale applied to the body's output"),
+        Attr("act", "enum", "none", "activation after the sum", ACTIVATIONS),
+    ),
+    template="add",
+    user_visible=False,
+)
+
+OPS: dict[str, OpDef] = {
+    op.name: op
+    for op in (
+        CONV,
+        MAXPOOL,
+        AVGPOOL,
+        LRN,
+        BN,
+        RELU,
+        DROPOUT,
+        FLATTEN,
+        LINEAR,
+        SOFTMAX,
+        CONCAT,
+        ADD,
+    )
+}
+
+ROW_OPS = {name: op for name, op in OPS.items() if op.user_visible}

@@ -1,0 +1,322 @@
+"""The table backend: the network as its paper's Table 1 (text, markdown, csv or json).
+
+Rows are the spec's top-level statements ("rows"), or every layer inside them ("layers"). Columns follow
+GoogLeNet's Table 1: type, patch size/stride, output size, depth, the blocks' parameter columns under
+their headers, params and ops. JSON is a stable interface, documented in docs/table-json.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import ir
+from .units import fmt_count, fmt_exact
+
+CONVENTION = {
+    "params": "weights + biases + batch-norm affine parameters (running statistics are buffers)",
+    "weights": "conv and linear kernels only",
+    "ops": "multiply-adds of conv and linear layers (the GoogLeNet paper's ops)",
+}
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class TableRow:
+    label: str | None
+    type: str
+    patch: tuple[int, int] | None
+    stride: int | None
+    output: list[int] | None
+    depth: int
+    args: dict[str, Any]
+    params: int
+    weights: int
+    ops: int
+    side: bool = False
+    active: bool = True
+    level: int = 0
+    path: str = ""
+    headers: dict[str, str] = field(default_factory=dict)  # arg name -> column header
+
+    def patch_text(self) -> str:
+        if self.patch is None:
+            return ""
+        kh, kw = self.patch
+        return f"{kh}x{kw}/{self.stride}" if self.stride is not None else f"{kh}x{kw}"
+
+    def output_text(self) -> str:
+        return "x".join(str(v) for v in self.output) if self.output else "?"
+
+
+def _patch_of(node: ir.Node) -> tuple[tuple[int, int] | None, int | None]:
+    if isinstance(node, ir.Layer):
+        return node.patch, node.stride
+    if isinstance(node, ir.Call) and node.body and node.body.items:
+        last = node.body.items[-1]
+        if all(isinstance(n, ir.Layer) for n in node.body.items):
+            return _patch_of(last)
+    return None, None
+
+
+def _describe(node: ir.Node) -> tuple[str, str | None, dict[str, Any], dict[str, str]]:
+    """type text, label, args and their headers for one top-level node."""
+    if isinstance(node, ir.Side):
+        t, label, args, headers = _describe(node.head)
+        return f"side: {t}", label, args, headers
+    if isinstance(node, ir.Repeat):
+        first = node.items[0] if node.items else None
+        inner = _describe(first)[0] if first else node.name
+        _, _, args, headers = _describe(first) if first else ("", None, {}, {})
+        label = node.stmt.row.label if node.stmt is not None else None
+        return f"{node.count} x {inner}", label, args, headers
+    if isinstance(node, ir.Call):
+        headers = {p.name: p.header for p in node.block.params if p.header}
+        t = node.block.name + (f" ({node.label})" if node.label else "")
+        return t, node.label, dict(node.args), headers
+    if isinstance(node, ir.Layer):
+        t = node.op.display(node.attrs) if node.attrs else node.op.title
+        if node.label:
+            t += f" ({node.label})"
+        return t, node.label, {}, {}
+    if isinstance(node, ir.Concat):
+        return "concat", None, {}, {}
+    if isinstance(node, ir.Residual):
+        return "residual", None, {}, {}
+    return node.name, None, {}, {}
+
+
+def _row(node: ir.Node, level: int = 0, path: str = "", side: bool = False) -> TableRow:
+    t, label, args, headers = _describe(node)
+    patch, stride = _patch_of(node.head if isinstance(node, ir.Side) else node)
+    out = node.out_shape.as_list() if node.out_shape else None
+    return TableRow(
+        label=label,
+        type=t,
+        patch=patch,
+        stride=stride,
+        output=out,
+        depth=node.depth,
+        args=args,
+        params=node.cost.params,
+        weights=node.cost.weights,
+        ops=node.cost.ops,
+        side=side or isinstance(node, ir.Side),
+        active=node.active,
+        level=level,
+        path=path,
+        headers=headers,
+    )
+
+
+def rows(net: ir.Network, granularity: str = "rows") -> list[TableRow]:
+    out: list[TableRow] = []
+    for r in net.rows:
+        node = r.node
+        if granularity == "rows":
+            out.append(_row(node))
+            continue
+        is_side = isinstance(node, ir.Side)
+        for path, layer in node.layers(include_inactive=True):
+            full = f"{node.name}.{path}" if path else node.name
+            tr = _row(layer, level=full.count("."), path=full, side=is_side)
+            tr.type = layer.op.display(layer.attrs) if layer.attrs else layer.op.title
+            tr.label = full
+            tr.active = node.active
+            out.append(tr)
+    return out
+
+
+def _totals(net: ir.Network) -> dict[str, Any]:
+    main = net.totals(sides=False)
+    full = net.totals(sides=True)
+    return {
+        "params": main.params,
+        "weights": main.weights,
+        "ops": main.ops,
+        "with_side_heads": {"params": full.params, "weights": full.weights, "ops": full.ops},
+    }
+
+
+def _columns(trs: list[TableRow]) -> list[tuple[str, str]]:
+    """The block-parameter columns: (arg name, header), in order of first appearance by header."""
+    cols: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    # The block with the most columns sets their order (Table 1: #1x1, #3x3 reduce, #3x3, ...).
+    for tr in sorted(trs, key=lambda t: -len(t.headers)):
+        for name, header in tr.headers.items():
+            if header not in seen:
+                seen.add(header)
+                cols.append((name, header))
+    return cols
+
+
+def _arg_cell(tr: TableRow, header: str) -> str:
+    for name, h in tr.headers.items():
+        if h == header:
+            v = tr.args.get(name)
+            return "" if v is None else (f"{v:g}" if isinstance(v, float) else str(v))
+    return ""
+
+
+def _grid(net: ir.Network, trs: list[TableRow], units: str, weights: bool) -> tuple[list[str], list[list[str]]]:
+    cols = _columns(trs)
+    head = ["type", "patch size/stride", "output size", "depth"] + [h for _, h in cols]
+    head += ["params"] + (["weights"] if weights else []) + ["ops"]
+    body = []
+    for tr in trs:
+        t = ("  " * tr.level) + tr.type
+        if not tr.active:
+            t += " [off]"
+        line = [t, tr.patch_text(), tr.output_text(), str(tr.depth) if tr.depth else "0"]
+        line += [_arg_cell(tr, h) for _, h in cols]
+        line += [fmt_count(tr.params, "params", units)]
+        if weights:
+            line += [fmt_count(tr.weights, "weights", units)]
+        line += [fmt_count(tr.ops, "ops", units)]
+        body.append(line)
+    return head, body
+
+
+def _units_line(units: str) -> str:
+    if units == "paper":
+        return "units: params in K = 1024, ops in M = 10^6 (as the GoogLeNet paper prints them)"
+    return "units: exact counts"
+
+
+def _total_lines(net: ir.Network, units: str) -> list[tuple[str, str, str, str]]:
+    t = _totals(net)
+    lines = [("total", fmt_count(t["params"], "params", units), fmt_count(t["weights"], "weights", units), fmt_count(t["ops"], "ops", units))]
+    if net.sides:
+        w = t["with_side_heads"]
+        lines.append(
+            (
+                "total with side heads",
+                fmt_count(w["params"], "params", units),
+                fmt_count(w["weights"], "weights", units),
+                fmt_count(w["ops"], "ops", units),
+            )
+        )
+    return lines
+
+
+def render_text(net: ir.Network, granularity: str = "rows", units: str = "exact") -> str:
+    trs = rows(net, granularity)
+    head, body = _grid(net, trs, units, weights=False)
+    numeric = {i for i, h in enumerate(head) if i >= 3}
+    widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
+
+    def fmt(cells):
+        parts = [c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))]
+        return "  ".join(parts).rstrip()
+
+    inp = "x".join(map(str, net.input.as_list())) if net.input else "?"
+    out = [f"{net.name}: input {inp}", ""]
+    out.append(fmt(head))
+    out.append(fmt(["-" * w for w in widths]))
+    out += [fmt(r) for r in body]
+    out.append(fmt(["-" * w for w in widths]))
+    for label, p, _w, o in _total_lines(net, units):
+        cells = [label] + [""] * (len(head) - 3) + [p, o]
+        out.append(fmt(cells))
+    out.append("")
+    out.append(f"params = {CONVENTION['params']}; ops = {CONVENTION['ops']}.")
+    out.append(_units_line(units) + ".")
+    if net.sides:
+        out.append("side: rows are side heads, computed in training mode only; the first total leaves them out.")
+    return "\n".join(out) + "\n"
+
+
+def render_markdown(net: ir.Network, granularity: str = "rows", units: str = "exact") -> str:
+    trs = rows(net, granularity)
+    head, body = _grid(net, trs, units, weights=False)
+
+    def esc(c: str) -> str:
+        return c.replace("|", "\\|").strip() or " "
+
+    out = [f"**{net.name}**: input {'x'.join(map(str, net.input.as_list())) if net.input else '?'}", ""]
+    out.append("| " + " | ".join(head) + " |")
+    out.append("|" + "|".join("---" if i < 3 else "---:" for i in range(len(head))) + "|")
+    for r in body:
+        out.append("| " + " | ".join(esc(c) for c in r) + " |")
+    for label, p, _w, o in _total_lines(net, units):
+        cells = [f"**{label}**"] + [" "] * (len(head) - 3) + [f"**{p}**", f"**{o}**"]
+        out.append("| " + " | ".join(cells) + " |")
+    out.append("")
+    out.append(f"params = {CONVENTION['params']}; ops = {CONVENTION['ops']}; {_units_line(units)}.")
+    return "\n".join(out) + "\n"
+
+
+def render_csv(net: ir.Network, granularity: str = "rows", units: str = "exact") -> str:
+    trs = rows(net, granularity)
+    cols = _columns(trs)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(
+        ["label", "type", "patch", "stride", "output", "depth"]
+        + [h for _, h in cols]
+        + ["params", "weights", "ops", "side", "active"]
+    )
+    for tr in trs:
+        w.writerow(
+            [tr.label or "", tr.type, tr.patch_text().split("/")[0], tr.stride or "", tr.output_text(), tr.depth]
+            + [_arg_cell(tr, h) for _, h in cols]
+            + [tr.params, tr.weights, tr.ops, int(tr.side), int(tr.active)]
+        )
+    return buf.getvalue()
+
+
+def to_json(net: ir.Network, granularity: str = "rows") -> dict[str, Any]:
+    trs = rows(net, granularity)
+    return {
+        "schema": SCHEMA_VERSION,
+        "network": net.name,
+        "input": net.input.as_list() if net.input else None,
+        "parameters": {p.name: net.values.get(p.name) for p in net.params},
+        "granularity": granularity,
+        "convention": dict(CONVENTION),
+        "rows": [
+            {
+                "label": tr.label,
+                "type": tr.type,
+                "patch": list(tr.patch) if tr.patch else None,
+                "stride": tr.stride,
+                "output": tr.output,
+                "depth": tr.depth,
+                "args": {(tr.headers.get(k) or k): v for k, v in tr.args.items()},
+                "params": tr.params,
+                "weights": tr.weights,
+                "ops": tr.ops,
+                "side": tr.side,
+                "active": tr.active,
+            }
+            for tr in trs
+        ],
+        "totals": _totals(net),
+    }
+
+
+def render_json(net: ir.Network, granularity: str = "rows", units: str = "exact") -> str:
+    return json.dumps(to_json(net, granularity), indent=2) + "\n"
+
+
+RENDERERS = {
+    "text": render_text,
+    "markdown": render_markdown,
+    "csv": render_csv,
+    "json": render_json,
+}
+
+
+def summary_line(net: ir.Network) -> str:
+    t = net.totals()
+    inp = "x".join(map(str, net.input.as_list())) if net.input else "?"
+    out = net.output
+    text = f"{net.name}: {inp} -> {out if out else '?'}, {fmt_exact(t.params)} params, {fmt_exact(t.ops)} multiply-adds"
+    if net.sides:
+        w = net.totals(sides=True)
+        text += f" ({fmt_exact(w.params)} params with side heads)"
+    return text
