@@ -621,6 +621,7 @@ class _Elaborator:
         """Resolve a row's attributes: registry default < network defaults < patch < args < kwargs."""
         attrs: dict[str, Any] = {a.name: a.default for a in op.attrs}
         explicit: set[str] = set()
+        reported: set[str] = set()  # attributes whose value was already reported as wrong
         failed = False
         if use_defaults:
             for k, (v, vspan) in self.defaults.get(op.name, {}).items():
@@ -671,6 +672,7 @@ class _Elaborator:
             except SpecError as e:
                 self.error(e, a.span)
                 failed = True
+                reported.add(name)
         seen: set[str] = set()
         for kw in kwargs:
             attr = op.attr(kw.name)
@@ -695,6 +697,7 @@ class _Elaborator:
             except SpecError as e:
                 self.error(e, kw.value.span)
                 failed = True
+                reported.add(kw.name)
         # values from `defaults` are coerced here, where the op is known
         if use_defaults:
             for k, (v, vspan) in self.defaults.get(op.name, {}).items():
@@ -706,7 +709,7 @@ class _Elaborator:
                     self.error(e, vspan)
                     failed = True
         for a in op.attrs:
-            if attrs.get(a.name) is None and a.kind != "kernel":
+            if attrs.get(a.name) is None and a.kind != "kernel" and a.name not in reported:
                 self.bag.error(f"{op.name} needs {a.doc.split(' (')[0]} ('{a.name}')", span)
                 failed = True
         if op.patch_required and attrs.get("kernel") is None:

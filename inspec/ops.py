@@ -427,7 +427,7 @@ def concat_shape(parts: list[tuple[str, Shape]]) -> Shape:
 
 def add_shape(x: Shape, body: Shape) -> Shape:
     if (x.h, x.w, x.c) != (body.h, body.w, body.c):
-        what = "channels" if (x.h, x.w) == (body.h, body.w) else "shape"
+        what = "channel count" if (x.h, x.w) == (body.h, body.w) else "shape"
         raise SpecError(
             f"residual add: the body gives a different {what} than its input",
             f"input (skip connection): {x}",

@@ -122,8 +122,9 @@ def rows(net: ir.Network, granularity: str = "rows") -> list[TableRow]:
         is_side = isinstance(node, ir.Side)
         for path, layer in node.layers(include_inactive=True):
             full = f"{node.name}.{path}" if path else node.name
-            tr = _row(layer, level=full.count("."), path=full, side=is_side)
-            tr.type = layer.op.display(layer.attrs) if layer.attrs else layer.op.title
+            tr = _row(layer, level=0, path=full, side=is_side)
+            title = layer.op.display(layer.attrs) if layer.attrs else layer.op.title
+            tr.type = f"{full}: {title}"
             tr.label = full
             tr.active = node.active
             out.append(tr)
