@@ -386,11 +386,20 @@ class _Elaborator:
 
     # -- bodies ----------------------------------------------------------------------------------
     def body(
-        self, stmts, x: Shape | None, scope: dict[str, Any], span: Span, top: bool = False
+        self,
+        stmts,
+        x: Shape | None,
+        scope: dict[str, Any],
+        span: Span,
+        top: bool = False,
+        ns: tuple[dict, dict] | None = None,
+        indexed: bool = False,
     ) -> ir.Seq:
+        """Elaborate a statement list. `ns` (names, counters) is shared with the enclosing scope when
+        this body is transparent in module paths (a residual's body). In an `indexed` body (a branch,
+        an nn.Sequential in PyTorch) unlabelled rows are named by position: 0, 1, 2, ..."""
         seq = ir.Seq(name="", span=span, in_shape=x)
-        names: dict[str, Span] = {}
-        counters: dict[str, int] = {}
+        names, counters = ns if ns is not None else ({}, {})
         i = 0
         cur = x
         ok = True
@@ -401,7 +410,7 @@ class _Elaborator:
                 while i < len(stmts) and isinstance(stmts[i], A.Branch):
                     group.append(stmts[i])
                     i += 1
-                node = self.concat(group, cur, scope, counters)
+                node = self.concat(group, cur, scope, counters, names)
             else:
                 i += 1
                 if isinstance(s, A.RowStmt):
@@ -412,7 +421,7 @@ class _Elaborator:
                         continue
                     node = self.side(s, cur, scope, counters)
                 elif isinstance(s, A.Residual):
-                    node = self.residual(s, cur, scope, counters)
+                    node = self.residual(s, cur, scope, counters, names)
                 else:  # pragma: no cover - the grammar admits nothing else
                     continue
             if node is None:
@@ -420,6 +429,8 @@ class _Elaborator:
                 cur = None
                 continue
             node.stmt = s if not isinstance(s, A.Branch) else group[0]
+            if indexed and isinstance(node, (ir.Layer, ir.Call, ir.Repeat)) and not _labelled(node):
+                node.name = str(len(seq.items))
             if node.name in names:
                 self.bag.error(
                     f"duplicate label: '{node.name}' is already used in this scope",
@@ -455,7 +466,7 @@ class _Elaborator:
         return ident(f"{base}{counters[base]}")
 
     # -- branches and residuals ----------------------------------------------------------------
-    def concat(self, group, x, scope, counters) -> ir.Node | None:
+    def concat(self, group, x, scope, counters, names) -> ir.Node | None:
         span = Span(
             group[0].span.file,
             group[0].span.line,
@@ -468,11 +479,13 @@ class _Elaborator:
         parts = []
         ok = x is not None
         for k, b in enumerate(group, 1):
-            name = ident(b.name) if b.name else f"branch{k}"
-            if name in branch_names:
+            # Branches are named in the enclosing scope (a concat is transparent in module paths).
+            name = ident(b.name) if b.name else self._name("branch", None, counters)
+            if name in branch_names or name in names:
                 self.bag.error(f"duplicate branch name '{name}'", b.span)
             branch_names[name] = b.span
-            seq = self.body(b.body, x, scope, b.span)
+            names[name] = b.span
+            seq = self.body(b.body, x, scope, b.span, indexed=True)
             if not b.body:
                 seq.out_shape = x
             br = ir.Branch(
@@ -502,9 +515,9 @@ class _Elaborator:
         node.name = self._name("mixed", None, counters)
         return node
 
-    def residual(self, s: A.Residual, x, scope, counters) -> ir.Node | None:
+    def residual(self, s: A.Residual, x, scope, counters, names) -> ir.Node | None:
         attrs, _ = self.attrs_for(OPS["add"], None, (), s.kwargs, scope, s.span)
-        seq = self.body(s.body, x, scope, s.span)
+        seq = self.body(s.body, x, scope, s.span, ns=(names, counters))
         node = ir.Residual(
             name=self._name("residual", None, counters),
             span=s.span,
@@ -847,6 +860,13 @@ class _Elaborator:
             )
             ok = False
         return values if ok else None
+
+
+def _labelled(node: ir.Node) -> bool:
+    row = getattr(node, "row", None)
+    if row is None and node.stmt is not None:
+        row = getattr(node.stmt, "row", None)
+    return row is not None and row.label is not None
 
 
 def _concat_shape(parts):

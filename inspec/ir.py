@@ -42,6 +42,21 @@ class Node:
         yield from _layers(self, "", include_inactive)
 
 
+def scope_children(items: list[Node]) -> list[tuple[Node, str]]:
+    """Children of a scope with their path names. Concats and residuals are transparent: their
+    branches and body rows live directly in the enclosing scope (as in torchvision and timm, where an
+    Inception block has attributes branch1..branch4 and a residual block branch0.., conv2d)."""
+    out: list[tuple[Node, str]] = []
+    for n in items:
+        if isinstance(n, Concat):
+            out += [(b, b.name) for b in n.branches]
+        elif isinstance(n, Residual):
+            out += scope_children(n.body.items)
+        else:
+            out.append((n, n.name))
+    return out
+
+
 def _layers(node: Node, prefix: str, inactive: bool) -> Iterator[tuple[str, Layer]]:
     if not node.active and not inactive:
         return
@@ -84,18 +99,28 @@ class Seq(Node):
         return list(self.items)
 
     def child_paths(self):
-        return [(n, n.name) for n in self.items]
+        return scope_children(self.items)
 
 
 @dataclass(eq=False)
 class Branch(Node):
+    """One branch of a concat. A branch of a single layer is that layer in module paths
+    (torchvision's `inception3a.branch1.conv`)."""
+
     body: Seq | None = None
 
     def children(self) -> list[Node]:
         return [self.body]
 
+    @property
+    def single(self) -> Node | None:
+        items = [n for n in self.body.items]
+        return items[0] if len(items) == 1 and isinstance(items[0], Layer) else None
+
     def child_paths(self):
-        return [(n, n.name) for n in self.body.items]
+        if self.single is not None:
+            return [(self.single, "")]
+        return scope_children(self.body.items)
 
 
 @dataclass(eq=False)
@@ -121,7 +146,7 @@ class Residual(Node):
         return [self.body]
 
     def child_paths(self):
-        return [(n, n.name) for n in self.body.items]
+        return scope_children(self.body.items)
 
 
 @dataclass(eq=False)
@@ -138,7 +163,7 @@ class Call(Node):
         return [self.body]
 
     def child_paths(self):
-        return [(n, n.name) for n in self.body.items]
+        return scope_children(self.body.items)
 
     @property
     def title(self) -> str:
