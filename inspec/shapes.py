@@ -98,6 +98,17 @@ def window_out(
     pads = f" + {before + after}" if before + after else ""
     kstr = f"{eff}" if dilation == 1 else f"{dilation}*({k}-1)+1"
     formula = f"({size}{pads} - {kstr}) / {stride} + 1"
+    if rounding == "ceil":
+        out = -(-span // stride) + 1
+        # PyTorch: the last window must start inside the input or the leading padding.
+        if (out - 1) * stride >= size + before:
+            out -= 1
+        if out >= 1:
+            exact = span >= 0 and span % stride == 0
+            if exact:
+                return out, None
+            value = span / stride + 1
+            return out, f"{axis}: {formula} = {value:g}, rounded up to {out}"
     if span < 0:
         raise SpecError(
             f"the {k}-wide {what} window does not fit the {axis} of {size}",
@@ -105,11 +116,6 @@ def window_out(
         )
     exact = span % stride == 0
     out = span // stride + 1
-    if rounding == "ceil" and not exact:
-        out = -(-span // stride) + 1
-        # PyTorch: the last window must start inside the input or the leading padding.
-        if (out - 1) * stride >= size + before:
-            out -= 1
     if not exact:
         value = span / stride + 1
         if rounding == "exact":
