@@ -149,6 +149,13 @@ class VSide:
     inactive: bool = False
 
 
+def _titled(title: str, label: str | None) -> str:
+    """`type (label)` as the table prints it, without repeating a label that only restates the type."""
+    if not label or label == title or label == title.replace(" ", ""):
+        return title
+    return f"{title} ({label})"
+
+
 def _shape(s) -> str:
     return str(s) if s is not None else "?"
 
@@ -181,13 +188,17 @@ class _IRView:
         fmt = (lambda n, k: fmt_paper(n, k) or "0") if self.units == "paper" else (lambda n, k: fmt_si(n))
         return [f"{fmt(c.params, 'params')} params, {fmt(c.ops, 'ops')} ops"]
 
-    def view(self, node: ir.Node, path: str) -> Any:
+    def view(self, node: ir.Node, path: str, prefix: str = "") -> Any:
+        """path: the node's id, its module path as the table prints it; prefix: the enclosing scope, where
+        a concat's branches and a residual's rows live (they are transparent in module paths)."""
+        if isinstance(node, (ir.Concat, ir.Residual)):
+            return self.handlers[type(node)](node, path, prefix)
         return self.handlers[type(node)](node, path)
 
     def seq(self, seq: ir.Seq | None, prefix: str) -> VSeq:
         out = VSeq()
         for n in seq.items if seq is not None else []:
-            out.items.append(self.view(n, f"{prefix}{n.name}"))
+            out.items.append(self.view(n, f"{prefix}{n.name}", prefix))
         return out
 
     @staticmethod
@@ -215,7 +226,7 @@ class _IRView:
 
     # -- nodes -------------------------------------------------------------------------------------
     def layer(self, node: ir.Layer, path: str, count: int = 1) -> VBox:
-        title = node.title + (f" ({node.label})" if node.label else "")
+        title = _titled(node.title, node.label)
         detail = []
         if node.patch is not None:
             kh, kw = node.patch
@@ -245,14 +256,14 @@ class _IRView:
             return VBox(
                 id=path,
                 category=self.category(node),
-                title=node.title,
+                title=_titled(node.block.name, node.label),
                 lines=lines + self.cost_line(cost),
                 out=_shape(node.out_shape),
                 count=count,
                 inactive=not node.active,
                 tooltip=f"{path}: {node.block.name}({self.args_text(node)})",
             )
-        title = node.title + (f" \u00d7 {count}" if count > 1 else "")
+        title = _titled(node.block.name, node.label) + (f"  x {count}" if count > 1 else "")
         return VCluster(
             id=path,
             title=title,
@@ -263,24 +274,28 @@ class _IRView:
             tooltip=f"{path}: {node.block.name}({self.args_text(node)})",
         )
 
-    def concat(self, node: ir.Concat, path: str) -> VSplit:
+    def concat(self, node: ir.Concat, path: str, prefix: str) -> VSplit:
         merge = VBox(
-            id=f"{path}.{node.op.name}",
+            id=path,
             category=node.op.category,
             title=node.op.display({}),
-            lines=self.cost_line(Cost()) if False else [],
             out=_shape(node.out_shape),
             tooltip=path,
         )
-        branches = [self.seq(b.body, f"{path}.{b.name}.") for b in node.branches]
+        branches = [
+            VSeq([self.view(b.single, f"{prefix}{b.name}")])
+            if b.single is not None
+            else self.seq(b.body, f"{prefix}{b.name}.")
+            for b in node.branches
+        ]
         return VSplit(id=path, branches=branches, merge=merge, inactive=not node.active)
 
-    def residual(self, node: ir.Residual, path: str) -> VSplit:
+    def residual(self, node: ir.Residual, path: str, prefix: str) -> VSplit:
         scale = node.attrs.get("scale", 1.0)
         act = node.attrs.get("act", "none")
         lines = [] if act in ("none", None) else [str(act)]
         merge = VBox(
-            id=f"{path}.{node.op.name}",
+            id=path,
             category=node.op.category,
             title=node.op.display(node.attrs),
             lines=lines,
@@ -289,7 +304,7 @@ class _IRView:
         )
         return VSplit(
             id=path,
-            branches=[self.seq(node.body, f"{path}.")],
+            branches=[self.seq(node.body, prefix)],
             merge=merge,
             skip=True,
             scale="" if scale == 1 else f"\u00d7 {scale:g}",
@@ -351,9 +366,11 @@ class _ASTView:
         last = lines[e.span.end_line - 1][: e.span.end_col - 1]
         return " ".join(s.strip() for s in [first, *middle, last])
 
-    def body(self, stmts, prefix: str) -> VSeq:
+    def body(self, stmts, prefix: str, counters: dict | None = None, indexed: bool = False) -> VSeq:
+        """Names follow the elaborator: branches and residual rows in the enclosing scope, the unlabelled
+        rows of a branch by position."""
         out = VSeq()
-        counters: dict[str, int] = {}
+        counters = {} if counters is None else counters
         i = 0
         while i < len(stmts):
             s = stmts[i]
@@ -368,7 +385,8 @@ class _ASTView:
             if isinstance(s, A.Residual):
                 out.items.append(self.residual(s, prefix, counters))
             elif isinstance(s, (A.RowStmt, A.SideStmt)):
-                out.items.append(self.row(s, prefix, counters))
+                index = str(len(out.items)) if indexed and s.row.label is None else None
+                out.items.append(self.row(s, prefix, counters, index))
         return out
 
     @staticmethod
@@ -378,10 +396,10 @@ class _ASTView:
         counters[base] = counters.get(base, 0) + 1
         return f"{base}{counters[base]}"
 
-    def row(self, s, prefix: str, counters) -> VBox:
+    def row(self, s, prefix: str, counters, index: str | None = None) -> VBox:
         row: A.Row = s.row
         count = getattr(s, "repeat", None) or 1
-        name = self._name(row.op, row.label, counters)
+        name = index if index is not None else self._name(row.op, row.label, counters)
         op = ROW_OPS.get(row.op)
         args = [self.text(a) for a in row.args] + [f"{k.name}={self.text(k.value)}" for k in row.kwargs]
         detail = ", ".join(filter(None, [str(row.patch) if row.patch else "", *args]))
@@ -412,23 +430,24 @@ class _ASTView:
         )
 
     def concat(self, group, prefix: str, counters) -> VSplit:
-        path = f"{prefix}{self._name('mixed', None, counters)}"
         branches = []
-        for k, b in enumerate(group, 1):
-            bname = b.name or f"branch{k}"
-            branches.append(self.body(b.body, f"{path}.{bname}."))
+        for b in group:
+            bname = b.name or self._name("branch", None, counters)
+            branches.append(self.body(b.body, f"{prefix}{bname}.", indexed=True))
+        path = f"{prefix}{self._name('mixed', None, counters)}"
         op = OPS["concat"]
-        merge = VBox(id=f"{path}.{op.name}", category=op.category, title=op.display({}), tooltip=path)
+        merge = VBox(id=path, category=op.category, title=op.display({}), tooltip=path)
         return VSplit(id=path, branches=branches, merge=merge)
 
     def residual(self, s: A.Residual, prefix: str, counters) -> VSplit:
+        body = self.body(s.body, prefix, counters=counters)
         path = f"{prefix}{self._name('residual', None, counters)}"
         op = OPS["add"]
         kw = {k.name: self.text(k.value) for k in s.kwargs}
         lines = [kw["act"]] if "act" in kw else []
-        merge = VBox(id=f"{path}.{op.name}", category=op.category, title=op.title, lines=lines, tooltip=path)
+        merge = VBox(id=path, category=op.category, title=op.title, lines=lines, tooltip=path)
         scale = f"\u00d7 {kw['scale']}" if "scale" in kw else ""
-        return VSplit(id=path, branches=[self.body(s.body, f"{path}.")], merge=merge, skip=True, scale=scale)
+        return VSplit(id=path, branches=[body], merge=merge, skip=True, scale=scale)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -467,9 +486,9 @@ class _Emitter:
     def nid(path: str) -> str:
         return _quote(f"n:{path}")
 
-    def edge(self, a: str, b: str, label: str = "", **attrs: str) -> None:
+    def edge(self, a: str, b: str, label: str = "", force: bool = False, **attrs: str) -> None:
         parts = [f"{k}={v}" for k, v in attrs.items()]
-        if label and not self.quiet:
+        if label and (force or not self.quiet):
             parts.insert(0, f"label=<{_html(label)}>")
         self.edges.append(f"  {a} -> {b}" + (f" [{', '.join(parts)}]" if parts else ""))
 
@@ -550,11 +569,13 @@ class _Emitter:
         if s.skip:
             # the skip connection first, so that the body is drawn beside it
             self.edge(p, m, "", style="bold", color='"#888888"', tailport="e" if self.rankdir == "TB" else "s")
-        for (x, xl) in exits:
+        for x, xl in exits:
             if x == p:  # an empty branch: the identity
                 self.edge(p, m, "")
+            elif s.scale:
+                self.edge(x, m, s.scale, force=True)
             else:
-                self.edge(x, m, s.scale or xl)
+                self.edge(x, m, xl if self.branch_labels else "")
         self.put(f"{m} [{', '.join(attrs)}]")
         return m, s.merge.out
 

@@ -480,7 +480,8 @@ class _Elaborator:
         ok = x is not None
         for k, b in enumerate(group, 1):
             # Branches are named in the enclosing scope (a concat is transparent in module paths).
-            name = ident(b.name) if b.name else self._name("branch", None, counters)
+            counters["branch"] = counters.get("branch", 0) + 1  # position, named or not
+            name = ident(b.name) if b.name else f"branch{counters['branch']}"
             if name in branch_names or name in names:
                 self.bag.error(f"duplicate branch name '{name}'", b.span)
             branch_names[name] = b.span
