@@ -80,6 +80,9 @@ def _html(text: object) -> str:
         .replace("<", "&lt;")
         .replace(">", "&gt;")
         .replace('"', "&quot;")
+        # dot reads backslash escapes even in HTML-like labels (entities included): a zero-width
+        # space after each backslash keeps every one of them literal.
+        .replace("\\", "&#92;&#8203;")
         .replace("\n", " ")
         .replace("\r", " ")
     )
@@ -185,7 +188,11 @@ class _IRView:
     def cost_line(self, c: Cost) -> list[str]:
         if not self.costs:
             return []
-        fmt = (lambda n, k: fmt_paper(n, k) or "0") if self.units == "paper" else (lambda n, k: fmt_si(n))
+        fmt = (
+            (lambda n, k: fmt_paper(n, k) or "0")
+            if self.units == "paper"
+            else (lambda n, k: fmt_si(n))
+        )
         return [f"{fmt(c.params, 'params')} params, {fmt(c.ops, 'ops')} ops"]
 
     def view(self, node: ir.Node, path: str, prefix: str = "") -> Any:
@@ -207,7 +214,11 @@ class _IRView:
         while True:
             if isinstance(node, (ir.Layer, ir.Concat, ir.Residual)):
                 return node.op.category
-            items = node.items if isinstance(node, ir.Repeat) else (node.body.items if getattr(node, "body", None) else [])
+            items = (
+                node.items
+                if isinstance(node, ir.Repeat)
+                else (node.body.items if getattr(node, "body", None) else [])
+            )
             if isinstance(node, ir.Side):
                 items = [node.head]
             main = [n for n in items if n.active and not isinstance(n, ir.Side)]
@@ -249,7 +260,11 @@ class _IRView:
         cost = node.cost if cost is None else cost
         if not self.open_blocks:
             lines = []
-            if node.body is not None and node.body.items and all(isinstance(n, ir.Layer) for n in node.body.items):
+            if (
+                node.body is not None
+                and node.body.items
+                and all(isinstance(n, ir.Layer) for n in node.body.items)
+            ):
                 last = node.body.items[-1]
                 if last.patch is not None:
                     lines.append(f"{last.patch[0]}x{last.patch[1]}/{last.stride}")
@@ -263,7 +278,7 @@ class _IRView:
                 inactive=not node.active,
                 tooltip=f"{path}: {node.block.name}({self.args_text(node)})",
             )
-        title = _titled(node.block.name, node.label) + (f"  x {count}" if count > 1 else "")
+        title = _titled(node.block.name, node.label) + (f" x {count}" if count > 1 else "")
         return VCluster(
             id=path,
             title=title,
@@ -314,7 +329,8 @@ class _IRView:
     def repeat(self, node: ir.Repeat, path: str) -> Any:
         items = node.items
         uniform = items and all(
-            (n.in_shape, n.out_shape, type(n)) == (items[0].in_shape, items[0].out_shape, type(items[0]))
+            (n.in_shape, n.out_shape, type(n))
+            == (items[0].in_shape, items[0].out_shape, type(items[0]))
             for n in items
         )
         if not items:
@@ -327,8 +343,6 @@ class _IRView:
         else:
             v = self.layer(first, f"{path}.{first.name}", count=node.count)
             v.lines = [ln for ln in v.lines if not ln.endswith(" ops")] + self.cost_line(node.cost)
-        if node.stmt is not None and node.stmt.row.label and isinstance(v, (VBox, VCluster)):
-            pass  # the label is already in the title
         v.inactive = not node.active
         return v
 
@@ -401,7 +415,9 @@ class _ASTView:
         count = getattr(s, "repeat", None) or 1
         name = index if index is not None else self._name(row.op, row.label, counters)
         op = ROW_OPS.get(row.op)
-        args = [self.text(a) for a in row.args] + [f"{k.name}={self.text(k.value)}" for k in row.kwargs]
+        args = [self.text(a) for a in row.args] + [
+            f"{k.name}={self.text(k.value)}" for k in row.kwargs
+        ]
         detail = ", ".join(filter(None, [str(row.patch) if row.patch else "", *args]))
         if op is None:  # a block call
             return VBox(
@@ -418,7 +434,11 @@ class _ASTView:
                 attrs[pos] = a.value
         try:
             title = op.display(attrs)
-        except Exception:
+        except (
+            KeyError,
+            TypeError,
+            ValueError,
+        ):  # a title that needs an attribute given symbolically
             title = op.title
         return VBox(
             id=f"{prefix}{name}",
@@ -472,7 +492,8 @@ def _entry(item: Any) -> str | None:
 class _Emitter:
     def __init__(self, rankdir: str, branch_labels: bool = True):
         self.lines: list[str] = []
-        self.edges: list[str] = []  # written at the root: an edge inside a cluster would pull its ends in
+        # Edges are written at the root: an edge inside a cluster would pull its ends into the cluster.
+        self.edges: list[str] = []
         self.quiet = 0  # > 0 while inside a split's branches, when branch_labels is off
         self.depth = 1
         self.rankdir = rankdir
@@ -497,7 +518,13 @@ class _Emitter:
         """Draw item after src (an emitted node id; label: the shape flowing from it).
 
         Returns the node id that carries this item's output and that output's label."""
-        handler = {VBox: self.box, VSeq: self.seq, VSplit: self.split, VCluster: self.cluster, VSide: self.side}
+        handler = {
+            VBox: self.box,
+            VSeq: self.seq,
+            VSplit: self.split,
+            VCluster: self.cluster,
+            VSide: self.side,
+        }
         return handler[type(item)](item, src, label, **edge)
 
     def seq(self, seq: VSeq, src, label, **edge):
@@ -510,7 +537,7 @@ class _Emitter:
         return src, label
 
     def box_label(self, b: VBox) -> str:
-        title = f"<B>{_html(b.title)}</B>"
+        title = f"<B>{_html(b.title + (' [off]' if b.inactive else ''))}</B>"
         if b.count > 1:
             title += f' <FONT COLOR="#b00000"><B>{_html(f"x {b.count}")}</B></FONT>'
         rows = [title] + [f'<FONT POINT-SIZE="9">{_html(ln)}</FONT>' for ln in b.lines if ln]
@@ -560,15 +587,28 @@ class _Emitter:
         self.quiet -= not self.branch_labels
         heads = [h for h in (_entry(br) for br in s.branches) if h is not None]
         if len(heads) > 1:  # branch heads side by side, in concat order
-            self.put("{rank=same; " + " ".join(self.nid(h) for h in heads) + "}")
+            ids = [self.nid(h) for h in heads]
+            self.put("{rank=same; " + " -> ".join(ids) + " [style=invis]}")
         m = self.nid(s.merge.id)
         fill = CATEGORY_STYLE[s.merge.category][0]
-        attrs = [f"label={self.box_label(s.merge)}", f'fillcolor="{fill}"', 'style="filled,rounded"', 'ordering="in"']
+        attrs = [
+            f"label={self.box_label(s.merge)}",
+            f'fillcolor="{fill}"',
+            'style="filled,rounded"',
+            'ordering="in"',
+        ]
         if s.merge.tooltip:
             attrs.append(f"tooltip={_quote(s.merge.tooltip)}")
         if s.skip:
             # the skip connection first, so that the body is drawn beside it
-            self.edge(p, m, "", style="bold", color='"#888888"', tailport="e" if self.rankdir == "TB" else "s")
+            self.edge(
+                p,
+                m,
+                "",
+                style="bold",
+                color='"#888888"',
+                tailport="e" if self.rankdir == "TB" else "s",
+            )
         for x, xl in exits:
             if x == p:  # an empty branch: the identity
                 self.edge(p, m, "")
@@ -580,11 +620,15 @@ class _Emitter:
         return m, s.merge.out
 
     def cluster(self, c: VCluster, src, label, **edge):
-        title = f"<B>{_html(c.title)}</B>" + "".join(f'<BR/><FONT POINT-SIZE="9">{_html(ln)}</FONT>' for ln in c.lines)
+        title = f"<B>{_html(c.title)}</B>" + "".join(
+            f'<BR/><FONT POINT-SIZE="9">{_html(ln)}</FONT>' for ln in c.lines
+        )
         self.put(f"subgraph {_quote('cluster:' + c.id)} {{")
         self.depth += 1
         style = "rounded,dashed" if (c.side or c.inactive) else "rounded"
-        self.put(f'label=<{title}>; style="{style}"; color="#999999"; bgcolor="#fbfbfb"; tooltip={_quote(c.tooltip)}')
+        self.put(
+            f'label=<{title}>; style="{style}"; color="#999999"; bgcolor="#fbfbfb"; tooltip={_quote(c.tooltip)}'
+        )
         out = self.seq(c.body, src, label, **edge)
         self.depth -= 1
         self.put("}")
@@ -593,7 +637,7 @@ class _Emitter:
         return out[0], c.out
 
     def side(self, s: VSide, src, label, **edge):
-        x, xl = self.emit(s.head, src, label, style="dashed")
+        x, _ = self.emit(s.head, src, label, style="dashed")
         end = self.output(f"{s.id}:out", s.name, x, s.out)
         return end, s.out
 
@@ -630,12 +674,18 @@ def _header(name: str, title: str, rankdir: str) -> list[str]:
     return [
         f"// {MARKER} (inspec diagram); edits will be overwritten",
         f"digraph {_quote(name)} {{",
-        f'  graph [rankdir={rankdir}, fontname="{FONT}", fontsize=12, labelloc=t, nodesep=0.25, '
-        f'ranksep=0.3, newrank=true, label=<{title}>]',
-        f'  node [shape=box, fontname="{FONT}", fontsize=10, margin="0.10,0.04", height=0.3, '
-        f'penwidth=0.8]',
-        f'  edge [fontname="{FONT}", fontsize=8, fontcolor="#333333", color="{EDGE_COLOUR}", '
-        f"arrowsize=0.6, penwidth=0.8]",
+        (
+            f'  graph [rankdir={rankdir}, fontname="{FONT}", fontsize=12, labelloc=t, '
+            f"nodesep=0.25, ranksep=0.3, newrank=true, label=<{title}>]"
+        ),
+        (
+            f'  node [shape=box, fontname="{FONT}", fontsize=10, margin="0.10,0.04", '
+            "height=0.3, penwidth=0.8]"
+        ),
+        (
+            f'  edge [fontname="{FONT}", fontsize=8, fontcolor="#333333", '
+            f'color="{EDGE_COLOUR}", arrowsize=0.6, penwidth=0.8]'
+        ),
     ]
 
 
@@ -678,13 +728,17 @@ def to_dot(
         raise DiagramError(f"unknown repeats '{repeats}' (choose collapse or expand)")
     if not net.ok:
         errors = sum(d.is_error for d in net.diagnostics)
-        raise DiagramError(f"{net.file} has {errors} error{'s' * (errors != 1)}; inspec check shows them")
+        raise DiagramError(
+            f"{net.file} has {errors} error{'s' * (errors != 1)}; inspec check shows them"
+        )
     em = _Emitter(rankdir, branch_labels=block is not None)
     if block is not None:
         return _block_dot(net, block, em, rankdir, costs)
     if net.input is None:
         names = ", ".join(sorted(net.blocks)) or "none"
-        raise DiagramError(f"{net.file} is a block library: draw one of its blocks with --block NAME ({names})")
+        raise DiagramError(
+            f"{net.file} is a block library: draw one of its blocks with --block NAME ({names})"
+        )
     view = _IRView(net, detail, costs, repeats)
     body = view.seq(net.body, "")
     title = f"<B>{_html(net.name)}</B>"
@@ -704,27 +758,25 @@ def _block_dot(net: ir.Network, name: str, em: _Emitter, rankdir: str, costs: bo
     if bdef is None:
         hint = did_you_mean(name, net.blocks)
         known = ", ".join(sorted(net.blocks)) or "none"
-        raise DiagramError(f"unknown block '{name}'" + (f"; {hint}" if hint else "") + f" (blocks: {known})")
+        raise DiagramError(
+            f"unknown block '{name}'" + (f"; {hint}" if hint else "") + f" (blocks: {known})"
+        )
     found = _find_instance(net, name) if net.input is not None else None
     if found is not None:
         call, path = found
         view = _IRView(net, "blocks", costs, "collapse")
         body = view.seq(call.body, f"{path}.")
         sig = view.args_text(call)
-        note = f"as {call.title}: input {_shape(call.in_shape)}, output {_shape(call.out_shape)}"
+        note = f"drawn from {path}: input {_shape(call.in_shape)}, output {_shape(call.out_shape)}"
         if costs:
             note += "; " + view.cost_line(call.cost)[0]
         inp, first = "previous layer", _shape(call.in_shape)
     else:
         body = _ASTView(net, bdef).body(bdef.body, f"{name}.")
-        sig = ", ".join(f"{p.name} {p.header!r}" if p.header else p.name for p in bdef.params)
         sig = ", ".join(f'{p.name} "{p.header}"' if p.header else p.name for p in bdef.params)
         note = "from its definition: widths are symbolic (no instance in this network)"
         inp, first = "previous layer", ""
-    title = (
-        f"<B>{_html(name)}</B>({_html(sig)})"
-        f'<BR/><FONT POINT-SIZE="9">{_html(note)}</FONT>'
-    )
+    title = f'<B>{_html(name)}</B>({_html(sig)})<BR/><FONT POINT-SIZE="9">{_html(note)}</FONT>'
     out = _header(name, title, rankdir)
     src = em.output("input", inp, None, "")
     last, label = em.seq(body, src, first)
@@ -793,7 +845,9 @@ class Diagram:
         repeats: str = "collapse",
     ):
         self.network = net
-        self.source = to_dot(net, detail=detail, block=block, rankdir=rankdir, costs=costs, repeats=repeats)
+        self.source = to_dot(
+            net, detail=detail, block=block, rankdir=rankdir, costs=costs, repeats=repeats
+        )
 
     def render(self, fmt: str = "svg") -> bytes:
         return render(self.source, fmt)
@@ -804,7 +858,9 @@ class Diagram:
         fmt = format or Path(path).suffix.lstrip(".").lower()
         if fmt not in FORMATS:
             raise DiagramError(f"cannot tell the format of {path}: use one of {', '.join(FORMATS)}")
-        return write_atomic(path, self.render(fmt), force=force, protect=tuple(self.network.sources))
+        return write_atomic(
+            path, self.render(fmt), force=force, protect=tuple(self.network.sources)
+        )
 
     def _repr_svg_(self) -> str | None:
         try:
@@ -820,4 +876,6 @@ class Diagram:
         return bundle
 
     def __repr__(self) -> str:
-        return f"<inspec.Diagram of {self.network.name!r}: {self.source.count(chr(10))} lines of DOT>"
+        return (
+            f"<inspec.Diagram of {self.network.name!r}: {self.source.count(chr(10))} lines of DOT>"
+        )

@@ -18,7 +18,7 @@ from . import ir
 from .diagnostics import DiagnosticBag, Span, SpecError, did_you_mean
 from .ops import MAX_CHANNELS, MAX_KERNEL, MAX_SPATIAL, OPS, ROW_OPS, ZERO, Attr, Ctx, OpDef
 from .shapes import Shape, is_integral
-from .syntax import parse
+from .syntax import MAX_SOURCE_BYTES, parse
 
 MAX_REPEAT = 10_000
 MAX_LAYERS = 2_000_000
@@ -319,7 +319,12 @@ class _Loader:
             return self.modules[key]
         if text is None:
             try:
-                data = Path(path).read_bytes()
+                # a device or FIFO (/dev/zero, /dev/stdin) would be read forever: regular files only,
+                # and no more than the parser accepts
+                if os.path.exists(path) and not os.path.isdir(path) and not os.path.isfile(path):
+                    raise OSError(0, "not a regular file")
+                with open(path, "rb") as f:
+                    data = f.read(MAX_SOURCE_BYTES + 1)
             except OSError as e:
                 self.bag.error(
                     f"cannot read '{path}': {e.strerror or e}", via.span if via else None

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
+import threading
+from dataclasses import dataclass
+
+from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from . import ast as A
@@ -13,6 +17,8 @@ from .diagnostics import Diagnostic, Severity, Span
 
 MAX_SOURCE_BYTES = 4_000_000
 MAX_NESTING = 64
+MAX_EXPR_OPS = 256  # operators and commas in one statement: the parser and evaluator recurse on them
+MAX_DIGITS = 64  # longer numbers are rejected before int() (Python refuses above 4300 digits)
 
 _FRIENDLY = {
     "NAME": "a name",
@@ -53,82 +59,119 @@ class _ParenNewlines:
             yield tok
 
 
+_TRANSFORMER = None
+_LOCK = threading.Lock()
+
+
 @functools.lru_cache(maxsize=1)
 def _parser() -> Lark:
+    """The LALR parser, built once. It calls _ToAst as it reduces (no parse tree is built)."""
+    global _TRANSFORMER
     grammar = (Path(__file__).parent / "grammar.lark").read_text(encoding="utf-8")
+    _TRANSFORMER = _ToAst()
     return Lark(
         grammar,
         parser="lalr",
         lexer="contextual",
         postlex=_ParenNewlines(),
-        propagate_positions=True,
+        keep_all_tokens=True,
         maybe_placeholders=True,
+        transformer=_TRANSFORMER,
         cache=False,
     )
-
-
-def _span(file: str, meta) -> Span:
-    return Span(file, meta.line, meta.column, meta.end_line, meta.end_column)
 
 
 def _tspan(file: str, tok: Token) -> Span:
     return Span(file, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1)
 
 
+_PUNCT = {"LPAR", "RPAR", "LBRACE", "RBRACE", "COMMA", "EQUAL", "SEMICOLON", "_NL"}
+
+
+@dataclass(frozen=True)
+class _Group:
+    """A list of children with the positions of its first and last token."""
+
+    items: tuple
+    start: tuple[int, int] | None
+    end: tuple[int, int] | None
+
+
+def _start(x):
+    if isinstance(x, Token):
+        return (x.line, x.column)
+    if isinstance(x, _Group):
+        return x.start
+    span = getattr(x, "span", None)
+    return (span.line, span.col) if span is not None else None
+
+
+def _end(x):
+    if isinstance(x, Token):
+        return (x.end_line or x.line, x.end_column or x.column + len(x))
+    if isinstance(x, _Group):
+        return x.end
+    span = getattr(x, "span", None)
+    return (span.end_line, span.end_col) if span is not None else None
+
+
 class _ToAst(Transformer):
-    def __init__(self, file: str):
-        super().__init__(visit_tokens=False)
-        self.file = file
+    """Parse-time callbacks (the LALR parser calls them as it reduces; no parse tree is built).
+
+    The parser keeps every token (keep_all_tokens), so a node's span runs from its first token to its
+    last one; punctuation is dropped here.
+    """
+
+    file = "<string>"
+
+    def _s(self, c) -> Span:
+        starts = [p for p in map(_start, c) if p is not None]
+        ends = [p for p in map(_end, c) if p is not None]
+        (l0, c0), (l1, c1) = starts[0], ends[-1]
+        return Span(self.file, l0, c0, l1, c1)
+
+    @staticmethod
+    def _vals(c):
+        return [x for x in c if not (isinstance(x, Token) and (x.type in _PUNCT or x.type.startswith("__")))]
 
     # -- expressions ---------------------------------------------------------------------------
-    def _s(self, meta):
-        return _span(self.file, meta)
+    def int_lit(self, c):
+        return A.Num(self._s(c), int(c[0]))
 
-    @v_args(meta=True)
-    def int_lit(self, meta, c):
-        return A.Num(self._s(meta), int(c[0]))
+    def float_lit(self, c):
+        return A.Num(self._s(c), float(c[0]))
 
-    @v_args(meta=True)
-    def float_lit(self, meta, c):
-        return A.Num(self._s(meta), float(c[0]))
+    def str_lit(self, c):
+        return A.Str(self._s(c), str(c[0])[1:-1])
 
-    @v_args(meta=True)
-    def str_lit(self, meta, c):
-        return A.Str(self._s(meta), str(c[0])[1:-1])
+    def true_lit(self, c):
+        return A.Bool(self._s(c), True)
 
-    @v_args(meta=True)
-    def true_lit(self, meta, c):
-        return A.Bool(self._s(meta), True)
+    def false_lit(self, c):
+        return A.Bool(self._s(c), False)
 
-    @v_args(meta=True)
-    def false_lit(self, meta, c):
-        return A.Bool(self._s(meta), False)
+    def name(self, c):
+        return A.Name(self._s(c), str(c[0]))
 
-    @v_args(meta=True)
-    def name(self, meta, c):
-        return A.Name(self._s(meta), str(c[0]))
+    def call(self, c):
+        args = tuple(a for a in c[2:] if isinstance(a, A.Expr))
+        return A.Call(self._s(c), str(c[0]), args)
 
-    @v_args(meta=True)
-    def call(self, meta, c):
-        args = tuple(a for a in c[1:] if a is not None)
-        return A.Call(self._s(meta), str(c[0]), args)
+    def paren(self, c):
+        return c[1]
 
-    @v_args(meta=True)
-    def tuple_lit(self, meta, c):
-        return A.Tuple(self._s(meta), tuple(c))
+    def tuple_lit(self, c):
+        return A.Tuple(self._s(c), tuple(a for a in c if isinstance(a, A.Expr)))
 
-    @v_args(meta=True)
-    def neg(self, meta, c):
-        return A.Unary(self._s(meta), "-", c[0])
+    def neg(self, c):
+        return A.Unary(self._s(c), "-", c[-1])
 
-    @v_args(meta=True)
-    def not_op(self, meta, c):
-        return A.Unary(self._s(meta), "not", c[0])
+    def not_op(self, c):
+        return A.Unary(self._s(c), "not", c[-1])
 
     def _bin(op):  # noqa: N805 - a small factory for the binary-operator rules
-        @v_args(meta=True)
-        def f(self, meta, c):
-            return A.BinOp(self._s(meta), op, c[0], c[1])
+        def f(self, c):
+            return A.BinOp(self._s(c), op, c[0], c[-1])
 
         return f
 
@@ -141,66 +184,59 @@ class _ToAst(Transformer):
     and_op = _bin("and")
     or_op = _bin("or")
 
-    @v_args(meta=True)
-    def compare(self, meta, c):
-        return A.BinOp(self._s(meta), str(c[1]), c[0], c[2])
+    def compare(self, c):
+        return A.BinOp(self._s(c), str(c[1]), c[0], c[2])
 
     # -- statements ----------------------------------------------------------------------------
-    @v_args(meta=True)
-    def kwarg(self, meta, c):
-        return A.Kwarg(str(c[0]), c[1], self._s(meta))
+    def kwarg(self, c):
+        return A.Kwarg(str(c[0]), c[2], self._s(c))
 
-    @v_args(meta=True)
-    def param(self, meta, c):
-        header = str(c[2])[1:-1] if c[2] is not None else None
-        return A.Param(str(c[0]), c[1], header, self._s(meta))
+    def param(self, c):
+        v = self._vals(c)
+        name = v[0]
+        default = next((x for x in v[1:] if isinstance(x, A.Expr)), None)
+        header = next((x for x in v[1:] if isinstance(x, Token) and x.type == "STRING"), None)
+        return A.Param(str(name), default, str(header)[1:-1] if header is not None else None, self._s(c))
 
     def param_list(self, c):
-        return tuple(p for p in c if p is not None)
+        return _Group(tuple(p for p in c if isinstance(p, A.Param)), _start(c[0]), _end(c[-1]))
 
-    @v_args(meta=True)
-    def network(self, meta, c):
-        return A.Network(str(c[0]), c[1] or (), self._s(meta))
+    def network(self, c):
+        params = c[2].items if c[2] is not None else ()
+        return A.Network(str(c[1]), params, self._s(c))
 
-    @v_args(meta=True)
-    def input(self, meta, c):
-        h, w, ch = (int(v) for v in str(c[0]).split("x"))
-        return A.Input((h, w, ch), self._s(meta))
+    def input(self, c):
+        h, w, ch = (int(v) for v in str(c[1]).split("x"))
+        return A.Input((h, w, ch), self._s(c))
 
-    @v_args(meta=True)
-    def units(self, meta, c):
-        return A.Units(str(c[0]), self._s(meta))
+    def units(self, c):
+        return A.Units(str(c[1]), self._s(c))
 
-    @v_args(meta=True)
-    def defaults(self, meta, c):
-        return A.Defaults(str(c[0]), tuple(k for k in c[1:] if k is not None), self._s(meta))
+    def defaults(self, c):
+        return A.Defaults(str(c[1]), tuple(k for k in c if isinstance(k, A.Kwarg)), self._s(c))
 
-    @v_args(meta=True)
-    def init(self, meta, c):
-        return A.Init(str(c[0]), tuple(k for k in c[1:] if k is not None), self._s(meta))
+    def init(self, c):
+        return A.Init(str(c[1]), tuple(k for k in c if isinstance(k, A.Kwarg)), self._s(c))
 
-    @v_args(meta=True)
-    def import_stmt(self, meta, c):
-        return A.Import(str(c[0])[1:-1], self._s(meta))
+    def import_stmt(self, c):
+        return A.Import(str(c[1])[1:-1], self._s(c))
 
     def body(self, c):
-        return tuple(c)
+        items = tuple(x for x in c if not isinstance(x, Token))
+        return _Group(items, _start(c[0]), _end(c[-1]))
 
-    @v_args(meta=True)
-    def block(self, meta, c):
-        return A.BlockDef(str(c[0]), c[1] or (), c[2], self._s(meta))
+    def block(self, c):
+        params = c[2].items if c[2] is not None else ()
+        return A.BlockDef(str(c[1]), params, c[3].items, self._s(c))
 
-    @v_args(meta=True)
-    def branch(self, meta, c):
-        name = str(c[0]) if c[0] is not None else None
-        return A.Branch(name, c[1], self._s(meta))
+    def branch(self, c):
+        name = str(c[1]) if c[1] is not None else None
+        return A.Branch(name, c[2].items, self._s(c))
 
-    @v_args(meta=True)
-    def residual(self, meta, c):
-        return A.Residual(tuple(c[:-1]), c[-1], self._s(meta))
+    def residual(self, c):
+        return A.Residual(tuple(k for k in c if isinstance(k, A.Kwarg)), c[-1].items, self._s(c))
 
-    @v_args(meta=True)
-    def row(self, meta, c):
+    def row(self, c):
         op_tok, label_tok, patch_tok, *rest = c
         label = str(label_tok)[1:-1] if label_tok is not None else None
         patch = None
@@ -219,41 +255,37 @@ class _ToAst(Transformer):
             patch=patch,
             args=args,
             kwargs=kwargs,
-            span=self._s(meta),
+            span=self._s(c),
         )
 
-    @v_args(meta=True)
-    def repeat(self, meta, c):
-        return (int(c[0]), self._s(meta))
+    def repeat(self, c):
+        return _Group((int(c[0]),), _start(c[0]), _end(c[-1]))
 
-    @v_args(meta=True)
-    def expect_item(self, meta, c):
-        return A.ExpectItem(str(c[0]), str(c[1]), self._s(meta))
+    def expect_item(self, c):
+        return A.ExpectItem(str(c[0]), str(c[2]), self._s(c))
 
     def expect(self, c):
-        return tuple(c)
+        return _Group(tuple(x for x in c if isinstance(x, A.ExpectItem)), _start(c[0]), _end(c[-1]))
 
     def cond(self, c):
-        return c[0]
+        return c[-1]
 
-    @v_args(meta=True)
-    def row_stmt(self, meta, c):
+    def row_stmt(self, c):
         rep, row, expect, cond = c
         return A.RowStmt(
             row=row,
-            repeat=rep[0] if rep else None,
-            repeat_span=rep[1] if rep else None,
-            expect=expect or (),
+            repeat=rep.items[0] if rep else None,
+            repeat_span=Span(self.file, *rep.start, *rep.end) if rep else None,
+            expect=expect.items if expect else (),
             cond=cond,
-            span=self._s(meta),
+            span=self._s(c),
         )
 
-    @v_args(meta=True)
-    def side_stmt(self, meta, c):
-        return A.SideStmt(c[0], c[1], self._s(meta))
+    def side_stmt(self, c):
+        return A.SideStmt(c[1], c[2], self._s(c))
 
     def start(self, c):
-        return list(c)
+        return [x for x in c if not isinstance(x, Token)]
 
 
 def _describe_expected(expected) -> str:
@@ -312,14 +344,16 @@ def parse(text: str, file: str = "<string>") -> tuple[A.Module | None, list[Diag
         return None, [
             Diagnostic(Severity.ERROR, f"file is larger than {MAX_SOURCE_BYTES:,} bytes", span)
         ]
-    nest = _nesting_error(text, file)
+    nest = _nesting_error(text, file) or _size_error(text, file)
     if nest:
         return None, [nest]
-    try:
-        tree = _parser().parse(text + "\n")
-    except UnexpectedInput as e:
-        return None, [_syntax_error(e, file, text)]
-    stmts = _ToAst(file).transform(tree)
+    parser = _parser()
+    with _LOCK:
+        _TRANSFORMER.file = file
+        try:
+            stmts = parser.parse(text + "\n")
+        except UnexpectedInput as e:
+            return None, [_syntax_error(e, file, text)]
     module = A.Module(file=file, text=text)
     diags: list[Diagnostic] = []
 
@@ -377,4 +411,32 @@ def _nesting_error(text: str, file: str) -> Diagnostic | None:
                 )
         elif ch in ")}":
             depth -= 1
+    return None
+
+
+_SIZE_TOKENS = re.compile(r'#[^\n]*|"[^"\n]*"|\d+|\b(?:not|and|or)\b|//|[-+*/%,;{}\n]|[<>=!]=?')
+
+
+def _size_error(text: str, file: str) -> Diagnostic | None:
+    """Reject absurdly long numbers and expressions before lark and int() see them."""
+    count = 0
+    for m in _SIZE_TOKENS.finditer(text):
+        tok = m.group()
+        if tok[0] == "#" or tok[0] == '"' or tok == "=":
+            continue
+        if tok[0].isdigit():
+            if len(tok) <= MAX_DIGITS:
+                continue
+            msg = f"number with more than {MAX_DIGITS} digits"
+        elif tok in ";{}\n":
+            count = 0  # a new statement (newlines inside parentheses do not reset: cheap and safe)
+            continue
+        else:
+            count += 1
+            if count <= MAX_EXPR_OPS:
+                continue
+            msg = f"statement with more than {MAX_EXPR_OPS} operators or commas"
+        line = text.count("\n", 0, m.start()) + 1
+        col = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
+        return Diagnostic(Severity.ERROR, msg, Span(file, line, col, line, col + 1))
     return None

@@ -16,6 +16,7 @@ commands that run 10,000 cases and can name the seed of every failure).
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
 
 # ------------------------------------------------------------------------------------------------
@@ -779,3 +780,272 @@ def specs():
         return generate(DrawChooser(draw))
 
     return _specs()
+
+
+# ------------------------------------------------------------------------------------------------
+# Mutations of the shipped specs (the fuzzer's inputs)
+
+_TOKEN = re.compile(r"\s+|\w+|[^\w\s]")
+VOCAB = (
+    "network", "input", "units", "defaults", "init", "import", "block", "branch", "residual", "side",
+    "expect", "if", "x", "in", "not", "and", "or", "true", "false", "conv", "maxpool", "avgpool", "lrn",
+    "bn", "relu", "dropout", "flatten", "linear", "softmax", "concat", "add", "same", "valid", "ceil",
+    "global", "{", "}", "(", ")", "=", ",", ";", "/", "//", "%", "*", "-", "+", "==", "<", '"', "#",
+    "3x3", "3x3/2", "0x0", "1x1x1", "224x224x3", "159K", "(3a)", "1e999", "0", "-1", "\n", "\t",
+    "min(", "max(", "round(", "int(", "paper", "exact", 'import "x.isp"', 'import "/dev/zero"',
+    'import "googlenet.isp"', 'import "blocks"',
+)
+HUGE = (
+    "0", "1", "-1", "65536", "65537", "4096", "4097", "1048576", "1048577", "1000000000", "2147483648",
+    "9223372036854775808", "1" + "0" * 64, "9" * 65, "9" * 5000, "1e308", "1e309", "1e-320", "0.0",
+    "10000000", "100000x100000x3", "1000000000x1x1", "99999x99999/99999",
+)
+ODD = (
+    "\u200f", "\u200e", "\u202e", "\u0301", "\u0000", "\ufeff", "\r\n", "\r", "\x0c", "\x0b", "\u2028",
+    "\u2029", "\x85", "\t", "\ud800", "\udcff", "\U0001f600", "\uff11", "\u0663", "é", "e\u0301",
+    "\u00a0", "\u3000", "\x1b[2J", "\\", "'", '"', "\x7f",
+)
+
+
+def _tokens(text: str) -> list[str]:
+    return _TOKEN.findall(text)
+
+
+def _lines(text: str) -> list[str]:
+    return text.split("\n")
+
+
+def _m_truncate(t, r):
+    return t[: r.randint(0, len(t))]
+
+
+def _m_delete_token(t, r):
+    toks = _tokens(t)
+    if toks:
+        del toks[r.randrange(len(toks))]
+    return "".join(toks)
+
+
+def _m_dup_token(t, r):
+    toks = _tokens(t)
+    if toks:
+        i = r.randrange(len(toks))
+        toks.insert(i, toks[i])
+    return "".join(toks)
+
+
+def _m_swap_tokens(t, r):
+    toks = _tokens(t)
+    if len(toks) > 1:
+        i, j = r.randrange(len(toks)), r.randrange(len(toks))
+        toks[i], toks[j] = toks[j], toks[i]
+    return "".join(toks)
+
+
+def _m_replace_token(t, r):
+    toks = _tokens(t)
+    if toks:
+        toks[r.randrange(len(toks))] = r.choice(VOCAB)
+    return "".join(toks)
+
+
+def _m_delete_line(t, r):
+    ls = _lines(t)
+    del ls[r.randrange(len(ls))]
+    return "\n".join(ls)
+
+
+def _m_dup_line(t, r):
+    ls = _lines(t)
+    i = r.randrange(len(ls))
+    ls[i:i] = [ls[i]] * r.choice([1, 1, 2, 50])
+    return "\n".join(ls)
+
+
+def _m_swap_lines(t, r):
+    ls = _lines(t)
+    i, j = r.randrange(len(ls)), r.randrange(len(ls))
+    ls[i], ls[j] = ls[j], ls[i]
+    return "\n".join(ls)
+
+
+def _m_random_bytes(t, r):
+    raw = bytes(r.randrange(256) for _ in range(r.randint(1, 12)))
+    i = r.randint(0, len(t))
+    return t[:i] + raw.decode("utf-8", "surrogateescape") + t[i:]
+
+
+def _m_huge_number(t, r):
+    toks = _tokens(t)
+    nums = [i for i, k in enumerate(toks) if k.isdigit()]
+    if nums:
+        toks[r.choice(nums)] = r.choice(HUGE)
+    return "".join(toks)
+
+
+def _m_deep_nesting(t, r):
+    n = r.choice([10, 63, 64, 65, 200, 2000])
+    kind = r.randrange(5)
+    if kind == 0:  # parentheses around a number
+        toks = _tokens(t)
+        nums = [i for i, k in enumerate(toks) if k.isdigit()]
+        if nums:
+            i = r.choice(nums)
+            toks[i] = "(" * n + toks[i] + ")" * n
+        return "".join(toks)
+    if kind == 1:  # nested branches at the end
+        return t + "\n" + "branch { " * n + "conv 1x1 8" + " }" * n + "\n"
+    if kind == 2:  # a long chain of blocks, each calling the next
+        chain = "".join(f"block deep{k} {{ deep{k + 1} }}\n" for k in range(n))
+        return chain + f"block deep{n} {{ relu }}\n" + t + "\ndeep0\n"
+    if kind == 3:  # exponential fan-out: each block calls the next twice
+        m = min(n, 40)
+        chain = "".join(f"block fan{k} {{ fan{k + 1}; fan{k + 1} }}\n" for k in range(m))
+        return chain + f"block fan{m} {{ relu }}\n" + t + "\nfan0\n"
+    return t + "\nconv 1x1 " + "-" * n + "1\n"  # a deep unary chain
+
+
+def _m_odd_unicode(t, r):
+    i = r.randint(0, len(t))
+    return t[:i] + r.choice(ODD) * r.choice([1, 1, 3]) + t[i:]
+
+
+def _m_line_endings(t, r):
+    kind = r.randrange(4)
+    if kind == 0:
+        return t.replace("\n", "\r\n")
+    if kind == 1:
+        return t.replace("\n", "\r")
+    if kind == 2:
+        return "\ufeff" + t
+    return t.replace("\n", r.choice(["\u2028", "\x0c\n", "\x85", ";"]))
+
+
+def _m_splice(t, r, others=()):
+    if not others:
+        return t
+    ls = _lines(t)
+    donor = _lines(r.choice(others))
+    i = r.randrange(len(ls))
+    ls.insert(i, r.choice(donor))
+    return "\n".join(ls)
+
+
+def _m_repeat_blowup(t, r):
+    return t + "\n" + r.choice(["10000 x ", "9999 x ", "10001 x ", "0 x ", "3 x "]) + r.choice(
+        ["conv 3x3 64", "relu", "inception 1 1 1 1 1 1", "reduced_conv 8 8", "maxpool 1x1/1"]
+    ) + "\n"
+
+
+MUTATORS = (
+    _m_truncate, _m_delete_token, _m_dup_token, _m_swap_tokens, _m_replace_token, _m_delete_line,
+    _m_dup_line, _m_swap_lines, _m_random_bytes, _m_huge_number, _m_deep_nesting, _m_odd_unicode,
+    _m_line_endings, _m_splice, _m_repeat_blowup,
+)
+
+
+def mutate(text: str, rng: random.Random, others=()) -> tuple[str, list[str]]:
+    """Apply one to three random mutations; returns the text and the mutators' names."""
+    names = []
+    for _ in range(rng.choice([1, 1, 1, 2, 3])):
+        m = rng.choice(MUTATORS)
+        names.append(m.__name__[3:])
+        text = m(text, rng, others) if m is _m_splice else m(text, rng)
+    return text, names
+
+
+def shipped_specs(root) -> list:
+    """Every .isp file under specs/ (sorted, so that a seed names the same input everywhere)."""
+    from pathlib import Path
+
+    return sorted(p for p in Path(root, "specs").rglob("*.isp"))
+
+
+def fuzz_input(seed: int, corpus: list[tuple[str, str]]) -> tuple[str, str, list[str]]:
+    """The fuzz input for `seed`: (file name, mutated text, mutators applied)."""
+    rng = random.Random(seed)
+    name, text = corpus[rng.randrange(len(corpus))]
+    others = [t for _, t in corpus]
+    mutated, how = mutate(text, rng, others)
+    return name, mutated, how
+
+
+# ------------------------------------------------------------------------------------------------
+# The fuzz oracle: no traceback, every diagnostic located inside its file, fast
+
+
+def check_input(text: str, name: str, backends: bool = True) -> tuple[list[str], float]:
+    """Elaborate one input; returns (problems, seconds). No problem means inspec behaved."""
+    import time
+    import traceback
+
+    from inspec.elaborate import elaborate
+
+    problems: list[str] = []
+    t0 = time.perf_counter()
+    try:
+        net = elaborate(text=text, name=name)
+    except BaseException:  # noqa: BLE001 - any escape is the bug we are looking for
+        return [f"elaborate raised:\n{traceback.format_exc(limit=-6)}"], time.perf_counter() - t0
+    elapsed = time.perf_counter() - t0
+    for d in net.diagnostics:
+        problems += _span_problems(d, net.sources)
+        try:
+            d.render(net.sources)
+        except Exception:  # noqa: BLE001
+            problems.append(f"render raised:\n{traceback.format_exc(limit=-4)}")
+    if backends and net.ok and net.input is not None:
+        problems += _backend_problems(net)
+    return problems, elapsed
+
+
+def _span_problems(d, sources: dict[str, str]) -> list[str]:
+    if d.span is None:
+        return [f"diagnostic without a location: {d.message}"]
+    s = d.span
+    if s.file not in sources:
+        return [f"diagnostic in an unknown file {s.file!r}: {d.message}"]
+    lines = sources[s.file].count("\n") + 1
+    if not (1 <= s.line <= lines + 1 and s.col >= 1):
+        return [f"diagnostic outside its file ({s.line}:{s.col}, {lines} lines): {d.message}"]
+    return []
+
+
+def _backend_problems(net) -> list[str]:
+    """The table (and, where they exist, code and diagram) of an accepted input must not raise."""
+    import ast as pyast
+    import traceback
+
+    from inspec.table import RENDERERS
+
+    out = []
+    try:
+        for fmt in RENDERERS:
+            for gran in ("rows", "layers"):
+                RENDERERS[fmt](net, gran, net.units)
+    except Exception:  # noqa: BLE001
+        out.append(f"table raised:\n{traceback.format_exc(limit=-4)}")
+    try:
+        from inspec.codegen import generate
+    except ImportError:
+        generate = None
+    if generate is not None:
+        try:
+            pyast.parse(generate(net))
+        except Exception:  # noqa: BLE001
+            out.append(f"codegen raised:\n{traceback.format_exc(limit=-4)}")
+    try:
+        from inspec.diagram import to_dot
+    except ImportError:
+        to_dot = None
+    if to_dot is not None:
+        try:
+            for detail in ("network", "blocks"):
+                to_dot(net, detail=detail)
+        except Exception:  # noqa: BLE001
+            out.append(f"diagram raised:\n{traceback.format_exc(limit=-4)}")
+    return out
+
+
+def load_corpus(root) -> list[tuple[str, str]]:
+    return [(str(p), p.read_text(encoding="utf-8")) for p in shipped_specs(root)]

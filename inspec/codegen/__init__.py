@@ -1,0 +1,78 @@
+"""The PyTorch backend: `generate` writes a readable module from a checked network (without importing
+torch); `build_module` executes that same code and instantiates the network class.
+
+    generate(net, fuse_bn=False) -> str
+    build_module(net, fuse_bn=False, **params) -> torch.nn.Module
+    module_paths(net) -> {module path: ir.Layer}   (which module computes which layer of the analysis)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import ir
+from .emit import CodegenError, render_module
+
+__all__ = ["CodegenError", "build_module", "generate", "module_paths", "network_class_name"]
+
+
+def generate(net: ir.Network, fuse_bn: bool = False) -> str:
+    """The Python source of a module for `net` (a checked network with an input)."""
+    if not net.ok:
+        raise CodegenError("the spec has errors; run `inspec check` to see them")
+    if net.input is None:
+        raise CodegenError("a block library has no network to compile")
+    text, _ = render_module(net, fuse_bn)
+    return text
+
+
+def module_paths(net: ir.Network, fuse_bn: bool = False) -> dict[str, ir.Layer]:
+    """For each layer of the analysis with a module of its own: the module's dotted path."""
+    _, paths = render_module(net, fuse_bn)
+    return dict(paths)
+
+
+def network_class_name(source: str) -> str:
+    """The network class of generated source: the first class after the outputs tuple."""
+    import ast
+
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.ClassDef) and not any(
+            isinstance(b, ast.Name) and b.id == "NamedTuple" for b in node.bases
+        ):
+            return node.name
+    raise CodegenError("generated source has no network class")  # pragma: no cover
+
+
+def load_source(source: str, name: str = "inspec_generated") -> dict[str, Any]:
+    """Execute generated source as a module namespace (what importing the written file does)."""
+    import sys
+    import types
+
+    module = types.ModuleType(name)
+    module.__file__ = f"<{name}>"
+    # registered while executing so that dataclass/NamedTuple/pickling machinery can find it
+    sys.modules[name] = module
+    try:
+        exec(compile(source, module.__file__, "exec"), module.__dict__)
+    finally:
+        sys.modules.pop(name, None)
+    return module.__dict__
+
+
+def build_module(net: ir.Network, fuse_bn: bool = False, **params: Any):
+    """Render the module with generate() and instantiate its network class with `params` (the spec's
+    network parameters, by their spec names)."""
+    import torch  # noqa: F401  (the generated code imports it; fail here with a clear traceback)
+
+    source = generate(net, fuse_bn=fuse_bn)
+    ns = load_source(source, f"inspec_generated_{net.name}")
+    cls = ns[network_class_name(source)]
+    from .emit import Generator
+
+    gen = Generator(net, fuse_bn)
+    gen.network()
+    kwargs = {gen.param_names[k]: v for k, v in params.items()}
+    module = cls(**kwargs)
+    module.inspec_source = source
+    return module
