@@ -69,8 +69,8 @@ def main() -> None:
             net = elaborate(text=t, name="gen.isp")
             assert net.ok, [d.message for d in net.diagnostics if d.is_error][:3]
         layers = sum(1 for r in net.rows for _ in r.node.layers())
-        dt = timed(lambda: elaborate(text=texts[True], name="gen.isp"), args.repeat)
-        ds = timed(lambda: elaborate(text=texts[False], name="gen.isp"), args.repeat)
+        dt = timed(lambda t=texts[True]: elaborate(text=t, name="gen.isp"), args.repeat)
+        ds = timed(lambda t=texts[False]: elaborate(text=t, name="gen.isp"), args.repeat)
         print(
             f"| {n:,} | {layers:,} | {texts[True].count(chr(10)):,} | {dt:.3f} | {dt / n * 1000:.3f} | {ds:.3f} |"
         )
@@ -81,7 +81,9 @@ def main() -> None:
         t = time.perf_counter()
         subprocess.run(cmd, cwd=ROOT, check=True)
         runs.append(time.perf_counter() - t)
-    print(f"`inspec check specs/googlenet.isp` as a whole process: median {statistics.median(runs):.3f} s over 10 runs")
+    print(
+        f"`inspec check specs/googlenet.isp` as a whole process: median {statistics.median(runs):.3f} s over 10 runs"
+    )
 
 
 if __name__ == "__main__":

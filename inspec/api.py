@@ -41,7 +41,9 @@ class Spec:
     def render_diagnostics(self) -> str:
         return "\n".join(d.render(self.ir.sources) for d in self.ir.diagnostics)
 
-    def table(self, format: str = "text", granularity: str = "rows", units: str | None = None) -> str:
+    def table(
+        self, format: str = "text", granularity: str = "rows", units: str | None = None
+    ) -> str:
         from .table import RENDERERS
 
         return RENDERERS[format](self.ir, granularity, units or self.ir.units)

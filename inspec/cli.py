@@ -142,7 +142,9 @@ def check(specs: tuple[str, ...], quiet: bool, params: tuple[str, ...]) -> None:
     help="rows as written, or every layer inside blocks",
 )
 @_param_opt
-def table(spec: str, fmt: str, units: str | None, granularity: str, params: tuple[str, ...]) -> None:
+def table(
+    spec: str, fmt: str, units: str | None, granularity: str, params: tuple[str, ...]
+) -> None:
     """Print the network as a paper-style table."""
     net = _load(spec, _parse_params(params))
     if not _report(net, hint=True):
@@ -200,8 +202,13 @@ def compile_(
 
 @cli.command()
 @_spec_arg
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Output file, or - for stdout [default: ./NETWORK.FORMAT].")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Output file, or - for stdout [default: ./NETWORK.FORMAT].",
+)
 @click.option(
     "-f",
     "--format",
@@ -228,6 +235,11 @@ def compile_(
     help="Top-down or left-right.",
 )
 @click.option("--costs", is_flag=True, help="Show params and ops on every node.")
+@click.option(
+    "--expand-repeats",
+    is_flag=True,
+    help='Draw every instance of `N x row` instead of one node marked "x N".',
+)
 @click.option("--force", is_flag=True, help="Overwrite a file that inspec did not generate.")
 @_param_opt
 def diagram(
@@ -238,6 +250,7 @@ def diagram(
     block: str | None,
     rankdir: str,
     costs: bool,
+    expand_repeats: bool,
     force: bool,
     params: tuple[str, ...],
 ) -> None:
@@ -251,7 +264,14 @@ def diagram(
         ext = Path(output).suffix.lstrip(".").lower() if output and output != "-" else ""
         fmt = ext if ext in ("svg", "png", "pdf", "dot") else "svg"
     try:
-        source = to_dot(net, detail=detail, block=block, rankdir=rankdir, costs=costs)
+        source = to_dot(
+            net,
+            detail=detail,
+            block=block,
+            rankdir=rankdir,
+            costs=costs,
+            repeats="expand" if expand_repeats else "collapse",
+        )
     except DiagramError as e:
         click.echo(f"inspec: error: {e}", err=True)
         sys.exit(EXIT_USAGE)

@@ -60,7 +60,7 @@ def fmt_value(v: Any) -> str:
 
 _FUNCS = {
     "int": (1, 1, lambda a: int(a[0])),
-    "round": (1, 1, lambda a: int(round(a[0]))),
+    "round": (1, 1, lambda a: round(a[0])),
     "floor": (1, 1, lambda a: math.floor(a[0])),
     "ceil": (1, 1, lambda a: math.ceil(a[0])),
     "min": (1, 64, lambda a: min(a)),
@@ -422,7 +422,9 @@ class _Elaborator:
                     node = self.row_stmt(s, cur, scope, counters)
                 elif isinstance(s, A.SideStmt):
                     if not top:
-                        self.bag.error("side heads belong to the network, not inside a block", s.span)
+                        self.bag.error(
+                            "side heads belong to the network, not inside a block", s.span
+                        )
                         continue
                     node = self.side(s, cur, scope, counters)
                 elif isinstance(s, A.Residual):
@@ -483,7 +485,7 @@ class _Elaborator:
         branch_names: dict[str, Span] = {}
         parts = []
         ok = x is not None
-        for k, b in enumerate(group, 1):
+        for _k, b in enumerate(group, 1):
             # Branches are named in the enclosing scope (a concat is transparent in module paths).
             counters["branch"] = counters.get("branch", 0) + 1  # position, named or not
             name = ident(b.name) if b.name else f"branch{counters['branch']}"
@@ -571,7 +573,9 @@ class _Elaborator:
     def repeat(self, s: A.RowStmt, x, scope, counters) -> ir.Node | None:
         n = s.repeat
         if not 1 <= n <= MAX_REPEAT:
-            self.bag.error(f"repeat count must be between 1 and {MAX_REPEAT:,}, got {n:,}", s.repeat_span)
+            self.bag.error(
+                f"repeat count must be between 1 and {MAX_REPEAT:,}, got {n:,}", s.repeat_span
+            )
             return None
         row = s.row
         base = row.op
@@ -632,7 +636,9 @@ class _Elaborator:
         candidates = list(ROW_OPS) + list(self.blocks)
         notes = [did_you_mean(row.op, candidates)]
         if row.op in OPS:
-            notes = [f"'{row.op}' is written as {'branch { ... }' if row.op == 'concat' else 'residual { ... }'}"]
+            notes = [
+                f"'{row.op}' is written as {'branch { ... }' if row.op == 'concat' else 'residual { ... }'}"
+            ]
         self.bag.error(f"unknown op or block '{row.op}'", row.op_span, *filter(None, notes))
         return None
 
@@ -643,7 +649,7 @@ class _Elaborator:
         reported: set[str] = set()  # attributes whose value was already reported as wrong
         failed = False
         if use_defaults:
-            for k, (v, vspan) in self.defaults.get(op.name, {}).items():
+            for k, (v, _span) in self.defaults.get(op.name, {}).items():
                 attrs[k] = v
                 explicit.add(k)
         if patch is not None:
@@ -711,7 +717,9 @@ class _Elaborator:
                 continue
             seen.add(kw.name)
             try:
-                attrs[kw.name] = coerce(attr, self.eval(kw.value, scope), kw.value.span, scope, op.name)
+                attrs[kw.name] = coerce(
+                    attr, self.eval(kw.value, scope), kw.value.span, scope, op.name
+                )
                 explicit.add(kw.name)
             except SpecError as e:
                 self.error(e, kw.value.span)
@@ -741,7 +749,9 @@ class _Elaborator:
         op = ROW_OPS[row.op]
         attrs, _ = self.attrs_for(op, row.patch, row.args, row.kwargs, scope, row.span, row=row)
         name = self._name(op.name, row.label, counters)
-        node = ir.Layer(name=name, span=row.span, in_shape=x, op=op, attrs=attrs or {}, row=row, label=row.label)
+        node = ir.Layer(
+            name=name, span=row.span, in_shape=x, op=op, attrs=attrs or {}, row=row, label=row.label
+        )
         node.depth = 1 if op.weighted else 0
         self.layer_count += 1
         if self.layer_count > MAX_LAYERS and not self.too_big:
@@ -817,7 +827,7 @@ class _Elaborator:
                 f"{block.name}({sig})",
             )
             ok = False
-        for p, a in zip(params, row.args):
+        for p, a in zip(params, row.args, strict=False):
             try:
                 values[p.name] = _defined(self.eval(a, scope), a, scope)
             except SpecError as e:
@@ -933,7 +943,11 @@ def elaborate(
     if module.network is None:
         if module.body or module.input:
             first = (module.body or [module.input])[0]
-            bag.error("rows without a 'network' statement", first.span, "start the file with: network NAME")
+            bag.error(
+                "rows without a 'network' statement",
+                first.span,
+                "start the file with: network NAME",
+            )
         _check_library(module, el, bag)
         net.diagnostics = bag.sorted()
         return net
@@ -956,7 +970,11 @@ def elaborate(
         net.params.append(ir.ParamInfo(p.name, default, p.header, p.span))
         value = given.pop(p.name, default)
         if p.name in (params or {}) and default is not None and type(value) is not type(default):
-            if not (isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool)):
+            if not (
+                isinstance(default, float)
+                and isinstance(value, int)
+                and not isinstance(value, bool)
+            ):
                 bag.error(
                     f"parameter '{p.name}' expects {type(default).__name__}, got {value!r}", p.span
                 )

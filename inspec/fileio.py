@@ -50,7 +50,9 @@ def check_target(path: str | os.PathLike, force: bool = False, protect: tuple = 
     return target
 
 
-def write_atomic(path: str | os.PathLike, data: bytes | str, force: bool = False, protect: tuple = ()) -> Path:
+def write_atomic(
+    path: str | os.PathLike, data: bytes | str, force: bool = False, protect: tuple = ()
+) -> Path:
     """Write via a temporary file in the same directory and an atomic rename."""
     target = check_target(path, force=force, protect=protect)
     raw = data.encode("utf-8") if isinstance(data, str) else data

@@ -48,9 +48,7 @@ class Cost:
     ops: int = 0
 
     def __add__(self, other: Cost) -> Cost:
-        return Cost(
-            self.params + other.params, self.weights + other.weights, self.ops + other.ops
-        )
+        return Cost(self.params + other.params, self.weights + other.weights, self.ops + other.ops)
 
 
 ZERO = Cost()
@@ -184,7 +182,9 @@ CONV = OpDef(
         Attr("out", "int", None, "output channels (required)", minimum=1, maximum=MAX_CHANNELS),
         Attr("kernel", "kernel", None, "kernel size; written as the patch KHxKW"),
         Attr("stride", "int", 1, "stride; written after the patch as /S", minimum=1),
-        Attr("pad", "pad", "same", "padding: same (output = ceil(in / stride)), valid, or explicit"),
+        Attr(
+            "pad", "pad", "same", "padding: same (output = ceil(in / stride)), valid, or explicit"
+        ),
         Attr("dilation", "int", 1, "dilation", minimum=1, maximum=MAX_KERNEL),
         Attr("groups", "int", 1, "groups (2 models AlexNet's two-GPU split)", minimum=1),
         Attr("bias", "bool", True, "add a bias"),
@@ -264,8 +264,8 @@ AVGPOOL = OpDef(
     title="avg pool",
     category="pool",
     doc="Average pooling.",
-    attrs=_POOL_ATTRS
-    + (
+    attrs=(
+        *_POOL_ATTRS,
         Attr(
             "count_include_pad",
             "bool",

@@ -52,7 +52,9 @@ class Padding:
         return f"({self.top}, {self.bottom}, {self.left}, {self.right})"
 
 
-def resolve_padding(pad, size: int, k: int, stride: int, dilation: int, axis: str) -> tuple[int, int]:
+def resolve_padding(
+    pad, size: int, k: int, stride: int, dilation: int, axis: str
+) -> tuple[int, int]:
     """Padding (before, after) along one axis for pad = 'same' | 'valid' | int | (before, after)."""
     if pad == "valid":
         return 0, 0

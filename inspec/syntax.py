@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import functools
 import re
-from pathlib import Path
-
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -17,7 +16,9 @@ from .diagnostics import Diagnostic, Severity, Span
 
 MAX_SOURCE_BYTES = 4_000_000
 MAX_NESTING = 64
-MAX_EXPR_OPS = 256  # operators and commas in one statement: the parser and evaluator recurse on them
+MAX_EXPR_OPS = (
+    256  # operators and commas in one statement: the parser and evaluator recurse on them
+)
 MAX_DIGITS = 64  # longer numbers are rejected before int() (Python refuses above 4300 digits)
 
 _FRIENDLY = {
@@ -82,7 +83,9 @@ def _parser() -> Lark:
 
 
 def _tspan(file: str, tok: Token) -> Span:
-    return Span(file, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1)
+    return Span(
+        file, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1
+    )
 
 
 _PUNCT = {"LPAR", "RPAR", "LBRACE", "RBRACE", "COMMA", "EQUAL", "SEMICOLON", "_NL"}
@@ -132,7 +135,11 @@ class _ToAst(Transformer):
 
     @staticmethod
     def _vals(c):
-        return [x for x in c if not (isinstance(x, Token) and (x.type in _PUNCT or x.type.startswith("__")))]
+        return [
+            x
+            for x in c
+            if not (isinstance(x, Token) and (x.type in _PUNCT or x.type.startswith("__")))
+        ]
 
     # -- expressions ---------------------------------------------------------------------------
     def int_lit(self, c):
@@ -169,7 +176,7 @@ class _ToAst(Transformer):
     def not_op(self, c):
         return A.Unary(self._s(c), "not", c[-1])
 
-    def _bin(op):  # noqa: N805 - a small factory for the binary-operator rules
+    def _bin(op):
         def f(self, c):
             return A.BinOp(self._s(c), op, c[0], c[-1])
 
@@ -196,7 +203,9 @@ class _ToAst(Transformer):
         name = v[0]
         default = next((x for x in v[1:] if isinstance(x, A.Expr)), None)
         header = next((x for x in v[1:] if isinstance(x, Token) and x.type == "STRING"), None)
-        return A.Param(str(name), default, str(header)[1:-1] if header is not None else None, self._s(c))
+        return A.Param(
+            str(name), default, str(header)[1:-1] if header is not None else None, self._s(c)
+        )
 
     def param_list(self, c):
         return _Group(tuple(p for p in c if isinstance(p, A.Param)), _start(c[0]), _end(c[-1]))
@@ -291,7 +300,7 @@ class _ToAst(Transformer):
 def _describe_expected(expected) -> str:
     names = sorted({_FRIENDLY.get(e, None) or _literal(e) for e in expected})
     if len(names) > 8:
-        names = names[:8] + ["…"]
+        names = [*names[:8], "…"]
     return ", ".join(names)
 
 
@@ -315,9 +324,7 @@ def _syntax_error(e: UnexpectedInput, file: str, text: str) -> Diagnostic:
         if ch == '"':
             notes = ("strings must close on the same line",)
         return Diagnostic(Severity.ERROR, msg, span, notes)
-    if isinstance(e, UnexpectedEOF) or (
-        isinstance(e, UnexpectedToken) and e.token.type == "$END"
-    ):
+    if isinstance(e, UnexpectedEOF) or (isinstance(e, UnexpectedToken) and e.token.type == "$END"):
         lines = text.splitlines() or [""]
         last = len(lines)
         span = Span(file, last, len(lines[-1]) + 1, last, len(lines[-1]) + 2)

@@ -163,7 +163,9 @@ def _arg_cell(tr: TableRow, header: str) -> str:
     return ""
 
 
-def _grid(net: ir.Network, trs: list[TableRow], units: str, weights: bool) -> tuple[list[str], list[list[str]]]:
+def _grid(
+    net: ir.Network, trs: list[TableRow], units: str, weights: bool
+) -> tuple[list[str], list[list[str]]]:
     cols = _columns(trs)
     head = ["type", "patch size/stride", "output size", "depth"] + [h for _, h in cols]
     head += ["params"] + (["weights"] if weights else []) + ["ops"]
@@ -190,7 +192,14 @@ def _units_line(units: str) -> str:
 
 def _total_lines(net: ir.Network, units: str) -> list[tuple[str, str, str, str]]:
     t = _totals(net)
-    lines = [("total", fmt_count(t["params"], "params", units), fmt_count(t["weights"], "weights", units), fmt_count(t["ops"], "ops", units))]
+    lines = [
+        (
+            "total",
+            fmt_count(t["params"], "params", units),
+            fmt_count(t["weights"], "weights", units),
+            fmt_count(t["ops"], "ops", units),
+        )
+    ]
     if net.sides:
         w = t["with_side_heads"]
         lines.append(
@@ -211,7 +220,10 @@ def render_text(net: ir.Network, granularity: str = "rows", units: str = "exact"
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
 
     def fmt(cells):
-        parts = [c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))]
+        parts = [
+            c.rjust(w) if i in numeric else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=False))
+        ]
         return "  ".join(parts).rstrip()
 
     inp = "x".join(map(str, net.input.as_list())) if net.input else "?"
@@ -227,7 +239,9 @@ def render_text(net: ir.Network, granularity: str = "rows", units: str = "exact"
     out.append(f"params = {CONVENTION['params']}; ops = {CONVENTION['ops']}.")
     out.append(_units_line(units) + ".")
     if net.sides:
-        out.append("side: rows are side heads, computed in training mode only; the first total leaves them out.")
+        out.append(
+            "side: rows are side heads, computed in training mode only; the first total leaves them out."
+        )
     return "\n".join(out) + "\n"
 
 
@@ -238,7 +252,10 @@ def render_markdown(net: ir.Network, granularity: str = "rows", units: str = "ex
     def esc(c: str) -> str:
         return c.replace("|", "\\|").strip() or " "
 
-    out = [f"**{net.name}**: input {'x'.join(map(str, net.input.as_list())) if net.input else '?'}", ""]
+    out = [
+        f"**{net.name}**: input {'x'.join(map(str, net.input.as_list())) if net.input else '?'}",
+        "",
+    ]
     out.append("| " + " | ".join(head) + " |")
     out.append("|" + "|".join("---" if i < 3 else "---:" for i in range(len(head))) + "|")
     for r in body:
@@ -263,7 +280,14 @@ def render_csv(net: ir.Network, granularity: str = "rows", units: str = "exact")
     )
     for tr in trs:
         w.writerow(
-            [tr.label or "", tr.type, tr.patch_text().split("/")[0], tr.stride or "", tr.output_text(), tr.depth]
+            [
+                tr.label or "",
+                tr.type,
+                tr.patch_text().split("/")[0],
+                tr.stride or "",
+                tr.output_text(),
+                tr.depth,
+            ]
             + [_arg_cell(tr, h) for _, h in cols]
             + [tr.params, tr.weights, tr.ops, int(tr.side), int(tr.active)]
         )

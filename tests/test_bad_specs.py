@@ -61,5 +61,5 @@ def test_residual_mismatch_names_both_numbers():
 
 def test_inexact_output_shows_formula():
     net = elaborate(path=str(BAD / "inexact_rounding.isp"))
-    err = [d for d in net.diagnostics if d.is_error][0]
+    err = next(d for d in net.diagnostics if d.is_error)
     assert "(224 + 6 - 7) / 2 + 1 = 112.5" in err.notes[0]

@@ -50,7 +50,12 @@ conv 1x1 8 bn=false bias=true
 """
     )
     a, b = (r.node for r in n.rows)
-    assert a.attrs["bn"] and not a.attrs["bias"] and a.attrs["eps"] == 0.001 and a.attrs["act"] == "relu"
+    assert (
+        a.attrs["bn"]
+        and not a.attrs["bias"]
+        and a.attrs["eps"] == 0.001
+        and a.attrs["act"] == "relu"
+    )
     assert a.cost.params == 4 * 8 + 2 * 8
     assert b.cost.params == 8 * 8 + 8
 
@@ -92,7 +97,13 @@ mix (m1)
     assert not errors(n)
     node = n.rows[0].node
     assert node.name == "m1" and str(node.out_shape) == "16x16x13"
-    assert [p for p, _ in node.layers()] == ["branch1", "wide.0", "wide.1", "branch3.0", "branch3.1"]
+    assert [p for p, _ in node.layers()] == [
+        "branch1",
+        "wide.0",
+        "wide.1",
+        "branch3.0",
+        "branch3.1",
+    ]
     assert node.depth == 2
 
 
@@ -113,7 +124,11 @@ r scale=1.0
     )
     assert not errors(ok)
     res = ok.rows[0].node.body.items[0]
-    assert isinstance(res, ir.Residual) and res.attrs == {"scale": 0.17, "act": "relu", "_round_explicit": False}
+    assert isinstance(res, ir.Residual) and res.attrs == {
+        "scale": 0.17,
+        "act": "relu",
+        "_round_explicit": False,
+    }
     bad = net_of(
         """network t
 input 8x8x32
@@ -214,15 +229,22 @@ def test_missing_import_is_located(tmp_path):
 
 
 def test_deep_nesting_is_rejected_cleanly():
-    deep = "network t\ninput 8x8x3\n" + "branch { " * (MAX_NESTING + 5) + "}" * (MAX_NESTING + 5) + "\n"
+    deep = (
+        "network t\ninput 8x8x3\n"
+        + "branch { " * (MAX_NESTING + 5)
+        + "}" * (MAX_NESTING + 5)
+        + "\n"
+    )
     (e,) = errors(net_of(deep))
     assert "nesting deeper than" in e.message
 
 
 def test_recursive_blocks_and_depth_limit():
-    text = "network t\ninput 8x8x3\n" + "".join(
-        f"block b{i}() {{ b{i + 1} }}\n" for i in range(60)
-    ) + "block b60() { conv 1x1 3 }\nb0\n"
+    text = (
+        "network t\ninput 8x8x3\n"
+        + "".join(f"block b{i}() {{ b{i + 1} }}\n" for i in range(60))
+        + "block b60() { conv 1x1 3 }\nb0\n"
+    )
     (e,) = errors(net_of(text))
     assert "nested deeper than" in e.message
 
@@ -243,7 +265,10 @@ def test_recursive_blocks_and_depth_limit():
         ("network t\ninput 8x8x3\nconv 1x1 1000000000\n", "conv out must be at most"),
         ("network t\ninput 8x8x3\nconv 1x1 8 / 0\n", "division by zero"),
         ("network t\ninput 8x8x3\nconcat\n", "is written as branch"),
-        ("network t\ninput 8x8x3\nblock b() { side conv 1x1 3 }\nb\n", "side heads belong to the network"),
+        (
+            "network t\ninput 8x8x3\nblock b() { side conv 1x1 3 }\nb\n",
+            "side heads belong to the network",
+        ),
     ],
 )
 def test_error_messages(text, message):
@@ -262,5 +287,7 @@ def test_syntax_error_is_one_located_diagnostic():
 
 
 def test_label_identifiers():
-    n = net_of("network t\ninput 8x8x3\nconv (3a) 1x1 3\nconv (forward) 1x1 3\nconv (x.y-z) 1x1 3\n")
+    n = net_of(
+        "network t\ninput 8x8x3\nconv (3a) 1x1 3\nconv (forward) 1x1 3\nconv (x.y-z) 1x1 3\n"
+    )
     assert [r.node.name for r in n.rows] == ["conv3a", "forward_", "x_y_z"]

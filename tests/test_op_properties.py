@@ -176,7 +176,16 @@ def test_shape_preserving_ops(h, w, c):
 def test_every_op_declares_its_rules(name):
     op = OPS[name]
     assert op.template, f"{name} has no code template"
-    assert op.category in {"conv", "pool", "norm", "merge", "classifier", "activation", "regularizer", "reshape"}
+    assert op.category in {
+        "conv",
+        "pool",
+        "norm",
+        "merge",
+        "classifier",
+        "activation",
+        "regularizer",
+        "reshape",
+    }
     if op.user_visible:
         assert op.shape is not None
     for attr in op.attrs:

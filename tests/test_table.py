@@ -15,8 +15,9 @@ from .golden import assert_golden
 
 @pytest.fixture(scope="module")
 def googlenet():
-    from .conftest import ROOT
     import os
+
+    from .conftest import ROOT
 
     cwd = os.getcwd()
     os.chdir(ROOT)
@@ -112,7 +113,20 @@ def test_json_schema(googlenet):
     assert data["network"] == "googlenet"
     assert data["input"] == [224, 224, 3]
     assert set(data["convention"]) == {"params", "weights", "ops"}
-    keys = {"label", "type", "patch", "stride", "output", "depth", "args", "params", "weights", "ops", "side", "active"}
+    keys = {
+        "label",
+        "type",
+        "patch",
+        "stride",
+        "output",
+        "depth",
+        "args",
+        "params",
+        "weights",
+        "ops",
+        "side",
+        "active",
+    }
     for row in data["rows"]:
         assert set(row) == keys
     inc = next(r for r in data["rows"] if r["label"] == "3a")
@@ -148,7 +162,16 @@ def test_cli_table_formats():
 
 
 def test_cli_table_param_override():
-    proc = run_cli("table", "specs/googlenet.isp", "-f", "json", "-p", "num_classes=10", "-p", "aux_logits=false")
+    proc = run_cli(
+        "table",
+        "specs/googlenet.isp",
+        "-f",
+        "json",
+        "-p",
+        "num_classes=10",
+        "-p",
+        "aux_logits=false",
+    )
     data = json.loads(proc.stdout)
     assert data["rows"][-1]["output"] == [1, 1, 10]
     assert all(not r["active"] for r in data["rows"] if r["side"])

@@ -302,7 +302,9 @@ def _chain(node: ast.AST) -> list[tuple[str, ast.AST]]:
     prec = _PREC.get(type(node.op))
     out: list[tuple[str, ast.AST]] = []
     left = node
-    while isinstance(left, ast.BinOp) and _PREC.get(type(left.op)) == prec and not _parenthesized(code_of(left), left):
+    while isinstance(left, ast.BinOp) and _PREC.get(type(left.op)) == prec and (
+        left is node or not _parenthesized(code_of(left), left)
+    ):
         out.append((_OPS[type(left.op)], left.right))
         left = left.left
     out.append(("", left))
