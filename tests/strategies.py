@@ -974,8 +974,13 @@ def fuzz_input(seed: int, corpus: list[tuple[str, str]]) -> tuple[str, str, list
 # The fuzz oracle: no traceback, every diagnostic located inside its file, fast
 
 
-def check_input(text: str, name: str, backends: bool = True) -> tuple[list[str], float]:
-    """Elaborate one input; returns (problems, seconds). No problem means inspec behaved."""
+def check_input(
+    text: str, name: str, backends: bool = True, caret: bool = True
+) -> tuple[list[str], float]:
+    """Elaborate one input; returns (problems, seconds). No problem means inspec behaved.
+
+    backends: also render the tables (and code and diagram) of an accepted input.
+    caret: also check that each rendered diagnostic quotes the line its span names."""
     import time
     import traceback
 
@@ -991,9 +996,12 @@ def check_input(text: str, name: str, backends: bool = True) -> tuple[list[str],
     for d in net.diagnostics:
         problems += _span_problems(d, net.sources)
         try:
-            d.render(net.sources)
+            shown = d.render(net.sources)
         except Exception:  # noqa: BLE001
             problems.append(f"render raised:\n{traceback.format_exc(limit=-4)}")
+            continue
+        if caret:
+            problems += _caret_problems(d, net.sources, shown)
     if backends and net.ok and net.input is not None:
         problems += _backend_problems(net)
     return problems, elapsed
@@ -1008,6 +1016,20 @@ def _span_problems(d, sources: dict[str, str]) -> list[str]:
     lines = sources[s.file].count("\n") + 1
     if not (1 <= s.line <= lines + 1 and s.col >= 1):
         return [f"diagnostic outside its file ({s.line}:{s.col}, {lines} lines): {d.message}"]
+    return []
+
+
+def _caret_problems(d, sources: dict[str, str], shown: str) -> list[str]:
+    """The quoted source line must be line `span.line` as the parser counts lines (by \\n only)."""
+    if d.span is None or d.span.file not in sources:
+        return []
+    lines = sources[d.span.file].split("\n")
+    if not 1 <= d.span.line <= len(lines):
+        return []
+    want = lines[d.span.line - 1].rstrip("\r").expandtabs(1)
+    quoted = [ln for ln in shown.split("\n") if ln.startswith(f" {d.span.line} | ")]
+    if quoted and quoted[0] != f" {d.span.line} | {want}":
+        return [f"diagnostic quotes the wrong source line for {d.span.line}: {d.message}"]
     return []
 
 

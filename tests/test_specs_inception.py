@@ -563,3 +563,123 @@ def test_inception_v4_slim_half_width():
     assert shape(r["mixed_7a"]) == "8x8x768"
     assert shape(r["slim_c1"]) == "8x8x768"
     assert tuple(r["mixed_6a"].args[x] for x in "klmn") == (96, 112, 128, 192)
+
+
+# ------------------------------------------------------------------------------------------------
+# Generated PyTorch modules: build, count, forward in train and eval mode at the spec's input size
+
+
+def _forward(spec: str, **params):
+    import torch
+
+    module = inspec.build(SPECS / spec, **params)
+    net = inspec.load(SPECS / spec, **params).ir
+    x = torch.randn(1, net.input.c, net.input.h, net.input.w)
+    outs = {}
+    with torch.no_grad():
+        for mode in ("train", "eval"):
+            getattr(module, mode)()
+            outs[mode] = module(x)
+    return module, outs
+
+
+def _n_params(module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize(
+    "spec, params, total",
+    [
+        ("inception_v4.isp", {}, 42_679_816),
+        ("inception_resnet_v2.isp", {}, 55_843_464),
+        ("inception_resnet_v1.isp", {}, 22_756_328),
+        ("googlenet_bn.isp", {}, 6_624_904),
+    ],
+)
+def test_module_forward(spec, params, total):
+    import torch
+
+    module, outs = _forward(spec, **params)
+    assert _n_params(module) == total
+    for mode, y in outs.items():
+        assert isinstance(y, torch.Tensor), mode
+        assert tuple(y.shape) == (1, 1000), mode
+        assert torch.isfinite(y).all(), mode
+
+
+def test_googlenet_bn_module_with_aux():
+    import torch
+
+    module, outs = _forward("googlenet_bn.isp", aux_logits=True)
+    assert _n_params(module) == 13_004_888
+    assert tuple(outs["eval"].shape) == (1, 1000)  # eval: the logits alone
+    train = outs["train"]
+    assert not isinstance(train, torch.Tensor) and len(train) == 3  # logits and the two aux heads
+    assert all(tuple(t.shape) == (1, 1000) for t in train)
+    assert _n_params(module.aux1) == 3_188_968
+    assert _n_params(module.aux2) == 3_191_016
+
+
+def test_inception_v4_slim_module():
+    import torch
+
+    module, outs = _forward("examples/inception_v4_slim.isp", width=0.5)
+    spec = inspec.load(SPECS / "examples" / "inception_v4_slim.isp", width=0.5)
+    assert _n_params(module) == spec.totals().params
+    assert all(isinstance(y, torch.Tensor) and tuple(y.shape) == (1, 1000) for y in outs.values())
+
+
+# REFERENCE.md 6: state_dict keys and their suffix counts
+def _suffixes(keys):
+    import collections
+
+    return dict(collections.Counter(k.rsplit(".", 1)[1] for k in keys))
+
+
+def test_state_dict_keys_googlenet_bn():
+    keys = list(inspec.build(SPECS / "googlenet_bn.isp").state_dict())
+    assert len(keys) == 344
+    assert _suffixes(keys) == {"weight": 115, "bias": 58, "running_mean": 57, "running_var": 57,
+                               "num_batches_tracked": 57}
+    bn = ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
+    first = (
+        ["conv1.conv.weight"] + [f"conv1.bn.{s}" for s in bn]
+        + ["conv2.conv.weight"] + [f"conv2.bn.{s}" for s in bn]
+        + ["conv3.conv.weight"] + [f"conv3.bn.{s}" for s in bn]
+        + ["inception3a.branch1.conv.weight"] + [f"inception3a.branch1.bn.{s}" for s in bn]
+        + ["inception3a.branch2.0.conv.weight"] + [f"inception3a.branch2.0.bn.{s}" for s in bn]
+    )
+    assert keys[:30] == first
+    assert keys[-6:] == [f"inception5b.branch4.1.bn.{s}" for s in bn[1:]] + ["fc.weight", "fc.bias"]
+
+    aux = list(inspec.build(SPECS / "googlenet_bn.isp", aux_logits=True).state_dict())
+    assert len(aux) == 364
+    assert _suffixes(aux) == {"weight": 123, "bias": 64, "running_mean": 59, "running_var": 59,
+                              "num_batches_tracked": 59}
+    for k in ("aux1.conv.conv.weight", "aux1.conv.bn.weight", "aux1.conv.bn.bias", "aux1.fc1.weight",
+              "aux1.fc1.bias", "aux1.fc2.weight", "aux1.fc2.bias", "aux2.fc2.bias"):
+        assert k in aux, k
+    assert set(aux) - set(keys) == {k for k in aux if k.startswith(("aux1.", "aux2."))}
+
+
+def test_state_dict_keys_inception_v4():
+    keys = list(inspec.build(SPECS / "inception_v4.isp").state_dict())
+    assert len(keys) == 896
+    assert _suffixes(keys) == {"weight": 299, "bias": 150, "running_mean": 149, "running_var": 149,
+                               "num_batches_tracked": 149}
+    # timm's features.6 is the first Inception-A block here; its conv keys (REFERENCE.md 6)
+    block = [k for k in keys if k.startswith("inception_a1.0.") and k.endswith("conv.weight")]
+    assert block == [f"inception_a1.0.{p}.conv.weight" for p in
+                     ("branch0", "branch1.0", "branch1.1", "branch2.0", "branch2.1", "branch2.2", "branch3.1")]
+    assert keys[-2:] == ["last_linear.weight", "last_linear.bias"]
+
+
+def test_state_dict_keys_inception_resnet_v2():
+    keys = list(inspec.build(SPECS / "inception_resnet_v2.isp").state_dict())
+    assert len(keys) == 1306
+    assert _suffixes(keys) == {"weight": 449, "bias": 245, "running_mean": 204, "running_var": 204,
+                               "num_batches_tracked": 204}
+    for k in ("conv2d_1a.conv.weight", "mixed_5b.branch3.1.conv.weight", "repeat.0.conv2d.weight",
+              "repeat.0.conv2d.bias", "repeat_1.19.branch1.2.bn.bias", "mixed_7a.branch2.2.conv.weight",
+              "block8.conv2d.bias", "conv2d_7b.bn.weight", "classif.weight", "classif.bias"):
+        assert k in keys, k
