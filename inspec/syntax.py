@@ -101,7 +101,7 @@ class _Group:
 
 
 def _start(x):
-    if isinstance(x, Token):
+    if type(x) is Token:
         return (x.line, x.column)
     if isinstance(x, _Group):
         return x.start
@@ -110,7 +110,7 @@ def _start(x):
 
 
 def _end(x):
-    if isinstance(x, Token):
+    if type(x) is Token:
         return (x.end_line or x.line, x.end_column or x.column + len(x))
     if isinstance(x, _Group):
         return x.end
@@ -128,10 +128,14 @@ class _ToAst(Transformer):
     file = "<string>"
 
     def _s(self, c) -> Span:
-        starts = [p for p in map(_start, c) if p is not None]
-        ends = [p for p in map(_end, c) if p is not None]
-        (l0, c0), (l1, c1) = starts[0], ends[-1]
-        return Span(self.file, l0, c0, l1, c1)
+        first = last = None
+        for x in c:
+            if x is not None and (first := _start(x)) is not None:
+                break
+        for x in reversed(c):
+            if x is not None and (last := _end(x)) is not None:
+                break
+        return Span(self.file, first[0], first[1], last[0], last[1])
 
     @staticmethod
     def _vals(c):

@@ -1071,3 +1071,147 @@ def _backend_problems(net) -> list[str]:
 
 def load_corpus(root) -> list[tuple[str, str]]:
     return [(str(p), p.read_text(encoding="utf-8")) for p in shipped_specs(root)]
+
+
+# ------------------------------------------------------------------------------------------------
+# The differential oracle: the analysis against the reference model and against the built module
+
+
+def _shape_tuple(s) -> tuple:
+    return None if s is None else (s.h, s.w, s.c)
+
+
+def check_analysis(net, spec: GenSpec) -> list[str]:
+    """inspec's figures against the brute-force reference model, and their internal consistency."""
+    out = []
+    ref = spec.ref
+    got_rows = [_shape_tuple(r.node.out_shape) for r in net.rows]
+    want_rows = [(s.h, s.w, s.c) for s in ref.rows]
+    if got_rows != want_rows:
+        out.append(f"row shapes: inspec {got_rows}, reference {want_rows}")
+    tot = net.totals()
+    if tot.params != ref.params:
+        out.append(f"params: inspec {tot.params:,}, reference {ref.params:,}")
+    if tot.ops != ref.macs:
+        out.append(f"multiply-adds: inspec {tot.ops:,}, reference {ref.macs:,}")
+    # totals are the sum of the rows, and the sum of the layers
+    rows_sum = [0, 0, 0]
+    for r in net.rows:
+        if not r.side and r.node.active:
+            rows_sum = [rows_sum[0] + r.node.cost.params, rows_sum[1] + r.node.cost.weights,
+                        rows_sum[2] + r.node.cost.ops]
+    if rows_sum != [tot.params, tot.weights, tot.ops]:
+        out.append(f"totals {tot} are not the sum of the rows {rows_sum}")
+    layers = list(net.body.layers())
+    lsum = [sum(getattr(lay.cost, k) for _, lay in layers) for k in ("params", "weights", "ops")]
+    if lsum != [tot.params, tot.weights, tot.ops]:
+        out.append(f"totals {tot} are not the sum of the layers {lsum}")
+    if len(layers) != ref.layers:
+        out.append(f"layers: inspec {len(layers)}, reference {ref.layers}")
+    return out
+
+
+def check_torch(net, batch: int = 2) -> list[str]:
+    """inspec's analysis against what the built PyTorch module does.
+
+    Shapes come from forward hooks on the module of every layer (paths from `node.layers()`, which
+    must be the generated module's attribute paths); multiply-adds are counted from the module's own
+    nn.Conv2d and nn.Linear layers (out_h * out_w * weight.numel(), in * out), parameters from
+    module.parameters(). None of it uses inspec's formulas."""
+    import torch
+    from torch import nn
+
+    from inspec.codegen import build_module, module_paths
+
+    out: list[str] = []
+    model = build_module(net)
+    model.eval()
+    mods = dict(model.named_modules())
+    paths = module_paths(net)
+    layers = list(net.body.layers())
+    by_path = {p: lay for p, lay in layers}
+    for p, lay in paths.items():
+        if by_path.get(p) is not lay and not any(lay is s_lay for s in net.sides
+                                                 for _, s_lay in s.layers()):
+            out.append(f"module {p!r} computes {lay.name!r}, which node.layers() puts elsewhere")
+        if p not in mods:
+            out.append(f"module path {p!r} is not a submodule of the built network")
+    seen: dict[str, tuple] = {}
+    macs = {"total": 0}
+    per_module_macs: dict[str, int] = {}
+    hooks = []
+
+    def shape_hook(name):
+        def hook(mod, inp, res):
+            if isinstance(res, torch.Tensor):
+                seen[name] = tuple(res.shape)
+        return hook
+
+    def mac_hook(name):
+        def hook(mod, inp, res):
+            if isinstance(mod, nn.Conv2d):
+                n = res.shape[2] * res.shape[3] * mod.weight.numel()
+            else:
+                n = mod.in_features * mod.out_features
+            macs["total"] += n
+            per_module_macs[name] = per_module_macs.get(name, 0) + n
+        return hook
+
+    for p, _ in layers:
+        if p in mods and p in paths:
+            hooks.append(mods[p].register_forward_hook(shape_hook(p)))
+    for name, mod in mods.items():
+        if isinstance(mod, (nn.Conv2d, nn.Linear)):
+            hooks.append(mod.register_forward_hook(mac_hook(name)))
+    h, w, c = net.input.h, net.input.w, net.input.c
+    try:
+        with torch.no_grad():
+            y = model(torch.randn(batch, c, h, w))
+    finally:
+        for hk in hooks:
+            hk.remove()
+    y = y[0] if isinstance(y, tuple) else y
+    want_out = net.output
+    want = (batch, want_out.c) if want_out.flat else (batch, want_out.c, want_out.h, want_out.w)
+    if tuple(y.shape) != want:
+        out.append(f"output: module gives {tuple(y.shape)}, inspec says {want}")
+    for p, lay in layers:
+        if p not in paths:
+            continue
+        if p not in seen:
+            out.append(f"layer {p!r} ({lay.op.name}) never ran in forward()")
+            continue
+        s = lay.out_shape
+        want = (batch, s.c) if s.flat else (batch, s.c, s.h, s.w)
+        if seen[p] != want:
+            out.append(f"layer {p!r} ({lay.op.name}): module gives {seen[p]}, inspec says {want}")
+        got_params = sum(q.numel() for q in mods[p].parameters())
+        if got_params != lay.cost.params:
+            out.append(f"layer {p!r} ({lay.op.name}): module has {got_params:,} params, "
+                       f"inspec says {lay.cost.params:,}")
+        sub = sum(v for k, v in per_module_macs.items() if k == p or k.startswith(p + "."))
+        if sub != lay.cost.ops:
+            out.append(f"layer {p!r} ({lay.op.name}): module does {sub:,} multiply-adds, "
+                       f"inspec says {lay.cost.ops:,}")
+    total = net.totals()
+    if macs["total"] != total.ops:
+        out.append(f"multiply-adds: module {macs['total']:,}, inspec {total.ops:,}")
+    n_params = sum(q.numel() for q in model.parameters())
+    with_sides = net.totals(sides=True).params
+    if n_params != with_sides:
+        out.append(f"params: module {n_params:,}, inspec {with_sides:,} (with side heads)")
+    return out
+
+
+def differential(spec: GenSpec, torch_too: bool = True) -> list[str]:
+    """Every disagreement between inspec, the reference model and the built module for one spec."""
+    from inspec.elaborate import elaborate
+
+    net = elaborate(text=spec.text, name="gen.isp")
+    errors = [d for d in net.diagnostics if d.is_error]
+    if errors:
+        return ["inspec rejects a valid spec:\n" + "\n".join(d.render(net.sources) for d in errors)]
+    out = check_analysis(net, spec)
+    if torch_too:
+        out += check_torch(net)
+    return out
