@@ -117,7 +117,7 @@ def rows(net: ir.Network, granularity: str = "rows") -> list[TableRow]:
     for r in net.rows:
         node = r.node
         if granularity == "rows":
-            out.append(_row(node))
+            out.append(_row(node, path=node.name))
             continue
         is_side = isinstance(node, ir.Side)
         for path, layer in node.layers(include_inactive=True):
@@ -305,6 +305,7 @@ def to_json(net: ir.Network, granularity: str = "rows") -> dict[str, Any]:
         "convention": dict(CONVENTION),
         "rows": [
             {
+                "name": tr.path,
                 "label": tr.label,
                 "type": tr.type,
                 "patch": list(tr.patch) if tr.patch else None,

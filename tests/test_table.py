@@ -114,6 +114,7 @@ def test_json_schema(googlenet):
     assert data["input"] == [224, 224, 3]
     assert set(data["convention"]) == {"params", "weights", "ops"}
     keys = {
+        "name",
         "label",
         "type",
         "patch",
