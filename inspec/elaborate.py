@@ -16,7 +16,19 @@ from typing import Any
 from . import ast as A
 from . import ir
 from .diagnostics import DiagnosticBag, Span, SpecError, did_you_mean
-from .ops import MAX_CHANNELS, MAX_KERNEL, MAX_SPATIAL, OPS, ROW_OPS, ZERO, Attr, Ctx, OpDef
+from .ops import (
+    MAX_CHANNELS,
+    MAX_KERNEL,
+    MAX_SPATIAL,
+    OPS,
+    ROW_OPS,
+    ZERO,
+    Attr,
+    Ctx,
+    OpDef,
+    add_shape,
+    concat_shape,
+)
 from .shapes import Shape, is_integral
 from .syntax import MAX_SOURCE_BYTES, parse
 
@@ -347,7 +359,7 @@ class _Loader:
         self.modules[key] = module
         if module is None:
             return None
-        base = Path(path).parent if text is not None else Path(".")
+        base = Path(path).parent
         for imp in module.imports:
             target = os.path.normpath(str(base / imp.path))
             self.load(target, None, (*stack, key), imp)
@@ -516,7 +528,7 @@ class _Elaborator:
         node.depth = max((br.depth for br in node.branches), default=0)
         if ok:
             try:
-                node.out_shape = _concat_shape(parts)
+                node.out_shape = concat_shape(parts)
             except SpecError as e:
                 self.error(e, span)
                 node.out_shape = None
@@ -539,7 +551,7 @@ class _Elaborator:
         )
         if x is not None and seq.out_shape is not None and attrs is not None:
             try:
-                node.out_shape = _add_shape(x, seq.out_shape)
+                node.out_shape = add_shape(x, seq.out_shape)
             except SpecError as e:
                 self.error(e, s.span)
         return node
@@ -885,18 +897,6 @@ def _labelled(node: ir.Node) -> bool:
     return row is not None and row.label is not None
 
 
-def _concat_shape(parts):
-    from .ops import concat_shape
-
-    return concat_shape(parts)
-
-
-def _add_shape(x, body):
-    from .ops import add_shape
-
-    return add_shape(x, body)
-
-
 # ------------------------------------------------------------------------------------------------
 # Entry point
 
@@ -917,8 +917,6 @@ def elaborate(
     else:
         loader.sources[file] = text
         module = loader.load(file, text, (), None)
-        if path is not None:
-            pass
     el = _Elaborator(bag, loader.blocks)
     net = ir.Network(
         name=Path(file).stem,
