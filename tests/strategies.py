@@ -1130,12 +1130,17 @@ def check_torch(net, batch: int = 2) -> list[str]:
     paths = module_paths(net)
     layers = list(net.body.layers())
     by_path = {p: lay for p, lay in layers}
+    side_layers = {id(lay) for s in net.sides for _, lay in s.layers()}
     for p, lay in paths.items():
-        if by_path.get(p) is not lay and not any(lay is s_lay for s in net.sides
-                                                 for _, s_lay in s.layers()):
-            out.append(f"module {p!r} computes {lay.name!r}, which node.layers() puts elsewhere")
+        if by_path.get(p) is not lay and id(lay) not in side_layers:
+            where = next((q for q, other in layers if other is lay), None)
+            out.append(f"path: module {p!r} computes the layer that node.layers() calls {where!r}")
         if p not in mods:
             out.append(f"module path {p!r} is not a submodule of the built network")
+    # from here on, each layer is found through codegen's own map, so that a naming disagreement
+    # (reported above) does not hide a wrong shape or count
+    path_of = {id(lay): p for p, lay in paths.items()}
+    layers = [(path_of[id(lay)], lay) for _, lay in layers if id(lay) in path_of]
     seen: dict[str, tuple] = {}
     macs = {"total": 0}
     per_module_macs: dict[str, int] = {}
@@ -1176,8 +1181,6 @@ def check_torch(net, batch: int = 2) -> list[str]:
     if tuple(y.shape) != want:
         out.append(f"output: module gives {tuple(y.shape)}, inspec says {want}")
     for p, lay in layers:
-        if p not in paths:
-            continue
         if p not in seen:
             out.append(f"layer {p!r} ({lay.op.name}) never ran in forward()")
             continue

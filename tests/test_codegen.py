@@ -75,8 +75,10 @@ def test_spec_builds_and_matches_analysis(path):
     assert paths, "no layer mapped to a module"
     modules = dict(m.named_modules())
     seen: dict[str, tuple] = {}
-    for p in paths:
+    hooks = [
         modules[p].register_forward_hook(lambda mod, i, o, p=p: seen.__setitem__(p, tuple(o.shape)))
+        for p in paths
+    ]
     n = 2
     x = torch.randn(n, net.input.c, net.input.h, net.input.w)
     m.train()
@@ -92,6 +94,8 @@ def test_spec_builds_and_matches_analysis(path):
     loss = sum(o.float().square().mean() for o in (out if isinstance(out, tuple) else (out,)))
     loss.backward()
     assert all(p.grad is not None for p in m.parameters())
+    for h in hooks:
+        h.remove()
     # eval: the main logits only; fx traces the module and computes the same thing
     m.eval()
     with torch.no_grad():

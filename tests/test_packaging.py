@@ -1,0 +1,23 @@
+"""The wheel carries the grammar and the jinja2 templates (kept at the top of the repo)."""
+
+import subprocess
+import sys
+import zipfile
+
+from .conftest import ROOT
+
+
+def test_wheel_ships_grammar_and_templates(tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(ROOT), "-w", str(tmp_path)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = tmp_path.glob("inspec-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "inspec/grammar.lark" in names
+    shipped = {n.split("/")[-1] for n in names if n.startswith("inspec/templates/")}
+    in_repo = {p.name for p in (ROOT / "templates").iterdir() if p.is_file()}
+    assert in_repo and in_repo <= shipped
+    assert any(n.endswith("entry_points.txt") for n in names)
