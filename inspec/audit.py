@@ -19,7 +19,12 @@ def _computed(row: ir.Row, key: str):
     return getattr(n.cost, key)
 
 
+def _record(row: ir.Row, key: str, raw: str, ok: bool, shown: str) -> None:
+    row.checks.append(ir.Check(key, raw, ok, shown))
+
+
 def audit(net: ir.Network, bag: DiagnosticBag) -> None:
+    """Check every row's expectations; record the result on the row and warn where they disagree."""
     for row in net.rows:
         for e in row.expectations:
             if e.key not in KEYS:
@@ -38,6 +43,7 @@ def audit(net: ir.Network, bag: DiagnosticBag) -> None:
                     bag.error(f"output expects a size such as 28x28x256, got {e.raw}", e.span)
                     continue
                 want = tuple(int(p) for p in parts)
+                _record(row, "output", e.raw, (got.h, got.w, got.c) == want, str(got))
                 if (got.h, got.w, got.c) != want:
                     bag.warning(
                         f"expected output {e.raw}, computed {got}",
@@ -50,18 +56,21 @@ def audit(net: ir.Network, bag: DiagnosticBag) -> None:
                 bag.error(f"{e.key} expects a number such as 159K or 34M, got {e.raw}", e.span)
                 continue
             if e.key == "depth":
+                _record(row, "depth", e.raw, not q.suffix and got == q.mantissa, str(got))
                 if q.suffix or got != q.mantissa:
                     bag.warning(f"expected depth {e.raw}, computed {got}", e.span)
                 continue
             want = q.value(e.key, net.units)
             tol = q.half_step(e.key, net.units)
-            if abs(got - want) <= tol + 1e-9:
-                continue
-            diff = (got - want) / want * 100 if want else float("inf")
             unit = ""
             if q.suffix:
                 per = want / q.mantissa if q.mantissa else 1
                 unit = f" = {got / per:.{max(q.decimals, 1) + 1}f}{q.suffix}"
+            ok = abs(got - want) <= tol + 1e-9
+            _record(row, e.key, e.raw, ok, unit[3:] if unit else fmt_exact(got))
+            if ok:
+                continue
+            diff = (got - want) / want * 100 if want else float("inf")
             units_note = (
                 "paper units: K = 1024 for params and weights, M = 10^6 for ops"
                 if net.units == "paper"

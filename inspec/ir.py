@@ -212,6 +212,16 @@ class Expectation:
     span: Span
 
 
+@dataclass(frozen=True)
+class Check:
+    """The audit of one expectation: what the paper prints, whether it agrees, what inspec computes."""
+
+    key: str
+    printed: str
+    ok: bool
+    computed: str
+
+
 @dataclass(eq=False)
 class Row:
     """One top-level statement of the spec: a row of the paper's table."""
@@ -219,6 +229,7 @@ class Row:
     node: Node
     stmt: object
     expectations: list[Expectation] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
 
     @property
     def side(self) -> bool:

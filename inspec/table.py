@@ -41,6 +41,15 @@ class TableRow:
     level: int = 0
     path: str = ""
     headers: dict[str, str] = field(default_factory=dict)  # arg name -> column header
+    checks: list[ir.Check] = field(default_factory=list)  # the audit of the row's `expect`
+
+    def audit_text(self) -> str:
+        if not self.checks:
+            return ""
+        bad = [c for c in self.checks if not c.ok]
+        if not bad:
+            return "agrees"
+        return "; ".join(f"{c.key} {c.printed} (is {c.computed})" for c in bad)
 
     def patch_text(self) -> str:
         if self.patch is None:
@@ -117,7 +126,9 @@ def rows(net: ir.Network, granularity: str = "rows") -> list[TableRow]:
     for r in net.rows:
         node = r.node
         if granularity == "rows":
-            out.append(_row(node, path=node.name))
+            tr = _row(node, path=node.name)
+            tr.checks = list(r.checks)
+            out.append(tr)
             continue
         is_side = isinstance(node, ir.Side)
         for path, layer in node.layers(include_inactive=True):
@@ -163,12 +174,15 @@ def _arg_cell(tr: TableRow, header: str) -> str:
     return ""
 
 
-def _grid(
-    net: ir.Network, trs: list[TableRow], units: str, weights: bool
-) -> tuple[list[str], list[list[str]]]:
+def _grid(net: ir.Network, trs: list[TableRow], units: str) -> tuple[list[str], list[list[str]]]:
+    """Header and cells. A weights column appears when the spec audits weights; an audit column
+    ("paper") when any row carries expectations."""
     cols = _columns(trs)
+    weights = any(c.key == "weights" for tr in trs for c in tr.checks)
+    audit = any(tr.checks for tr in trs)
     head = ["type", "patch size/stride", "output size", "depth"] + [h for _, h in cols]
     head += ["params"] + (["weights"] if weights else []) + ["ops"]
+    head += ["paper (printed vs computed)"] if audit else []
     body = []
     for tr in trs:
         t = ("  " * tr.level) + tr.type
@@ -180,6 +194,8 @@ def _grid(
         if weights:
             line += [fmt_count(tr.weights, "weights", units)]
         line += [fmt_count(tr.ops, "ops", units)]
+        if audit:
+            line += [tr.audit_text()]
         body.append(line)
     return head, body
 
@@ -213,10 +229,23 @@ def _total_lines(net: ir.Network, units: str) -> list[tuple[str, str, str, str]]
     return lines
 
 
+def _total_cells(net: ir.Network, head: list[str], units: str) -> list[list[str]]:
+    """The totals lines, each cell under its header."""
+    out = []
+    for label, p, w, o in _total_lines(net, units):
+        cells = [""] * len(head)
+        cells[0] = label
+        for name, value in (("params", p), ("weights", w), ("ops", o)):
+            if name in head:
+                cells[head.index(name)] = value
+        out.append(cells)
+    return out
+
+
 def render_text(net: ir.Network, granularity: str = "rows", units: str = "exact") -> str:
     trs = rows(net, granularity)
-    head, body = _grid(net, trs, units, weights=False)
-    numeric = {i for i, h in enumerate(head) if i >= 3}
+    head, body = _grid(net, trs, units)
+    numeric = {i for i, h in enumerate(head) if i >= 3 and not h.startswith("paper")}
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
 
     def fmt(cells):
@@ -232,8 +261,7 @@ def render_text(net: ir.Network, granularity: str = "rows", units: str = "exact"
     out.append(fmt(["-" * w for w in widths]))
     out += [fmt(r) for r in body]
     out.append(fmt(["-" * w for w in widths]))
-    for label, p, _w, o in _total_lines(net, units):
-        cells = [label] + [""] * (len(head) - 3) + [p, o]
+    for cells in _total_cells(net, head, units):
         out.append(fmt(cells))
     out.append("")
     out.append(f"params = {CONVENTION['params']}; ops = {CONVENTION['ops']}.")
@@ -247,7 +275,7 @@ def render_text(net: ir.Network, granularity: str = "rows", units: str = "exact"
 
 def render_markdown(net: ir.Network, granularity: str = "rows", units: str = "exact") -> str:
     trs = rows(net, granularity)
-    head, body = _grid(net, trs, units, weights=False)
+    head, body = _grid(net, trs, units)
 
     def esc(c: str) -> str:
         return c.replace("|", "\\|").strip() or " "
@@ -257,12 +285,15 @@ def render_markdown(net: ir.Network, granularity: str = "rows", units: str = "ex
         "",
     ]
     out.append("| " + " | ".join(head) + " |")
-    out.append("|" + "|".join("---" if i < 3 else "---:" for i in range(len(head))) + "|")
+    out.append(
+        "|"
+        + "|".join("---" if i < 3 or h.startswith("paper") else "---:" for i, h in enumerate(head))
+        + "|"
+    )
     for r in body:
         out.append("| " + " | ".join(esc(c) for c in r) + " |")
-    for label, p, _w, o in _total_lines(net, units):
-        cells = [f"**{label}**"] + [" "] * (len(head) - 3) + [f"**{p}**", f"**{o}**"]
-        out.append("| " + " | ".join(cells) + " |")
+    for cells in _total_cells(net, head, units):
+        out.append("| " + " | ".join(f"**{c}**" if c else " " for c in cells) + " |")
     out.append("")
     out.append(f"params = {CONVENTION['params']}; ops = {CONVENTION['ops']}; {_units_line(units)}.")
     return "\n".join(out) + "\n"

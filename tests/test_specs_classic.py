@@ -234,3 +234,66 @@ def test_bottleneck():
     assert round(direct.cost.ops / bottleneck.cost.ops, 3) == 9.677
     text = cli("table", "specs/examples/bottleneck.isp").stdout
     assert "120,422,400" in text and "12,443,648" in text
+
+
+# ------------------------------------------------------------------------------------------------
+# Generated PyTorch modules: build, count, forward in train and eval mode at the spec's input size
+
+
+def _forward(spec: str, **params):
+    import torch
+
+    module = inspec.build(SPECS / spec, **params)
+    net = inspec.load(SPECS / spec, **params).ir
+    x = torch.randn(1, net.input.c, net.input.h, net.input.w)
+    outs = {}
+    with torch.no_grad():
+        for mode in ("train", "eval"):
+            getattr(module, mode)()
+            outs[mode] = module(x)
+    return module, outs
+
+
+@pytest.mark.parametrize(
+    "spec, params, total, classes",
+    [
+        ("lenet5.isp", {}, 61_706, 10),
+        ("alexnet.isp", {}, 60_965_224, 1000),
+        ("zfnet.isp", {}, 62_357_608, 1000),
+        ("vgg16.isp", {}, 138_357_544, 1000),
+        ("vgg16.isp", {"batch_norm": True}, 138_365_992, 1000),
+        ("vgg19.isp", {}, 143_667_240, 1000),
+    ],
+)
+def test_module_forward(spec, params, total, classes):
+    import torch
+
+    module, outs = _forward(spec, **params)
+    assert sum(p.numel() for p in module.parameters()) == total
+    for mode, y in outs.items():
+        assert isinstance(y, torch.Tensor) and tuple(y.shape) == (1, classes), mode
+        assert torch.isfinite(y).all(), mode
+
+
+def test_alexnet_module_layers():
+    import torch
+
+    module = inspec.build(SPECS / "alexnet.isp")
+    convs = [m for m in module.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.groups for c in convs] == [1, 2, 1, 2, 2]
+    assert convs[0].weight.numel() == 34_848 and convs[0].bias.numel() == 96
+    lrns = [m for m in module.modules() if isinstance(m, torch.nn.LocalResponseNorm)]
+    assert len(lrns) == 2
+    # REFERENCE.md 4.2: the paper's alpha = 1e-4 is PyTorch's alpha = 5e-4 (PyTorch divides by n)
+    assert all(m.size == 5 and m.alpha == pytest.approx(5e-4) and m.beta == 0.75 and m.k == 2 for m in lrns)
+
+
+def test_bottleneck_module():
+    import torch
+
+    module, outs = _forward("examples/bottleneck.isp")
+    assert tuple(outs["eval"].shape) == (1, 32, 28, 28)
+    # training mode also returns the side head (the direct 5x5 path)
+    assert not isinstance(outs["train"], torch.Tensor)
+    assert [tuple(t.shape) for t in outs["train"]] == [(1, 32, 28, 28)] * 2
+    assert sum(p.numel() for p in module.parameters()) == 153_600 + 15_872
