@@ -84,7 +84,9 @@ def _describe(node: ir.Node) -> tuple[str, str | None, dict[str, Any], dict[str,
         return f"{node.count} x {inner}", label, args, headers
     if isinstance(node, ir.Call):
         headers = {p.name: p.header for p in node.block.params if p.header}
-        t = node.block.name + (f" ({node.label})" if node.label else "")
+        t = node.block.name
+        if node.label and node.label != node.block.name:
+            t += f" ({node.label})"
         return t, node.label, dict(node.args), headers
     if isinstance(node, ir.Layer):
         t = node.op.display(node.attrs) if node.attrs else node.op.title
@@ -373,7 +375,7 @@ def summary_line(net: ir.Network) -> str:
     inp = "x".join(map(str, net.input.as_list())) if net.input else "?"
     out = net.output
     text = f"{net.name}: {inp} -> {out if out else '?'}, {fmt_exact(t.params)} params, {fmt_exact(t.ops)} multiply-adds"
-    if net.sides:
+    if any(side.active for side in net.sides):
         w = net.totals(sides=True)
         text += f" ({fmt_exact(w.params)} params with side heads)"
     return text
