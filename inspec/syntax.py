@@ -301,8 +301,14 @@ class _ToAst(Transformer):
         return [x for x in c if not isinstance(x, Token)]
 
 
+_OPERATORS = {"'%'", "'*'", "'+'", "'-'", "'/'", "'//'", "a comparison", "'and'", "'or'"}
+
+
 def _describe_expected(expected) -> str:
-    names = sorted({_FRIENDLY.get(e, None) or _literal(e) for e in expected})
+    names = {_FRIENDLY.get(e, None) or _literal(e) for e in expected}
+    if len(names & _OPERATORS) > 1:
+        names = (names - _OPERATORS) | {"an operator"}
+    names = sorted(names, key=lambda n: (n.startswith("'"), n))
     if len(names) > 8:
         names = [*names[:8], "…"]
     return ", ".join(names)
@@ -348,6 +354,43 @@ def _syntax_error(e: UnexpectedInput, file: str, text: str) -> Diagnostic:
     return Diagnostic(Severity.ERROR, f"unexpected {shown}", span, tuple(notes))
 
 
+MAX_SYNTAX_ERRORS = 20
+
+
+def _more_syntax_errors(parser, first: UnexpectedInput, file: str, text: str) -> list[Diagnostic]:
+    """After a syntax error, blank the offending line and parse again, so that one run reports the
+    syntax errors of independent lines. Stops where blanking a line would unbalance braces or
+    parentheses (what follows would only be a cascade of the same mistake)."""
+    diags = [_syntax_error(first, file, text)]
+    lines = text.split("\n")
+    seen = set()
+    e: UnexpectedInput | None = first
+    while e is not None and len(diags) < MAX_SYNTAX_ERRORS:
+        line = getattr(e, "line", None)
+        if not isinstance(line, int) or not 1 <= line <= len(lines) or line in seen:
+            break
+        removed = lines[line - 1]
+        if _unbalanced(removed):
+            break
+        seen.add(line)
+        lines[line - 1] = ""
+        try:
+            parser.parse("\n".join(lines) + "\n")
+            e = None
+        except UnexpectedInput as again:
+            e = again
+            if getattr(e, "line", None) in seen:
+                break
+            diags.append(_syntax_error(e, file, text))
+    return diags
+
+
+def _unbalanced(line: str) -> bool:
+    """The line opens a brace or parenthesis that it does not close."""
+    code = line.split("#", 1)[0]
+    return code.count("{") > code.count("}") or code.count("(") > code.count(")")
+
+
 def parse(text: str, file: str = "<string>") -> tuple[A.Module | None, list[Diagnostic]]:
     """Parse one .isp source. Returns the module (None on a syntax error) and diagnostics."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_SOURCE_BYTES:
@@ -364,7 +407,7 @@ def parse(text: str, file: str = "<string>") -> tuple[A.Module | None, list[Diag
         try:
             stmts = parser.parse(text + "\n")
         except UnexpectedInput as e:
-            return None, [_syntax_error(e, file, text)]
+            return None, _more_syntax_errors(parser, e, file, text)
     module = A.Module(file=file, text=text)
     diags: list[Diagnostic] = []
 
