@@ -153,11 +153,12 @@ class ExpectItem:
 @dataclass(frozen=True)
 class RowStmt:
     row: Row
-    repeat: int | None
+    repeat: int | None  # a literal count (`4 x inception_a`)
     repeat_span: Span | None
     expect: tuple[ExpectItem, ...]
     cond: Expr | None
     span: Span
+    repeat_expr: Expr | None = None  # a count given by a parameter (`n x inception_a`)
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,7 @@ class SideStmt:
     row: Row
     cond: Expr | None
     span: Span
+    expect: tuple[ExpectItem, ...] = ()
 
 
 @dataclass(frozen=True)

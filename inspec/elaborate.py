@@ -15,7 +15,7 @@ from typing import Any
 
 from . import ast as A
 from . import ir
-from .diagnostics import DiagnosticBag, Span, SpecError, did_you_mean
+from .diagnostics import Diagnostic, DiagnosticBag, Span, SpecError, did_you_mean
 from .ops import (
     MAX_CHANNELS,
     MAX_KERNEL,
@@ -35,6 +35,7 @@ from .syntax import MAX_SOURCE_BYTES, parse
 MAX_REPEAT = 10_000
 MAX_LAYERS = 2_000_000
 MAX_BLOCK_DEPTH = 48
+MAX_PARAMS = 1 << 32  # 16 GiB of float32: more is rejected before inspec.build allocates it
 UNITS = ("exact", "paper")
 INIT_SCHEMES: dict[str, dict[str, Any]] = {
     "default": {},
@@ -101,6 +102,8 @@ def evaluate(e: A.Expr, scope: dict[str, Any]) -> Any:
         return tuple(evaluate(i, scope) for i in e.items)
     if isinstance(e, A.Unary):
         v = evaluate(e.operand, scope)
+        if v is UNKNOWN:
+            return UNKNOWN
         if e.op == "not":
             return not _bool(v, e.operand, scope)
         return -_num(_defined(v, e.operand, scope), e.operand)
@@ -115,7 +118,10 @@ def evaluate(e: A.Expr, scope: dict[str, Any]) -> Any:
         lo, hi, fn = _FUNCS[e.func]
         if not lo <= len(e.args) <= hi:
             raise SpecError(f"{e.func}() takes {lo} argument(s), got {len(e.args)}", span=e.span)
-        args = [_num(_defined(evaluate(a, scope), a, scope), a) for a in e.args]
+        values = [evaluate(a, scope) for a in e.args]
+        if any(v is UNKNOWN for v in values):
+            return UNKNOWN
+        args = [_num(_defined(v, a, scope), a) for v, a in zip(values, e.args, strict=True)]
         if any(isinstance(a, float) and not math.isfinite(a) for a in args):
             raise SpecError(f"{e.func}() of a value that is not finite", span=e.span)
         return fn(args)
@@ -129,6 +135,8 @@ def evaluate(e: A.Expr, scope: dict[str, Any]) -> Any:
             return _bool(evaluate(e.right, scope), e.right, scope)
         a = _defined(evaluate(e.left, scope), e.left, scope)
         b = _defined(evaluate(e.right, scope), e.right, scope)
+        if a is UNKNOWN or b is UNKNOWN:
+            return UNKNOWN
         if e.op in ("==", "!="):
             return (a == b) == (e.op == "==")
         a, b = _num(a, e.left), _num(b, e.right)
@@ -159,6 +167,39 @@ def _src(e: A.Expr) -> str:
     return f"{e.span.line}:{e.span.col}"
 
 
+class _Unknown:
+    """The value of `in` where the input shape could not be inferred (an earlier error)."""
+
+    def __repr__(self) -> str:
+        return "<unknown>"
+
+
+UNKNOWN = _Unknown()
+
+
+class Silent(SpecError):
+    """An error that follows from one already reported: it fails the row without a message."""
+
+    def __init__(self) -> None:
+        super().__init__("(follows from an earlier error)")
+
+
+# Words that are values of some op's enumerated attribute or flag: they may be passed to a block
+# or given as a parameter's default (`block unit(act = relu)`).
+ENUM_WORDS = frozenset(
+    {c for op in OPS.values() for a in op.attrs for c in a.choices}
+    | {"same", "valid"}
+    | {f for op in OPS.values() for f in op.flags}
+)
+
+
+def _value(v: Any, e: A.Expr, scope: dict[str, Any]) -> Any:
+    """A block argument or parameter default: any value, or an enumeration word."""
+    if isinstance(v, Symbol) and v.name in ENUM_WORDS:
+        return v
+    return _defined(v, e, scope)
+
+
 def _defined(v: Any, e: A.Expr, scope: dict[str, Any]) -> Any:
     if isinstance(v, Symbol):
         names = [k for k in scope if not k.startswith("_")]
@@ -172,6 +213,8 @@ def _defined(v: Any, e: A.Expr, scope: dict[str, Any]) -> Any:
 
 def _bool(v: Any, e: A.Expr, scope: dict[str, Any]) -> bool:
     v = _defined(v, e, scope)
+    if v is UNKNOWN:
+        raise Silent()
     if not isinstance(v, bool):
         raise SpecError(f"expected true or false, got {fmt_value(v)}", span=e.span)
     return v
@@ -182,6 +225,8 @@ def _bool(v: Any, e: A.Expr, scope: dict[str, Any]) -> bool:
 
 
 def coerce(attr: Attr, v: Any, span: Span, scope: dict[str, Any], op: str) -> Any:
+    if v is UNKNOWN or (isinstance(v, tuple) and UNKNOWN in v):
+        raise Silent()
     where = f"{op} {attr.name}"
 
     def bad(expected: str):
@@ -396,7 +441,8 @@ class _Elaborator:
 
     # -- helpers ---------------------------------------------------------------------------------
     def error(self, e: SpecError, span: Span) -> None:
-        self.bag.error(e.message, e.span or span, *e.notes)
+        if not isinstance(e, Silent):
+            self.bag.error(e.message, e.span or span, *e.notes)
 
     def eval(self, e: A.Expr, scope: dict[str, Any]) -> Any:
         return evaluate(e, scope)
@@ -553,7 +599,9 @@ class _Elaborator:
             try:
                 node.out_shape = add_shape(x, seq.out_shape)
             except SpecError as e:
-                self.error(e, s.span)
+                last = seq.items[-1] if seq.items else None
+                where = f"the body's last row is at {last.span}" if last is not None else None
+                self.bag.error(e.message, s.span, *e.notes, *filter(None, [where]))
         return node
 
     # -- rows -----------------------------------------------------------------------------------
@@ -565,7 +613,7 @@ class _Elaborator:
             except SpecError as e:
                 self.error(e, s.cond.span)
                 return None
-        if s.repeat is not None:
+        if s.repeat is not None or s.repeat_expr is not None:
             node = self.repeat(s, x, scope, counters)
         else:
             node = self.row(s.row, x, scope, counters)
@@ -584,6 +632,18 @@ class _Elaborator:
 
     def repeat(self, s: A.RowStmt, x, scope, counters) -> ir.Node | None:
         n = s.repeat
+        if s.repeat_expr is not None:
+            try:
+                n = coerce(
+                    Attr("count", "int", None, ""),
+                    self.eval(s.repeat_expr, scope),
+                    s.repeat_span,
+                    scope,
+                    "repeat",
+                )
+            except SpecError as e:
+                self.error(e, s.repeat_span)
+                return None
         if not 1 <= n <= MAX_REPEAT:
             self.bag.error(
                 f"repeat count must be between 1 and {MAX_REPEAT:,}, got {n:,}", s.repeat_span
@@ -612,6 +672,14 @@ class _Elaborator:
         node.out_shape = cur
         node.cost = cost
         node.depth = depth
+        node.count_expr = s.repeat_expr
+        if s.repeat_expr is not None and x is not None and cur is not None and cur != x:
+            self.bag.error(
+                "a repeat whose count is a parameter must keep its input's shape",
+                s.span,
+                f"{n} instances turn {x} into {cur}; the rows after it cannot depend on a parameter",
+                "write the count as a number",
+            )
         return node
 
     def side(self, s: A.SideStmt, x, scope, counters) -> ir.Node | None:
@@ -815,16 +883,26 @@ class _Elaborator:
             before = self.layer_count
             self.stack.append(block.name)
             inner = dict(values)
-            if x is not None:
-                inner["in"] = x.c
+            inner["in"] = x.c if x is not None else UNKNOWN
+            first = len(self.bag.items)
             body = self.body(block.body, x, inner, block.span)
             self.stack.pop()
+            self._note_call_site(first, block, row)
             self.memo[key] = (body, self.layer_count - before)
         node.body = body
         node.out_shape = body.out_shape if body.items else x
         node.cost = body.cost
         node.depth = body.depth
         return node
+
+    def _note_call_site(self, first: int, block: A.BlockDef, row: A.Row) -> None:
+        """Diagnostics raised inside a block's body also say where the block was called."""
+        note = f"in block '{block.name}', called at {row.span}"
+        items = self.bag.items
+        for i in range(first, len(items)):
+            d = items[i]
+            if d.span is not None and d.span != row.span:
+                items[i] = Diagnostic(d.severity, d.message, d.span, (*d.notes, note))
 
     def bind(self, block: A.BlockDef, row: A.Row, scope) -> dict[str, Any] | None:
         params = block.params
@@ -841,7 +919,7 @@ class _Elaborator:
             ok = False
         for p, a in zip(params, row.args, strict=False):
             try:
-                values[p.name] = _defined(self.eval(a, scope), a, scope)
+                values[p.name] = _value(self.eval(a, scope), a, scope)
             except SpecError as e:
                 self.error(e, a.span)
                 ok = False
@@ -862,7 +940,7 @@ class _Elaborator:
                 ok = False
                 continue
             try:
-                values[kw.name] = _defined(self.eval(kw.value, scope), kw.value, scope)
+                values[kw.name] = _value(self.eval(kw.value, scope), kw.value, scope)
             except SpecError as e:
                 self.error(e, kw.value.span)
                 ok = False
@@ -875,7 +953,7 @@ class _Elaborator:
                 missing.append(p.name)
                 continue
             try:
-                values[p.name] = _defined(self.eval(p.default, values), p.default, values)
+                values[p.name] = _value(self.eval(p.default, values), p.default, values)
             except SpecError as e:
                 self.error(e, p.default.span)
                 ok = False
@@ -960,7 +1038,7 @@ def elaborate(
         default = None
         if p.default is not None:
             try:
-                default = _defined(evaluate(p.default, scope), p.default, scope)
+                default = _value(evaluate(p.default, scope), p.default, scope)
             except SpecError as e:
                 bag.error(e.message, e.span or p.span, *e.notes)
         else:
@@ -1066,6 +1144,17 @@ def elaborate(
 
     from .audit import audit
 
+    params = 0
+    for r in net.rows:
+        if r.node.active:
+            params += r.node.cost.params
+            if params > MAX_PARAMS:
+                bag.error(
+                    f"the network has more than {MAX_PARAMS:,} parameters",
+                    r.node.span,
+                    f"{params:,} parameters up to and including this row",
+                )
+                break
     audit(net, bag)
     net.diagnostics = bag.sorted()
     return net

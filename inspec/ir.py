@@ -176,6 +176,7 @@ class Repeat(Node):
 
     count: int = 0
     items: list[Node] = field(default_factory=list)
+    count_expr: A.Expr | None = None  # set when the count is a parameter (`n x block`)
 
     def children(self) -> list[Node]:
         return list(self.items)

@@ -272,7 +272,14 @@ class _ToAst(Transformer):
         )
 
     def repeat(self, c):
-        return _Group((int(c[0]),), _start(c[0]), _end(c[-1]))
+        v = self._vals(c)[0]
+        if isinstance(v, Token) and v.type == "INT":
+            count = int(v)
+        elif isinstance(v, Token):
+            count = A.Name(_tspan(self.file, v), str(v))
+        else:
+            count = v
+        return _Group((count,), _start(c[0]), _end(c[-1]))
 
     def expect_item(self, c):
         return A.ExpectItem(str(c[0]), str(c[2]), self._s(c))
@@ -287,15 +294,17 @@ class _ToAst(Transformer):
         rep, row, expect, cond = c
         return A.RowStmt(
             row=row,
-            repeat=rep.items[0] if rep else None,
+            repeat=rep.items[0] if rep and isinstance(rep.items[0], int) else None,
             repeat_span=Span(self.file, *rep.start, *rep.end) if rep else None,
+            repeat_expr=rep.items[0] if rep and isinstance(rep.items[0], A.Expr) else None,
             expect=expect.items if expect else (),
             cond=cond,
             span=self._s(c),
         )
 
     def side_stmt(self, c):
-        return A.SideStmt(c[1], c[2], self._s(c))
+        _, row, expect, cond = c
+        return A.SideStmt(row, cond, self._s(c), expect.items if expect else ())
 
     def start(self, c):
         return [x for x in c if not isinstance(x, Token)]

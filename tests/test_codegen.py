@@ -79,7 +79,8 @@ def test_spec_builds_and_matches_analysis(path):
         modules[p].register_forward_hook(lambda mod, i, o, p=p: seen.__setitem__(p, tuple(o.shape)))
         for p in paths
     ]
-    n = 2
+    # batch 1 is enough for batch norm on feature maps; BatchNorm1d on vectors needs 2
+    n = 2 if any(isinstance(mod, nn.BatchNorm1d) for mod in m.modules()) else 1
     x = torch.randn(n, net.input.c, net.input.h, net.input.w)
     m.train()
     out = m(x)
@@ -256,7 +257,7 @@ lrn
 down (d) 8
 residual scale=0.5 act=relu {
   conv 1x1 4 bn=true act=relu
-  conv 3x3 16
+  conv 3x3 24
 }
 avgpool global
 linear num_classes

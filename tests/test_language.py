@@ -291,3 +291,77 @@ def test_label_identifiers():
         "network t\ninput 8x8x3\nconv (3a) 1x1 3\nconv (forward) 1x1 3\nconv (x.y-z) 1x1 3\n"
     )
     assert [r.node.name for r in n.rows] == ["conv3a", "forward_", "x_y_z"]
+
+
+def test_enum_words_as_block_arguments_and_defaults():
+    n = net_of(
+        """network t(act = relu)
+input 8x8x4
+block unit(a = relu, p = same) { conv 3x3 4 act=a pad=p }
+unit
+unit a=none p=valid
+unit act
+"""
+    )
+    assert not errors(n)
+    layers = [layer for r in n.rows for _, layer in r.node.layers()]
+    assert [(x.attrs["act"], x.attrs["pad"]) for x in layers] == [
+        ("relu", "same"),
+        ("none", "valid"),
+        ("relu", "same"),
+    ]
+    (e,) = errors(net_of("network t\ninput 8x8x4\nblock u(a) { conv 3x3 4 act=a }\nu rleu\n"))
+    assert e.message == "undefined parameter 'rleu'"
+
+
+def test_parameter_repeat_counts():
+    text = """network t(n = 3)
+input 8x8x4
+block c() { conv 3x3 4 }
+n x c (cs)
+(n - 1) x c
+"""
+    n = net_of(text)
+    assert not errors(n)
+    assert [r.node.count for r in n.rows] == [3, 2]
+    assert n.rows[0].node.count_expr is not None
+    assert [r.node.count for r in net_of(text, n=5).rows] == [5, 4]
+    (e,) = errors(net_of("network t(n = 2)\ninput 8x8x4\nn x conv 3x3/2 4\n"))
+    assert "must keep its input's shape" in e.message
+    (e,) = errors(net_of("network t(n = 0.5)\ninput 8x8x4\nn x conv 3x3 4\n"))
+    assert "must be an integer" in e.message
+
+
+def test_no_follow_on_errors_after_a_failed_row():
+    n = net_of(
+        """network t
+input 8x8x4
+block proj() { conv 1x1 in }
+conv 3x3 4 groups=3
+proj
+"""
+    )
+    (e,) = errors(n)
+    assert "groups=3" in e.message
+
+
+def test_errors_inside_blocks_name_the_call_site():
+    n = net_of("network t\ninput 8x8x4\nblock b(k) { conv 1x1 4 groups=k }\nconv 1x1 4\nb 3\n")
+    (e,) = errors(n)
+    assert e.span.line == 3
+    assert e.notes[-1] == "in block 'b', called at t.isp:5:1"
+
+
+def test_side_heads_carry_expectations():
+    n = net_of(
+        "network t\ninput 8x8x4\nblock h() { avgpool global; linear 10 }\n"
+        "side h (aux) expect output=1x1x10 params=50\n"
+    )
+    assert n.diagnostics == []  # 4 * 10 + 10 = 50 params: agrees
+    assert [c.ok for c in n.rows[0].checks] == [True, True]
+    n = net_of(
+        "network t\ninput 8x8x4\nblock h() { avgpool global; linear 10 }\n"
+        "side h (aux) expect params=60\n"
+    )
+    (w,) = n.diagnostics
+    assert w.message == "params: expected 60, computed 50 (-16.7%)"

@@ -109,7 +109,7 @@ def test_alexnet_table_cli():
     text = cli("table", "specs/alexnet.isp")
     assert text.returncode == 0, text.stderr
     line = next(x for x in text.stdout.splitlines() if "(conv1)" in x)
-    assert "11x11/4" in line and "55x55x96" in line and "34,944" in line
+    assert "11x11/4" in line and "55x55x96" in line and "34,944" in line and "34,848" in line
     pool = next(x for x in text.stdout.splitlines() if "(pool1)" in x)
     assert "27x27x96" in pool
     data = json.loads(cli("table", "specs/alexnet.isp", "-f", "json").stdout)

@@ -232,7 +232,9 @@ class Generator:
             name = str(getattr(self.helpers_t, f"{kind}_name")(**opts)).strip()
             fused = bool(self.fuse_bn and opts.get("bn"))
             self.used_fused |= fused
-            text = str(getattr(self.helpers_t, kind)(name, fused=fused, **opts)).strip("\n")
+            macro = getattr(self.helpers_t, kind)
+            extra = {"fused": fused} if "fused" in macro.arguments else {}
+            text = str(macro(name, **extra, **opts)).strip("\n")
             self.helpers[key] = (name, text)
             self.class_names.add(name)
         return self.helpers[key][0]
