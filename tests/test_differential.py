@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from inspec.diagnostics import SpecError
 from inspec.elaborate import elaborate
 from inspec.shapes import resolve_padding, window_out
-from inspec.diagnostics import SpecError
 from tests.strategies import (
     check_analysis,
     check_torch,
@@ -128,7 +128,7 @@ def test_oracle_catches_planted_errors():
     spec = next(s for s in map(random_spec, range(100)) if "conv" in s.text and "branch" in s.text)
     net = elaborate(text=spec.text, name="gen.isp")
     assert not check_torch(net, paths=False)
-    path, layer = next((p, lay) for p, lay in net.body.layers() if lay.op.name == "conv")
+    _path, layer = next((p, lay) for p, lay in net.body.layers() if lay.op.name == "conv")
     from dataclasses import replace
 
     good_shape, good_cost = layer.out_shape, layer.cost

@@ -20,7 +20,6 @@ from .. import ast as A
 from ..fileio import MARKER
 from ..shapes import Padding
 from .pyexpr import (
-    P_ADD,
     P_MUL,
     Sym,
     Untranslatable,
@@ -86,7 +85,9 @@ def _render(lines: list[Line], indent: str = IND) -> list[str]:
 class LayerView:
     """What an op's macro sees: the layer's attributes as Python source."""
 
-    def __init__(self, gen: Generator, node: ir.Layer, chan: Sym, env: dict[str, Sym], inplace: bool):
+    def __init__(
+        self, gen: Generator, node: ir.Layer, chan: Sym, env: dict[str, Sym], inplace: bool
+    ):
         self.gen = gen
         self.node = node
         self.op = node.op
@@ -263,7 +264,7 @@ class Generator:
     def module_expr(self, node: ir.Node, chan: Sym, env, prev, terminal: bool, dry: bool):
         """A single module expression for a node in a Sequential context, or None if the node needs
         statements of its own in forward."""
-        if node.cond is not None or not node.active and node.cond is None and False:
+        if node.cond is not None or (not node.active and node.cond is None and False):
             return None
         if isinstance(node, ir.Layer):
             t = node.op.template
@@ -317,7 +318,7 @@ class Generator:
     def call_args(self, node: ir.Call, env) -> list[Sym]:
         block = node.block
         given: dict[str, A.Expr] = {}
-        for p, a in zip(block.params, node.row.args):
+        for p, a in zip(block.params, node.row.args, strict=False):
             given[p.name] = a
         for kw in node.row.kwargs:
             given[kw.name] = kw.value
@@ -340,14 +341,14 @@ class Generator:
 
     def call_expr(self, node: ir.Call, chan: Sym, env, terminal: bool, dry: bool):
         args = self.call_args(node, env)
-        model, paths, out_inner = self.block_class(node, terminal, dry)
+        model, paths, _out_inner = self.block_class(node, terminal, dry)
         expr = call(model.name if model else "?", chan.src, *[a.src for a in args])
         if chan.const and all(a.const for a in args):
             out = lit_sym(node.out_shape.c)
         else:
             # the block's output channels in the caller's terms: walk its body with the caller's values
             inner_env = {"in": chan}
-            inner_env.update({p.name: a for p, a in zip(node.block.params, args)})
+            inner_env.update({p.name: a for p, a in zip(node.block.params, args, strict=False)})
             scope = Scope(inner_env)
             out = self.emit_seq(scope, node.body.items, "x", "x", chan, terminal, dry=True)
         return expr, out, paths
@@ -373,8 +374,13 @@ class Generator:
             sig.append(f"{pynames[p.name]}: {type(v).__name__}")
         init = _render(scope.init)
         fwd = _render(scope.fwd)
-        key = ("block", block.name, tuple(sig), tuple(ln.code for ln in scope.init),
-               tuple((ln.code, ln.depth) for ln in scope.fwd))
+        key = (
+            "block",
+            block.name,
+            tuple(sig),
+            tuple(ln.code for ln in scope.init),
+            tuple((ln.code, ln.depth) for ln in scope.fwd),
+        )
         model = self.classes.get(key)
         if model is None:
             k = self.block_variants.get(block.name, 0) + 1
@@ -412,20 +418,44 @@ class Generator:
                 what = p.header or p.name
                 lines.append(f"    {pynames[p.name]}: {what}")
         where = node.label or node.name
-        lines += ["", f"Shape comments are for the instance ({where}), input {node.in_shape.torch_comment()}."]
+        lines += [
+            "",
+            f"Shape comments are for the instance ({where}), input {node.in_shape.torch_comment()}.",
+        ]
         return "\n".join(lines)
 
     # -- bodies ----------------------------------------------------------------------------------
-    def emit_seq(self, scope: Scope, items, var_in: str, var_out: str, chan: Sym, terminal: bool,
-                 dry: bool, prefix: str = "", depth: int = 0) -> Sym:
+    def emit_seq(
+        self,
+        scope: Scope,
+        items,
+        var_in: str,
+        var_out: str,
+        chan: Sym,
+        terminal: bool,
+        dry: bool,
+        prefix: str = "",
+        depth: int = 0,
+    ) -> Sym:
         main = [n for n in items if not isinstance(n, ir.Side)]
         last = main[-1] if main else None
         cur = var_in
         prev = None
         for node in items:
             handler = _HANDLERS[type(node)]
-            chan, cur = handler(self, scope, node, cur, var_out, chan,
-                                terminal and node is last, dry, prefix, depth, prev)
+            chan, cur = handler(
+                self,
+                scope,
+                node,
+                cur,
+                var_out,
+                chan,
+                terminal and node is last,
+                dry,
+                prefix,
+                depth,
+                prev,
+            )
             prev = node
         if cur != var_out:
             scope.fwd.append(Line(f"{var_out} = {cur}", depth=depth))
@@ -484,8 +514,10 @@ class Generator:
         scope.fwd.append(Line(f"{out} = self.{attr}({cur})", node.out_shape.torch_comment(), d))
         return ochan, out
 
-    def emit_repeat(self, scope, node: ir.Repeat, cur, out, chan, terminal, dry, prefix, depth, prev):
-        expr, ochan, paths, calls = self.repeat_expr(node, chan, scope.env, terminal, dry)
+    def emit_repeat(
+        self, scope, node: ir.Repeat, cur, out, chan, terminal, dry, prefix, depth, prev
+    ):
+        expr, ochan, paths, _calls = self.repeat_expr(node, chan, scope.env, terminal, dry)
         attr = scope.claim(node.name, prefix)
         self._assign(scope, node, attr, expr, scope.env)
         if node.active:
@@ -500,7 +532,9 @@ class Generator:
         scope.fwd.append(Line(f"{out} = self.{attr}({cur})", node.out_shape.torch_comment(), d))
         return ochan, out
 
-    def emit_concat(self, scope, node: ir.Concat, cur, out, chan, terminal, dry, prefix, depth, prev):
+    def emit_concat(
+        self, scope, node: ir.Concat, cur, out, chan, terminal, dry, prefix, depth, prev
+    ):
         parts: list[str] = []
         chans: list[Sym] = []
         for br in node.branches:
@@ -513,14 +547,25 @@ class Generator:
                 continue
             seq = self.sequential(items, chan, scope.env, dry)
             if seq is not None:
-                expr, bchan, paths, calls = seq
+                expr, bchan, paths, _calls = seq
                 attr = scope.claim(br.name, prefix)
                 scope.init.append(Line(f"self.{attr} = {expr}"))
                 scope.paths += [(f"{attr}.{p}" if p else attr, layer) for p, layer in paths]
-                scope.fwd.append(Line(f"{bvar} = self.{attr}({cur})", br.out_shape.torch_comment(), depth))
+                scope.fwd.append(
+                    Line(f"{bvar} = self.{attr}({cur})", br.out_shape.torch_comment(), depth)
+                )
             else:
-                bchan = self.emit_seq(scope, items, cur, bvar, chan, False, dry,
-                                      prefix=f"{prefix}{br.name}_", depth=depth)
+                bchan = self.emit_seq(
+                    scope,
+                    items,
+                    cur,
+                    bvar,
+                    chan,
+                    False,
+                    dry,
+                    prefix=f"{prefix}{br.name}_",
+                    depth=depth,
+                )
             chans.append(bchan)
         total = chans[0]
         for c in chans[1:]:
@@ -538,12 +583,12 @@ class Generator:
         calls = []
         prev = None
         for k, item in enumerate(items):
-            if isinstance(item, ir.Side) or not item.active and item.cond is None:
+            if isinstance(item, ir.Side) or (not item.active and item.cond is None):
                 return None
             r = self.module_expr(item, chan, env, prev, False, dry)
             if r is None:
                 return None
-            expr, chan, ps, cs = r
+            expr, chan, ps, _cs = r
             exprs.append(expr)
             paths += [(k, p, layer) for p, layer in ps]
             prev = item
@@ -552,11 +597,14 @@ class Generator:
         flat = [(f"{k}.{p}" if p else str(k), layer) for k, p, layer in paths]
         return f"nn.Sequential({', '.join(exprs)})", chan, flat, calls
 
-    def emit_residual(self, scope, node: ir.Residual, cur, out, chan, terminal, dry, prefix, depth, prev):
+    def emit_residual(
+        self, scope, node: ir.Residual, cur, out, chan, terminal, dry, prefix, depth, prev
+    ):
         identity = scope.local("identity")
         scope.fwd.append(Line(f"{identity} = {cur}", depth=depth))
-        body_out = self.emit_seq(scope, node.body.items, cur, out, chan, False, dry,
-                                 prefix=prefix, depth=depth)
+        body_out = self.emit_seq(
+            scope, node.body.items, cur, out, chan, False, dry, prefix=prefix, depth=depth
+        )
         del body_out
         scale_src = None
         scale_expr = next((kw.value for kw in node.ast.kwargs if kw.name == "scale"), None)
@@ -606,7 +654,7 @@ class Generator:
         if not isinstance(head, ir.Call) and self.macro(f"{head.op.template}_after"):
             e = str(self.macro(f"{head.op.template}_after")(lv, e)).strip()
         scope.fwd.append(Line(f"{var} = {e}", node.out_shape.torch_comment(), depth + 1))
-        scope.sides = getattr(scope, "sides", []) + [(var, attr, node)]
+        scope.sides = [*getattr(scope, "sides", []), (var, attr, node)]
         return chan, cur
 
     # -- the network ---------------------------------------------------------------------------
@@ -676,9 +724,13 @@ class Generator:
         if net.params:
             lines.append("Args:")
             for p in net.params:
-                lines.append(f"    {self.param_names[p.name]}: {p.header or p.name} (default {lit(p.default)})")
+                lines.append(
+                    f"    {self.param_names[p.name]}: {p.header or p.name} (default {lit(p.default)})"
+                )
             lines.append("")
-        lines.append("Returns logits: a final softmax row is left to the loss (nn.CrossEntropyLoss).")
+        lines.append(
+            "Returns logits: a final softmax row is left to the loss (nn.CrossEntropyLoss)."
+        )
         if outputs:
             lines.append(
                 f"In training mode, with side heads present: {outputs['name']}"
@@ -692,10 +744,18 @@ class Generator:
 
 
 def _signature(params: list[str]) -> list[str]:
-    one = f"    def __init__(self, {', '.join(params)}) -> None:" if params else "    def __init__(self) -> None:"
+    one = (
+        f"    def __init__(self, {', '.join(params)}) -> None:"
+        if params
+        else "    def __init__(self) -> None:"
+    )
     if len(one) <= 88:
         return [one]
-    return ["    def __init__(", "        self,"] + [f"        {p}," for p in params] + ["    ) -> None:"]
+    return (
+        ["    def __init__(", "        self,"]
+        + [f"        {p}," for p in params]
+        + ["    ) -> None:"]
+    )
 
 
 def _display_path(path: str) -> str:
@@ -734,7 +794,7 @@ _HANDLERS = {
 def render_module(net: ir.Network, fuse_bn: bool = False) -> tuple[str, list[tuple[str, ir.Layer]]]:
     gen = Generator(net, fuse_bn)
     model, paths, outputs = gen.network()
-    classes = [model] + list(gen.classes.values())
+    classes = [model, *list(gen.classes.values())]
     body_helpers = [text for _, text in gen.helpers.values()]
     t = gen.env_j.get_template("module.py.j2")
     probe = "\n".join(

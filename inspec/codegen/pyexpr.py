@@ -217,7 +217,9 @@ def names_in(e: A.Expr) -> list[str]:
 
 
 def add(a: Sym, b: Sym) -> Sym:
-    return Sym(f"{a.wrap(P_ADD)} + {b.wrap(P_ADD + 1)}", P_ADD, a.const and b.const, a.has_div or b.has_div)
+    return Sym(
+        f"{a.wrap(P_ADD)} + {b.wrap(P_ADD + 1)}", P_ADD, a.const and b.const, a.has_div or b.has_div
+    )
 
 
 def mul(a: Sym, k: int) -> Sym:
@@ -240,11 +242,11 @@ def layout(code: str, indent: str, comment: str = "", width: int = LINE_LENGTH) 
         return [indent + code + tail]
     above = [f"{indent}# {comment_text(comment)}"] if comment else []
     if len(indent) + len(code) <= width:
-        return above + [indent + code]
+        return [*above, indent + code]
     node = ast.parse(code).body[0]
     value = node.value if isinstance(node, (ast.Assign, ast.Expr, ast.AnnAssign)) else None
     if value is None:  # pragma: no cover
-        return above + [indent + code]
+        return [*above, indent + code]
     prefix = code[: value.col_offset]
     return above + _lay(code, value, indent, prefix, "", width)
 
@@ -263,7 +265,10 @@ def _lay(code: str, node: ast.AST, indent: str, prefix: str, suffix: str, width:
         parts: list[tuple[str, ast.AST]] = []
         elems = sorted(
             [(a.col_offset, "", a) for a in node.args]
-            + [(k.value.col_offset, (k.arg + "=") if k.arg else "**", k.value) for k in node.keywords]
+            + [
+                (k.value.col_offset, (k.arg + "=") if k.arg else "**", k.value)
+                for k in node.keywords
+            ]
         )
         for _, p, v in elems:
             if isinstance(v, ast.Starred):
@@ -302,8 +307,10 @@ def _chain(node: ast.AST) -> list[tuple[str, ast.AST]]:
     prec = _PREC.get(type(node.op))
     out: list[tuple[str, ast.AST]] = []
     left = node
-    while isinstance(left, ast.BinOp) and _PREC.get(type(left.op)) == prec and (
-        left is node or not _parenthesized(code_of(left), left)
+    while (
+        isinstance(left, ast.BinOp)
+        and _PREC.get(type(left.op)) == prec
+        and (left is node or not _parenthesized(code_of(left), left))
     ):
         out.append((_OPS[type(left.op)], left.right))
         left = left.left
@@ -326,7 +333,9 @@ def _parenthesized(code: str, node: ast.AST) -> bool:
     return i >= 0 and code[i] == "(" and j < len(code) and code[j] == ")"
 
 
-def _lay_binop(code: str, node: ast.BinOp, indent: str, prefix: str, suffix: str, width: int) -> list[str]:
+def _lay_binop(
+    code: str, node: ast.BinOp, indent: str, prefix: str, suffix: str, width: int
+) -> list[str]:
     """ruff's split of a too-long binary expression: one operand per line, operator first."""
     _CODE[0] = code
     lines: list[str] = []

@@ -262,7 +262,14 @@ class ConvReLU(nn.Module):
         **kw,
     ) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, **kw)
+        self.conv = nn.Conv2d(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=padding,
+            **kw,
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.conv(x)

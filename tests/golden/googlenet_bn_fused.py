@@ -285,7 +285,14 @@ class ConvBNReLU(nn.Module):
         super().__init__()
         kw["bias"] = True  # the folded batch norm's shift
         self.eps = eps
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, **kw)
+        self.conv = nn.Conv2d(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=padding,
+            **kw,
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.conv(x)
