@@ -66,11 +66,24 @@ _LOCK = threading.Lock()
 
 @functools.lru_cache(maxsize=1)
 def _parser() -> Lark:
-    """The LALR parser, built once. It calls _ToAst as it reduces (no parse tree is built)."""
+    """The LALR parser, built once. It calls _ToAst as it reduces (no parse tree is built).
+
+    Building the LALR tables takes ~0.1 s, a large part of `inspec check`; the built parser is kept
+    in the user's cache directory (keyed by a hash of the grammar and the lark version) and loaded in
+    a few milliseconds next time. Any problem with the cache only means building again."""
     global _TRANSFORMER
     grammar = (Path(__file__).parent / "grammar.lark").read_text(encoding="utf-8")
     _TRANSFORMER = _ToAst()
-    return Lark(
+    cache = _cache_file(grammar)
+    if cache is not None:
+        try:
+            with open(cache, "rb") as f:
+                return Lark.__new__(Lark)._load(
+                    f, transformer=_TRANSFORMER, postlex=_ParenNewlines()
+                )
+        except Exception:  # a missing, stale or damaged cache: build instead
+            pass
+    parser = Lark(
         grammar,
         parser="lalr",
         lexer="contextual",
@@ -78,8 +91,41 @@ def _parser() -> Lark:
         keep_all_tokens=True,
         maybe_placeholders=True,
         transformer=_TRANSFORMER,
-        cache=False,
     )
+    if cache is not None:
+        _save(parser, cache)
+    return parser
+
+
+def _cache_file(grammar: str) -> Path | None:
+    import hashlib
+    import os
+
+    import lark
+
+    if os.environ.get("INSPEC_NO_CACHE"):
+        return None
+    key = hashlib.sha256(f"{lark.__version__}\n{grammar}".encode()).hexdigest()[:16]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "inspec" / f"parser-{key}.pickle"
+
+
+def _save(parser: Lark, path: Path) -> None:
+    import os
+    import tempfile
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".parser-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                parser.save(f)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except Exception:  # no cache (read-only home, full disk): build each time
+        pass
 
 
 def _tspan(file: str, tok: Token) -> Span:

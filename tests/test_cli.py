@@ -106,3 +106,25 @@ def test_json_table_roundtrip():
     data = json.loads(proc.stdout)
     assert data["granularity"] == "layers"
     assert sum(r["params"] for r in data["rows"] if not r["side"]) == data["totals"]["params"]
+
+
+def test_parser_cache_is_optional_and_self_healing(tmp_path):
+    env = {"XDG_CACHE_HOME": str(tmp_path)}
+    first = run_cli("check", "-q", "specs/googlenet.isp", env=env)
+    assert first.returncode == 0 and first.stderr == ""
+    (cached,) = (tmp_path / "inspec").glob("parser-*.pickle")
+    cached.write_bytes(b"not a pickle")
+    again = run_cli("check", "-q", "specs/googlenet.isp", env=env)
+    assert again.returncode == 0 and again.stderr == ""
+    assert cached.read_bytes() != b"not a pickle"  # rebuilt and saved again
+    (tmp_path / "inspec").chmod(0o500)
+    try:
+        ro = run_cli(
+            "check",
+            "-q",
+            "specs/googlenet.isp",
+            env={"XDG_CACHE_HOME": str(tmp_path / "inspec" / "sub")},
+        )
+        assert ro.returncode == 0 and ro.stderr == ""
+    finally:
+        (tmp_path / "inspec").chmod(0o700)
