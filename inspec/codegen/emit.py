@@ -244,9 +244,6 @@ class Generator:
         return getattr(self.ops, name, None)
 
     # -- layers ------------------------------------------------------------------------------
-    def out_chan(self, node: ir.Node, lv_or_chan, chan: Sym) -> Sym:
-        return chan
-
     def layer_parts(self, node: ir.Layer, chan: Sym, env, inplace: bool):
         lv = LayerView(self, node, chan, env, inplace)
         expr = str(self.macro(node.op.template)(lv)).strip()
@@ -264,7 +261,7 @@ class Generator:
     def module_expr(self, node: ir.Node, chan: Sym, env, prev, terminal: bool, dry: bool):
         """A single module expression for a node in a Sequential context, or None if the node needs
         statements of its own in forward."""
-        if node.cond is not None or (not node.active and node.cond is None and False):
+        if node.cond is not None:
             return None
         if isinstance(node, ir.Layer):
             t = node.op.template
