@@ -33,9 +33,25 @@ def load(path: Path, cls: str):
     return getattr(mod, cls)
 
 
+def _randomize_bn(model) -> None:
+    """Fresh batch norms are identities in eval mode; give them statistics so that checking the
+    folded (--fuse-bn) module against the unfused one means something."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+
+
 def rounds(models: dict, x, n_rounds=15, iters=20, bf16=False) -> dict[str, list[float]]:
     times = {k: [] for k in models}
-    ctx = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else torch.autocast("cuda", enabled=False)
+    ctx = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if bf16
+        else torch.autocast("cuda", enabled=False)
+    )
     with torch.inference_mode(), ctx:
         for m in models.values():
             for _ in range(5):
@@ -43,7 +59,10 @@ def rounds(models: dict, x, n_rounds=15, iters=20, bf16=False) -> dict[str, list
         torch.cuda.synchronize()
         for _ in range(n_rounds):
             for name, m in models.items():
-                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                start, end = (
+                    torch.cuda.Event(enable_timing=True),
+                    torch.cuda.Event(enable_timing=True),
+                )
                 start.record()
                 for _ in range(iters):
                     m(x)
@@ -54,7 +73,12 @@ def rounds(models: dict, x, n_rounds=15, iters=20, bf16=False) -> dict[str, list
 
 
 def table(title: str, times: dict[str, list[float]], ref: str, batch: int) -> str:
-    lines = [f"### {title}", "", "| model | median ms / batch | images/s | ratio vs reference |", "|---|---:|---:|---:|"]
+    lines = [
+        f"### {title}",
+        "",
+        "| model | median ms / batch | images/s | ratio vs reference |",
+        "|---|---:|---:|---:|",
+    ]
     for name, ts in times.items():
         ratio = statistics.median(t / r for t, r in zip(ts, times[ref], strict=True))
         med = statistics.median(ts)
@@ -76,17 +100,25 @@ def main() -> None:
         "",
     ]
 
+    torch.manual_seed(0)
     tv = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=True).eval()
+    _randomize_bn(tv)
     g = load(folder / "googlenet_bn.py", "GooglenetBn")(aux_logits=False).eval()
     g.load_state_dict(tv.state_dict())
     gf = load(folder / "googlenet_bn_fused.py", "GooglenetBn")(aux_logits=False).eval()
     gf.load_unfused_state_dict(tv.state_dict())
     v4ref = timm.create_model("inception_v4").eval()
     v4 = load(folder / "inception_v4.py", "InceptionV4")().eval()
+    _randomize_bn(v4)
     v4f = load(folder / "inception_v4_fused.py", "InceptionV4")().eval()
     v4f.load_unfused_state_dict(v4.state_dict())
-    nparams = {k: sum(p.numel() for p in m.parameters()) for k, m in (("tv", tv), ("g", g), ("timm", v4ref), ("v4", v4))}
-    report.append(f"Parameters: torchvision {nparams['tv']:,} / generated {nparams['g']:,}; timm {nparams['timm']:,} / generated {nparams['v4']:,}.")
+    nparams = {
+        k: sum(p.numel() for p in m.parameters())
+        for k, m in (("tv", tv), ("g", g), ("timm", v4ref), ("v4", v4))
+    }
+    report.append(
+        f"Parameters: torchvision {nparams['tv']:,} / generated {nparams['g']:,}; timm {nparams['timm']:,} / generated {nparams['v4']:,}."
+    )
 
     for m in (tv, g, gf, v4ref, v4, v4f):
         m.to(dev)
@@ -110,11 +142,35 @@ def main() -> None:
             for m in (tv, g, gf, v4ref, v4, v4f):
                 m.to(memory_format=fmt)
             x = torch.randn(batch, 3, 224, 224, device=dev).to(memory_format=fmt)
-            t = rounds({"torchvision googlenet": tv, "inspec googlenet_bn": g, "inspec googlenet_bn --fuse-bn": gf}, x, bf16=bf16)
-            report.append(table(f"GoogLeNet 224x224, batch {batch}, {label}", t, "torchvision googlenet", batch))
+            t = rounds(
+                {
+                    "torchvision googlenet": tv,
+                    "inspec googlenet_bn": g,
+                    "inspec googlenet_bn --fuse-bn": gf,
+                },
+                x,
+                bf16=bf16,
+            )
+            report.append(
+                table(
+                    f"GoogLeNet 224x224, batch {batch}, {label}", t, "torchvision googlenet", batch
+                )
+            )
             x = torch.randn(batch, 3, 299, 299, device=dev).to(memory_format=fmt)
-            t = rounds({"timm inception_v4": v4ref, "inspec inception_v4": v4, "inspec inception_v4 --fuse-bn": v4f}, x, bf16=bf16)
-            report.append(table(f"Inception-v4 299x299, batch {batch}, {label}", t, "timm inception_v4", batch))
+            t = rounds(
+                {
+                    "timm inception_v4": v4ref,
+                    "inspec inception_v4": v4,
+                    "inspec inception_v4 --fuse-bn": v4f,
+                },
+                x,
+                bf16=bf16,
+            )
+            report.append(
+                table(
+                    f"Inception-v4 299x299, batch {batch}, {label}", t, "timm inception_v4", batch
+                )
+            )
     text = "\n".join(report)
     print(text)
     if out:
