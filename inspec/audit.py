@@ -25,6 +25,7 @@ def _record(row: ir.Row, key: str, raw: str, ok: bool, shown: str) -> None:
 
 def audit(net: ir.Network, bag: DiagnosticBag) -> None:
     """Check every row's expectations; record the result on the row and warn where they disagree."""
+    explained = False
     for row in net.rows:
         for e in row.expectations:
             if e.key not in KEYS:
@@ -76,8 +77,17 @@ def audit(net: ir.Network, bag: DiagnosticBag) -> None:
                 if net.units == "paper"
                 else "units: K = 10^3, M = 10^6, G = 10^9"
             )
+            # the convention is explained once per file, at the first disagreement
+            notes = (
+                ()
+                if explained
+                else (
+                    f"agreement means within half a unit of the printed last digit ({units_note})",
+                )
+            )
+            explained = True
             bag.warning(
                 f"{e.key}: expected {e.raw}, computed {fmt_exact(got)}{unit} ({diff:+.1f}%)",
                 e.span,
-                f"agreement means within half a unit of the printed last digit ({units_note})",
+                *notes,
             )
