@@ -25,11 +25,7 @@ def _num(v) -> str:
 def ops_markdown() -> str:
     out = [BEGIN, ""]
     for op in OPS.values():
-        how = (
-            f"`{op.name}`"
-            if op.user_visible
-            else f"`{op.name}` (written as {'`branch { ... }`' if op.name == 'concat' else '`residual { ... }`'})"
-        )
+        how = f"`{op.name}`" if op.user_visible else f"`{op.name}` (written as `{op.written_as}`)"
         out.append(f"### {how} — {op.title}")
         out.append("")
         out.append(op.doc)

@@ -716,9 +716,7 @@ class _Elaborator:
         candidates = list(ROW_OPS) + list(self.blocks)
         notes = [did_you_mean(row.op, candidates)]
         if row.op in OPS:
-            notes = [
-                f"'{row.op}' is written as {'branch { ... }' if row.op == 'concat' else 'residual { ... }'}"
-            ]
+            notes = [f"'{row.op}' is written as {OPS[row.op].written_as}"]
         self.bag.error(f"unknown op or block '{row.op}'", row.op_span, *filter(None, notes))
         return None
 

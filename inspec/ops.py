@@ -81,6 +81,7 @@ class OpDef:
     title_fn: Callable[[dict], str] | None = None
     template: str = ""
     user_visible: bool = True  # written as a row (concat and add come from branch/residual)
+    written_as: str = ""  # how a spec writes an op that is not a row
 
     def attr(self, name: str) -> Attr | None:
         for a in self.attrs:
@@ -445,6 +446,7 @@ CONCAT = OpDef(
     attrs=(),
     template="concat",
     user_visible=False,
+    written_as="branch { ... } branch { ... }",
 )
 
 ADD = OpDef(
@@ -458,6 +460,7 @@ ADD = OpDef(
     ),
     template="add",
     user_visible=False,
+    written_as="residual { ... }",
 )
 
 OPS: dict[str, OpDef] = {
