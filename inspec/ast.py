@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .diagnostics import Span
@@ -203,3 +204,18 @@ class Module:
     imports: list[Import] = field(default_factory=list)
     blocks: list[BlockDef] = field(default_factory=list)
     body: list[object] = field(default_factory=list)
+
+
+def grouped(stmts) -> Iterator[object]:
+    """A body's statements, with each run of consecutive branches as one tuple (one concat)."""
+    i = 0
+    while i < len(stmts):
+        if isinstance(stmts[i], Branch):
+            j = i
+            while j < len(stmts) and isinstance(stmts[j], Branch):
+                j += 1
+            yield tuple(stmts[i:j])
+            i = j
+        else:
+            yield stmts[i]
+            i += 1

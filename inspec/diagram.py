@@ -28,6 +28,7 @@ from typing import Any
 from . import ast as A
 from . import ir
 from .diagnostics import did_you_mean
+from .elaborate import scoped_name
 from .fileio import MARKER, write_atomic
 from .ops import OPS, ROW_OPS, Cost
 from .units import fmt_paper, fmt_si
@@ -385,18 +386,10 @@ class _ASTView:
         rows of a branch by position."""
         out = VSeq()
         counters = {} if counters is None else counters
-        i = 0
-        while i < len(stmts):
-            s = stmts[i]
-            if isinstance(s, A.Branch):
-                group = []
-                while i < len(stmts) and isinstance(stmts[i], A.Branch):
-                    group.append(stmts[i])
-                    i += 1
-                out.items.append(self.concat(group, prefix, counters))
-                continue
-            i += 1
-            if isinstance(s, A.Residual):
+        for s in A.grouped(stmts):
+            if isinstance(s, tuple):
+                out.items.append(self.concat(list(s), prefix, counters))
+            elif isinstance(s, A.Residual):
                 out.items.append(self.residual(s, prefix, counters))
             elif isinstance(s, (A.RowStmt, A.SideStmt)):
                 index = str(len(out.items)) if indexed and s.row.label is None else None
@@ -405,10 +398,7 @@ class _ASTView:
 
     @staticmethod
     def _name(base: str, label: str | None, counters: dict[str, int]) -> str:
-        if label is not None:
-            return label if label[0].isalpha() or label[0] == "_" else base + label
-        counters[base] = counters.get(base, 0) + 1
-        return f"{base}{counters[base]}"
+        return scoped_name(base, label, counters)
 
     def row(self, s, prefix: str, counters, index: str | None = None) -> VBox:
         row: A.Row = s.row
@@ -429,7 +419,7 @@ class _ASTView:
                 tooltip=f"{prefix}{name}",
             )
         attrs = {a.name: a.default for a in op.attrs}
-        for pos, a in zip(op.positional, row.args):
+        for pos, a in zip(op.positional, row.args, strict=False):
             if isinstance(a, A.Num):
                 attrs[pos] = a.value
         try:

@@ -354,6 +354,15 @@ def ident(text: str) -> str:
     return s
 
 
+def scoped_name(base: str, label: str | None, counters: dict[str, int]) -> str:
+    """A row's name in its scope: from its label (`(3a)` on `inception` gives `inception3a`), else the
+    op or block name numbered within the scope (`conv1`, `conv2`, ...)."""
+    if label is not None:
+        return ident(label if label[0].isalpha() or label[0] == "_" else base + label)
+    counters[base] = counters.get(base, 0) + 1
+    return ident(f"{base}{counters[base]}")
+
+
 # ------------------------------------------------------------------------------------------------
 # Loading files and imports
 
@@ -463,37 +472,27 @@ class _Elaborator:
         an nn.Sequential in PyTorch) unlabelled rows are named by position: 0, 1, 2, ..."""
         seq = ir.Seq(name="", span=span, in_shape=x)
         names, counters = ns if ns is not None else ({}, {})
-        i = 0
         cur = x
         ok = True
-        while i < len(stmts):
-            s = stmts[i]
-            if isinstance(s, A.Branch):
-                group = []
-                while i < len(stmts) and isinstance(stmts[i], A.Branch):
-                    group.append(stmts[i])
-                    i += 1
-                node = self.concat(group, cur, scope, counters, names)
-            else:
-                i += 1
-                if isinstance(s, A.RowStmt):
-                    node = self.row_stmt(s, cur, scope, counters)
-                elif isinstance(s, A.SideStmt):
-                    if not top:
-                        self.bag.error(
-                            "side heads belong to the network, not inside a block", s.span
-                        )
-                        continue
-                    node = self.side(s, cur, scope, counters)
-                elif isinstance(s, A.Residual):
-                    node = self.residual(s, cur, scope, counters, names)
-                else:  # pragma: no cover - the grammar admits nothing else
+        for s in A.grouped(stmts):
+            if isinstance(s, tuple):
+                node = self.concat(s, cur, scope, counters, names)
+            elif isinstance(s, A.RowStmt):
+                node = self.row_stmt(s, cur, scope, counters)
+            elif isinstance(s, A.SideStmt):
+                if not top:
+                    self.bag.error("side heads belong to the network, not inside a block", s.span)
                     continue
+                node = self.side(s, cur, scope, counters)
+            elif isinstance(s, A.Residual):
+                node = self.residual(s, cur, scope, counters, names)
+            else:  # pragma: no cover - the grammar admits nothing else
+                continue
             if node is None:
                 ok = False
                 cur = None
                 continue
-            node.stmt = s if not isinstance(s, A.Branch) else group[0]
+            node.stmt = s[0] if isinstance(s, tuple) else s
             if indexed and isinstance(node, (ir.Layer, ir.Call, ir.Repeat)) and not _labelled(node):
                 node.name = str(len(seq.items))
             if node.name in names:
@@ -525,10 +524,7 @@ class _Elaborator:
         return node.span
 
     def _name(self, base: str, label: str | None, counters: dict[str, int]) -> str:
-        if label is not None:
-            return ident(label if label[0].isalpha() or label[0] == "_" else base + label)
-        counters[base] = counters.get(base, 0) + 1
-        return ident(f"{base}{counters[base]}")
+        return scoped_name(base, label, counters)
 
     # -- branches and residuals ----------------------------------------------------------------
     def concat(self, group, x, scope, counters, names) -> ir.Node | None:
