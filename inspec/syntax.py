@@ -19,6 +19,7 @@ MAX_NESTING = 64
 MAX_EXPR_OPS = (
     256  # operators and commas in one statement: the parser and evaluator recurse on them
 )
+MAX_RECOVERY_CHARS = 100_000  # characters re-parsed to find further syntax errors (20 x 5 KB)
 MAX_DIGITS = 64  # longer numbers are rejected before int() (Python refuses above 4300 digits)
 
 _FRIENDLY = {
@@ -420,7 +421,11 @@ def _more_syntax_errors(parser, first: UnexpectedInput, file: str, text: str) ->
     lines = text.split("\n")
     seen = set()
     e: UnexpectedInput | None = first
+    spent = len(text)  # each retry parses the whole file again: bound the total work
     while e is not None and len(diags) < MAX_SYNTAX_ERRORS:
+        spent += len(text)
+        if spent > MAX_RECOVERY_CHARS:
+            break
         line = getattr(e, "line", None)
         if not isinstance(line, int) or not 1 <= line <= len(lines) or line in seen:
             break

@@ -56,8 +56,9 @@ class DrawChooser(Chooser):
         return self.draw(self.st.integers(lo, hi))
 
     def bool(self, p: float = 0.5) -> bool:
-        # shrinks towards False: the simpler spec
-        return self.draw(self.st.integers(0, 999)) >= 1000 - int(p * 1000)
+        # sampled_from draws uniformly and shrinks towards its first element: False, the simpler spec
+        k = max(1, min(19, round(p * 20)))
+        return self.draw(self.st.sampled_from((False,) * (20 - k) + (True,) * k))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -206,7 +207,9 @@ def render_item(it, indent: str) -> list[str]:
         parts = ["conv"]
         if it.label:
             parts.append(f"({it.label})")
-        parts.append(f"{it.kh}x{it.kw}" + (f"/{it.stride}" if it.stride != 1 and not it.stride_kw else ""))
+        parts.append(
+            f"{it.kh}x{it.kw}" + (f"/{it.stride}" if it.stride != 1 and not it.stride_kw else "")
+        )
         parts.append(it.out.text())
         if it.stride_kw and it.stride != 1:
             parts.append(f"stride={it.stride}")
@@ -507,7 +510,9 @@ class _Gen:
             pad = (c.int(0, 2), c.int(0, 2), c.int(0, 2), c.int(0, 2))
         t, b, lft, rgt = _pads(pad, x.h, x.w, kh, kw, stride, d) if pad != "same" else (0, 0, 0, 0)
         # make the window fit: shrink the dilation, then the kernel
-        while pad != "same" and (d * (kh - 1) + 1 > x.h + t + b or d * (kw - 1) + 1 > x.w + lft + rgt):
+        while pad != "same" and (
+            d * (kh - 1) + 1 > x.h + t + b or d * (kw - 1) + 1 > x.w + lft + rgt
+        ):
             if d > 1:
                 d -= 1
             elif kh > 1 and kh - 1 + 1 > x.h + t + b:
@@ -524,8 +529,16 @@ class _Gen:
                 groups = c.pick(common)
                 out = groups * max(1, out // groups)
         return Conv(
-            kh, kw, lit(out), stride=stride, stride_kw=c.bool(0.2), pad=pad, dilation=d,
-            groups=groups, bn=c.bool(0.3), bias=c.pick([None, None, True, False]),
+            kh,
+            kw,
+            lit(out),
+            stride=stride,
+            stride_kw=c.bool(0.2),
+            pad=pad,
+            dilation=d,
+            groups=groups,
+            bn=c.bool(0.3),
+            bias=c.pick([None, None, True, False]),
             act=c.pick([None, None, "relu", "relu6", "tanh", "sigmoid", "gelu", "silu", "none"]),
             label=self.label(),
         )
@@ -560,8 +573,9 @@ class _Gen:
         cip = None
         if kind == "avgpool" and c.bool(0.4):
             cip = c.bool()
-        return Pool(kind, kh, kw, stride, pad, ceil=c.bool(0.3), count_include_pad=cip,
-                    label=self.label())
+        return Pool(
+            kind, kh, kw, stride, pad, ceil=c.bool(0.3), count_include_pad=cip, label=self.label()
+        )
 
     # -- shape-generic rows (valid for any input map; used inside blocks) ---------------------
     def conv_generic(self, params: list[str] | None, stride: int | None = None) -> Conv:
@@ -571,9 +585,14 @@ class _Gen:
         kw = kh if c.bool(0.6) else c.int(1, 5)
         out = self.chexpr(params)
         return Conv(
-            kh, kw, out, stride=stride if stride is not None else c.pick([1, 1, 2]),
-            dilation=1 if c.bool(0.85) else 2, bn=c.bool(0.3),
-            bias=c.pick([None, True, False]), act=c.pick([None, "relu", "gelu"]),
+            kh,
+            kw,
+            out,
+            stride=stride if stride is not None else c.pick([1, 1, 2]),
+            dilation=1 if c.bool(0.85) else 2,
+            bn=c.bool(0.3),
+            bias=c.pick([None, True, False]),
+            act=c.pick([None, "relu", "gelu"]),
             label=self.label(),
         )
 
@@ -590,7 +609,11 @@ class _Gen:
         if kind == "in":
             return Ch("name", "in")
         base = Ch("name", "in") if not params or c.bool() else Ch("name", c.pick(params))
-        return Ch("mul", inner=base, k=2) if c.bool() else Ch("div", inner=Ch("mul", inner=base, k=2), k=2)
+        return (
+            Ch("mul", inner=base, k=2)
+            if c.bool()
+            else Ch("div", inner=Ch("mul", inner=base, k=2), k=2)
+        )
 
     def generic_items(
         self, params: list[str], depth: int, stride_ok: bool = True, cur: Ch | None = None
@@ -609,7 +632,9 @@ class _Gen:
                 kind = "conv"  # two branch groups in a row would be read as one
             if kind == "residual" and cur is None:
                 kind = "conv"
-            if (kind == "call" and not self.blocks) or (depth >= 3 and kind in ("concat", "residual", "call")):
+            if (kind == "call" and not self.blocks) or (
+                depth >= 3 and kind in ("concat", "residual", "call")
+            ):
                 kind = "conv"
             if kind == "conv":
                 self.budget -= 1
@@ -619,7 +644,9 @@ class _Gen:
             elif kind == "pool":
                 self.budget -= 1
                 k = c.int(1, 3)
-                items.append(Pool(c.pick(["maxpool", "avgpool"]), k, k, c.pick([1, 2]) if stride_ok else 1))
+                items.append(
+                    Pool(c.pick(["maxpool", "avgpool"]), k, k, c.pick([1, 2]) if stride_ok else 1)
+                )
             elif kind == "simple":
                 self.budget -= 1
                 items.append(Simple(c.pick(["relu", "bn", "lrn", "dropout"]), ""))
@@ -648,14 +675,18 @@ class _Gen:
                     items.append(conv)
                     cur = conv.out
                 else:
-                    items.append(Call(b, [self.chexpr(params) for _ in b.params], keyword=c.bool(0.3)))
+                    items.append(
+                        Call(b, [self.chexpr(params) for _ in b.params], keyword=c.bool(0.3))
+                    )
                     self.budget -= 2
                     cur = None
         return items or [self.conv_generic(params, None if stride_ok else 1)]
 
     def residual(self, body) -> Residual:
         c = self.ch
-        return Residual(body, scale=c.pick([None, None, 0.5, 0.17]), act=c.pick([None, None, "relu"]))
+        return Residual(
+            body, scale=c.pick([None, None, 0.5, 0.17]), act=c.pick([None, None, "relu"])
+        )
 
     def branch_names(self, n: int) -> list:
         if self.ch.bool(0.3):
@@ -691,7 +722,9 @@ class _Gen:
         for _ in range(c.int(1, 6)):
             if self.budget <= 0:
                 break
-            kind = c.pick(["conv", "conv", "conv", "pool", "simple", "concat", "residual", "call", "repeat"])
+            kind = c.pick(
+                ["conv", "conv", "conv", "pool", "simple", "concat", "residual", "call", "repeat"]
+            )
             if kind == "concat" and body and isinstance(body[-1], Concat):
                 kind = "conv"  # two branch groups in a row would be read as one
             if kind == "conv":
@@ -716,7 +749,11 @@ class _Gen:
                 n = c.int(1, 4)
                 branches = []
                 for _ in range(n):
-                    br = [self.conv_generic(None, s) if c.bool(0.7) else Pool(c.pick(["maxpool", "avgpool"]), 3, 3, s)]
+                    br = [
+                        self.conv_generic(None, s)
+                        if c.bool(0.7)
+                        else Pool(c.pick(["maxpool", "avgpool"]), 3, 3, s)
+                    ]
                     if c.bool(0.3):
                         br.append(self.conv_generic(None, 1))
                     branches.append(br)
@@ -729,7 +766,12 @@ class _Gen:
                 it = self.residual(inner)
             elif kind == "call":
                 b = c.pick(self.blocks) if self.blocks and c.bool(0.7) else self.new_block()
-                it = Call(b, [lit(self.chans()) for _ in b.params], keyword=c.bool(0.3), label=self.label())
+                it = Call(
+                    b,
+                    [lit(self.chans()) for _ in b.params],
+                    keyword=c.bool(0.3),
+                    label=self.label(),
+                )
                 self.budget -= 3
             else:
                 n = c.int(1, 4)
@@ -738,8 +780,13 @@ class _Gen:
                     inner_it = Call(b, [lit(self.chans()) for _ in b.params])
                     self.budget -= 3 * n
                 else:
-                    inner_it = Conv(c.pick([1, 3]), c.pick([1, 3]), lit(self.chans()), bn=c.bool(0.3),
-                                    act=c.pick([None, "relu"]))
+                    inner_it = Conv(
+                        c.pick([1, 3]),
+                        c.pick([1, 3]),
+                        lit(self.chans()),
+                        bn=c.bool(0.3),
+                        act=c.pick([None, "relu"]),
+                    )
                     self.budget -= n
                 it = Repeat(n, inner_it)
             x = _Eval().item(it, x, dict(net_params))  # Invalid here is a generator bug
@@ -790,23 +837,135 @@ def specs():
 
 _TOKEN = re.compile(r"\s+|\w+|[^\w\s]")
 VOCAB = (
-    "network", "input", "units", "defaults", "init", "import", "block", "branch", "residual", "side",
-    "expect", "if", "x", "in", "not", "and", "or", "true", "false", "conv", "maxpool", "avgpool", "lrn",
-    "bn", "relu", "dropout", "flatten", "linear", "softmax", "concat", "add", "same", "valid", "ceil",
-    "global", "{", "}", "(", ")", "=", ",", ";", "/", "//", "%", "*", "-", "+", "==", "<", '"', "#",
-    "3x3", "3x3/2", "0x0", "1x1x1", "224x224x3", "159K", "(3a)", "1e999", "0", "-1", "\n", "\t",
-    "min(", "max(", "round(", "int(", "paper", "exact", 'import "x.isp"', 'import "/dev/zero"',
-    'import "googlenet.isp"', 'import "blocks"',
+    "network",
+    "input",
+    "units",
+    "defaults",
+    "init",
+    "import",
+    "block",
+    "branch",
+    "residual",
+    "side",
+    "expect",
+    "if",
+    "x",
+    "in",
+    "not",
+    "and",
+    "or",
+    "true",
+    "false",
+    "conv",
+    "maxpool",
+    "avgpool",
+    "lrn",
+    "bn",
+    "relu",
+    "dropout",
+    "flatten",
+    "linear",
+    "softmax",
+    "concat",
+    "add",
+    "same",
+    "valid",
+    "ceil",
+    "global",
+    "{",
+    "}",
+    "(",
+    ")",
+    "=",
+    ",",
+    ";",
+    "/",
+    "//",
+    "%",
+    "*",
+    "-",
+    "+",
+    "==",
+    "<",
+    '"',
+    "#",
+    "3x3",
+    "3x3/2",
+    "0x0",
+    "1x1x1",
+    "224x224x3",
+    "159K",
+    "(3a)",
+    "1e999",
+    "0",
+    "-1",
+    "\n",
+    "\t",
+    "min(",
+    "max(",
+    "round(",
+    "int(",
+    "paper",
+    "exact",
+    'import "x.isp"',
+    'import "/dev/zero"',
+    'import "googlenet.isp"',
+    'import "blocks"',
 )
 HUGE = (
-    "0", "1", "-1", "65536", "65537", "4096", "4097", "1048576", "1048577", "1000000000", "2147483648",
-    "9223372036854775808", "1" + "0" * 64, "9" * 65, "9" * 5000, "1e308", "1e309", "1e-320", "0.0",
-    "10000000", "100000x100000x3", "1000000000x1x1", "99999x99999/99999",
+    "0",
+    "1",
+    "-1",
+    "65536",
+    "65537",
+    "4096",
+    "4097",
+    "1048576",
+    "1048577",
+    "1000000000",
+    "2147483648",
+    "9223372036854775808",
+    "1" + "0" * 64,
+    "9" * 65,
+    "9" * 5000,
+    "1e308",
+    "1e309",
+    "1e-320",
+    "0.0",
+    "10000000",
+    "100000x100000x3",
+    "1000000000x1x1",
+    "99999x99999/99999",
 )
 ODD = (
-    "\u200f", "\u200e", "\u202e", "\u0301", "\u0000", "\ufeff", "\r\n", "\r", "\x0c", "\x0b", "\u2028",
-    "\u2029", "\x85", "\t", "\ud800", "\udcff", "\U0001f600", "\uff11", "\u0663", "é", "e\u0301",
-    "\u00a0", "\u3000", "\x1b[2J", "\\", "'", '"', "\x7f",
+    "\u200f",
+    "\u200e",
+    "\u202e",
+    "\u0301",
+    "\u0000",
+    "\ufeff",
+    "\r\n",
+    "\r",
+    "\x0c",
+    "\x0b",
+    "\u2028",
+    "\u2029",
+    "\x85",
+    "\t",
+    "\ud800",
+    "\udcff",
+    "\U0001f600",
+    "\uff11",
+    "\u0663",
+    "é",
+    "e\u0301",
+    "\u00a0",
+    "\u3000",
+    "\x1b[2J",
+    "\\",
+    "'",
+    '"',
+    "\x7f",
 )
 
 
@@ -935,15 +1094,33 @@ def _m_splice(t, r, others=()):
 
 
 def _m_repeat_blowup(t, r):
-    return t + "\n" + r.choice(["10000 x ", "9999 x ", "10001 x ", "0 x ", "3 x "]) + r.choice(
-        ["conv 3x3 64", "relu", "inception 1 1 1 1 1 1", "reduced_conv 8 8", "maxpool 1x1/1"]
-    ) + "\n"
+    return (
+        t
+        + "\n"
+        + r.choice(["10000 x ", "9999 x ", "10001 x ", "0 x ", "3 x "])
+        + r.choice(
+            ["conv 3x3 64", "relu", "inception 1 1 1 1 1 1", "reduced_conv 8 8", "maxpool 1x1/1"]
+        )
+        + "\n"
+    )
 
 
 MUTATORS = (
-    _m_truncate, _m_delete_token, _m_dup_token, _m_swap_tokens, _m_replace_token, _m_delete_line,
-    _m_dup_line, _m_swap_lines, _m_random_bytes, _m_huge_number, _m_deep_nesting, _m_odd_unicode,
-    _m_line_endings, _m_splice, _m_repeat_blowup,
+    _m_truncate,
+    _m_delete_token,
+    _m_dup_token,
+    _m_swap_tokens,
+    _m_replace_token,
+    _m_delete_line,
+    _m_dup_line,
+    _m_swap_lines,
+    _m_random_bytes,
+    _m_huge_number,
+    _m_deep_nesting,
+    _m_odd_unicode,
+    _m_line_endings,
+    _m_splice,
+    _m_repeat_blowup,
 )
 
 
@@ -1101,8 +1278,11 @@ def check_analysis(net, spec: GenSpec) -> list[str]:
     rows_sum = [0, 0, 0]
     for r in net.rows:
         if not r.side and r.node.active:
-            rows_sum = [rows_sum[0] + r.node.cost.params, rows_sum[1] + r.node.cost.weights,
-                        rows_sum[2] + r.node.cost.ops]
+            rows_sum = [
+                rows_sum[0] + r.node.cost.params,
+                rows_sum[1] + r.node.cost.weights,
+                rows_sum[2] + r.node.cost.ops,
+            ]
     if rows_sum != [tot.params, tot.weights, tot.ops]:
         out.append(f"totals {tot} are not the sum of the rows {rows_sum}")
     layers = list(net.body.layers())
@@ -1114,7 +1294,7 @@ def check_analysis(net, spec: GenSpec) -> list[str]:
     return out
 
 
-def check_torch(net, batch: int = 2, paths: bool = True) -> list[str]:
+def check_torch(net, batch: int = 2, check_paths: bool = True) -> list[str]:
     """inspec's analysis against what the built PyTorch module does.
 
     Shapes come from forward hooks on the module of every layer (paths from `node.layers()`, which
@@ -1135,7 +1315,7 @@ def check_torch(net, batch: int = 2, paths: bool = True) -> list[str]:
     by_path = {p: lay for p, lay in layers}
     side_layers = {id(lay) for s in net.sides for _, lay in s.layers()}
     for p, lay in paths.items():
-        if paths and by_path.get(p) is not lay and id(lay) not in side_layers:
+        if check_paths and by_path.get(p) is not lay and id(lay) not in side_layers:
             where = next((q for q, other in layers if other is lay), None)
             out.append(f"path: module {p!r} computes the layer that node.layers() calls {where!r}")
         if p not in mods:
@@ -1153,6 +1333,7 @@ def check_torch(net, batch: int = 2, paths: bool = True) -> list[str]:
         def hook(mod, inp, res):
             if isinstance(res, torch.Tensor):
                 seen[name] = tuple(res.shape)
+
         return hook
 
     def mac_hook(name):
@@ -1163,6 +1344,7 @@ def check_torch(net, batch: int = 2, paths: bool = True) -> list[str]:
                 n = mod.in_features * mod.out_features
             macs["total"] += n
             per_module_macs[name] = per_module_macs.get(name, 0) + n
+
         return hook
 
     for p, _ in layers:
@@ -1195,12 +1377,16 @@ def check_torch(net, batch: int = 2, paths: bool = True) -> list[str]:
             out.append(f"layer {p!r} ({lay.op.name}): module gives {seen[p]}, inspec says {want}")
         got_params = sum(q.numel() for q in mods[p].parameters())
         if got_params != lay.cost.params:
-            out.append(f"layer {p!r} ({lay.op.name}): module has {got_params:,} params, "
-                       f"inspec says {lay.cost.params:,}")
+            out.append(
+                f"layer {p!r} ({lay.op.name}): module has {got_params:,} params, "
+                f"inspec says {lay.cost.params:,}"
+            )
         sub = sum(v for k, v in per_module_macs.items() if k == p or k.startswith(p + "."))
         if sub != lay.cost.ops:
-            out.append(f"layer {p!r} ({lay.op.name}): module does {sub:,} multiply-adds, "
-                       f"inspec says {lay.cost.ops:,}")
+            out.append(
+                f"layer {p!r} ({lay.op.name}): module does {sub:,} multiply-adds, "
+                f"inspec says {lay.cost.ops:,}"
+            )
     total = net.totals()
     if macs["total"] != total.ops:
         out.append(f"multiply-adds: module {macs['total']:,}, inspec {total.ops:,}")
@@ -1224,5 +1410,5 @@ def differential(spec: GenSpec, torch_too: bool = True, paths: bool = True) -> l
         return ["inspec rejects a valid spec:\n" + "\n".join(d.render(net.sources) for d in errors)]
     out = check_analysis(net, spec)
     if torch_too:
-        out += check_torch(net, paths=paths)
+        out += check_torch(net, check_paths=paths)
     return out

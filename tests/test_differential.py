@@ -33,7 +33,11 @@ CASES = settings(
     deadline=None,
     derandomize=True,
     database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
 )
 
 
@@ -127,18 +131,18 @@ def test_oracle_catches_planted_errors():
     """The torch oracle is not vacuous: a wrong shape, a wrong count and a wrong total are each found."""
     spec = next(s for s in map(random_spec, range(100)) if "conv" in s.text and "branch" in s.text)
     net = elaborate(text=spec.text, name="gen.isp")
-    assert not check_torch(net, paths=False)
+    assert not check_torch(net, check_paths=False)
     _path, layer = next((p, lay) for p, lay in net.body.layers() if lay.op.name == "conv")
     from dataclasses import replace
 
     good_shape, good_cost = layer.out_shape, layer.cost
     layer.out_shape = replace(good_shape, h=good_shape.h + 1)
-    assert any("module gives" in p for p in check_torch(net, paths=False))
+    assert any("module gives" in p for p in check_torch(net, check_paths=False))
     layer.out_shape = good_shape
     layer.cost = replace(good_cost, ops=good_cost.ops + 1)
-    assert any("multiply-adds" in p for p in check_torch(net, paths=False))
+    assert any("multiply-adds" in p for p in check_torch(net, check_paths=False))
     layer.cost = replace(good_cost, params=good_cost.params - 1)
-    assert any("params" in p for p in check_torch(net, paths=False))
+    assert any("params" in p for p in check_torch(net, check_paths=False))
     layer.cost = good_cost
     spec.ref.params += 1
     assert any(p.startswith("params") for p in check_analysis(net, spec))
@@ -147,10 +151,31 @@ def test_oracle_catches_planted_errors():
 def test_strategy_covers_the_language():
     """The generated specs use every feature the issue lists (over a fixed sample)."""
     text = "\n".join(random_spec(seed).text for seed in range(400))
-    for feature in ["groups=", "dilation=", "bn=true", "bias=false", "valid", "pad=(", "ceil",
-                    "count_include_pad=", "global", "maxpool", "avgpool", "branch", "residual",
-                    " x conv", " x blk", "block blk", "(in", "flatten", "linear", "dropout", "stride=",
-                    "softmax", "lrn"]:
+    for feature in [
+        "groups=",
+        "dilation=",
+        "bn=true",
+        "bias=false",
+        "valid",
+        "pad=(",
+        "ceil",
+        "count_include_pad=",
+        "global",
+        "maxpool",
+        "avgpool",
+        "branch",
+        "residual",
+        " x conv",
+        " x blk",
+        "block blk",
+        "(in",
+        "flatten",
+        "linear",
+        "dropout",
+        "stride=",
+        "softmax",
+        "lrn",
+    ]:
         assert feature in text, feature
     assert any(f"{a}x{b}" in text for a in range(1, 6) for b in range(1, 6) if a != b)
     rng = random.Random(0)

@@ -44,8 +44,13 @@ def test_mutated_specs_through_the_api(chunk):
     assert not failures, "\n".join(failures)
 
 
-@settings(max_examples=200, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(st.text(alphabet=st.characters(codec=None), max_size=300))
 def test_arbitrary_text(text):
     problems, elapsed = check_input(text, "fuzz.isp", caret=False)
@@ -53,14 +58,52 @@ def test_arbitrary_text(text):
 
 
 _WORDS = st.sampled_from(
-    ["network n", "input 8x8x3", "conv", "3x3/2", "16", "block b", "{", "}", "(", ")", "branch",
-     "residual", "x", "in", "=", "same", "valid", "\n", ";", "maxpool", "linear 10", "flatten",
-     "2 x", "b", "if", "not", "true", "expect output=8x8x16", "side", "(a)", "-", "*", "//", "0"]
+    [
+        "network n",
+        "input 8x8x3",
+        "conv",
+        "3x3/2",
+        "16",
+        "block b",
+        "{",
+        "}",
+        "(",
+        ")",
+        "branch",
+        "residual",
+        "x",
+        "in",
+        "=",
+        "same",
+        "valid",
+        "\n",
+        ";",
+        "maxpool",
+        "linear 10",
+        "flatten",
+        "2 x",
+        "b",
+        "if",
+        "not",
+        "true",
+        "expect output=8x8x16",
+        "side",
+        "(a)",
+        "-",
+        "*",
+        "//",
+        "0",
+    ]
 )
 
 
-@settings(max_examples=200, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(st.lists(_WORDS, max_size=40).map(" ".join))
 def test_token_soup(text):
     """Plausible tokens in random order reach deeper into the elaborator than random characters."""
@@ -120,8 +163,14 @@ def test_mutated_specs_through_the_cli(seed, spec_copy):
     target.write_bytes(text.encode("utf-8", "surrogateescape"))  # lone surrogates become raw bytes
     try:
         t0 = time.perf_counter()
-        r = subprocess.run([sys.executable, "-m", "inspec", "check", str(target)], capture_output=True,
-                           text=True, errors="replace", cwd=ROOT, timeout=60)
+        r = subprocess.run(
+            [sys.executable, "-m", "inspec", "check", str(target)],
+            capture_output=True,
+            text=True,
+            errors="replace",
+            cwd=ROOT,
+            timeout=60,
+        )
         elapsed = time.perf_counter() - t0
     finally:
         target.write_bytes(original)
@@ -132,12 +181,20 @@ def test_mutated_specs_through_the_cli(seed, spec_copy):
         assert ": error: " in r.stderr
 
 
-@pytest.mark.parametrize("data", [b"\xff\xfe\x00n", b"network n\ninput 8x8x3\n\xc3(", b"\xef\xbb\xbf"])
+@pytest.mark.parametrize(
+    "data", [b"\xff\xfe\x00n", b"network n\ninput 8x8x3\n\xc3(", b"\xef\xbb\xbf"]
+)
 def test_cli_non_utf8(tmp_path, data):
     p = tmp_path / "bad.isp"
     p.write_bytes(data)
-    r = subprocess.run([sys.executable, "-m", "inspec", "check", str(p)], capture_output=True,
-                       text=True, errors="replace", cwd=ROOT, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "inspec", "check", str(p)],
+        capture_output=True,
+        text=True,
+        errors="replace",
+        cwd=ROOT,
+        timeout=60,
+    )
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
 
 

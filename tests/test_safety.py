@@ -19,17 +19,26 @@ HEAD = "network n\ninput 16x16x3\n"
 
 
 def _cli(*args, cwd=None, env=None):
-    return subprocess.run([sys.executable, "-m", "inspec", *map(str, args)], capture_output=True,
-                          text=True, errors="replace", cwd=cwd or ROOT, timeout=120, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "inspec", *map(str, args)],
+        capture_output=True,
+        text=True,
+        errors="replace",
+        cwd=cwd or ROOT,
+        timeout=120,
+        env=env,
+    )
 
 
 # ------------------------------------------------------------------------------------------------
 # Resource guards: absurd sizes are rejected fast, with a located, clear diagnostic
 
+
 def _chain(n, calls=1):
     body = "; ".join(["b{k1}"] * calls)
     return "".join(f"block b{k} {{ {body.format(k1=k + 1)} }}\n" for k in range(n)) + (
-        f"block b{n} {{ conv 1x1 4 }}\n")
+        f"block b{n} {{ conv 1x1 4 }}\n"
+    )
 
 
 GUARDS = {
@@ -50,13 +59,23 @@ GUARDS = {
     "2^30 fan-out": (_chain(30, calls=2) + HEAD + "b0\n", "layers"),
     "2^30 fan-out with args": (
         "".join(f"block f{k}(c) {{ f{k + 1} c; f{k + 1} (c + 1) }}\n" for k in range(30))
-        + "block f30(c) { conv 1x1 4 }\n" + HEAD + "f0 1\n", "layers"),
-    "repeat of repeats": ("block r { 10000 x relu }\nblock s { 10000 x r }\n" + HEAD + "10000 x s\n",
-                          "layers"),
+        + "block f30(c) { conv 1x1 4 }\n"
+        + HEAD
+        + "f0 1\n",
+        "layers",
+    ),
+    "repeat of repeats": (
+        "block r { 10000 x relu }\nblock s { 10000 x r }\n" + HEAD + "10000 x s\n",
+        "layers",
+    ),
     "2^46 parameters": ("network n\ninput 8192x8192x1\nflatten\nlinear 1048576\n", "parameters"),
     "1e17 parameters": (HEAD + "10000 x conv 3x3 1048576\n", "parameters"),
     "huge flatten": ("network n\ninput 65536x65536x1024\nflatten\n", "larger"),
     "huge source": (HEAD + "# " + "x" * 5_000_000 + "\n", "larger than"),
+    "many syntax errors in a long file": (
+        HEAD + "conv 3x3 8\n" * 3000 + "conv 3x3 ) 8\n" * 50,
+        "unexpected",
+    ),
 }
 
 
@@ -80,7 +99,10 @@ def test_guards_hold_through_the_cli(tmp_path):
     """compile and diagram refuse an exponential spec before generating or rendering anything."""
     spec = tmp_path / "fan.isp"
     spec.write_text(GUARDS["2^30 fan-out"][0])
-    for cmd in (["compile", spec, "-o", tmp_path / "fan.py"], ["diagram", spec, "-o", tmp_path / "f.svg"]):
+    for cmd in (
+        ["compile", spec, "-o", tmp_path / "fan.py"],
+        ["diagram", spec, "-o", tmp_path / "f.svg"],
+    ):
         t0 = time.perf_counter()
         r = _cli(*cmd)
         assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
@@ -107,18 +129,48 @@ self (_-x.y) torch
 conv (1a) 1x1 nn
 maxpool global
 linear 0 + x
-""".replace("Q3", "\'\'\'").replace("D3", '\"\"\"')
-ALLOWED_IMPORTS = {"torch", "torch.nn", "torch.nn.functional", "typing", "math", "__future__",
-                   "collections"}
-FORBIDDEN_NAMES = {"os", "system", "__import__", "eval", "exec", "compile", "open", "getattr",
-                   "setattr", "globals", "locals", "builtins", "subprocess"}
+""".replace("Q3", "'''").replace("D3", '"""')
+ALLOWED_IMPORTS = {
+    "torch",
+    "torch.nn",
+    "torch.nn.functional",
+    "typing",
+    "math",
+    "__future__",
+    "collections",
+}
+FORBIDDEN_NAMES = {
+    "os",
+    "system",
+    "__import__",
+    "eval",
+    "exec",
+    "compile",
+    "open",
+    "getattr",
+    "setattr",
+    "globals",
+    "locals",
+    "builtins",
+    "subprocess",
+}
 
 
 def _check_python(source: str) -> None:
     tree = ast.parse(source)
     for node in tree.body:
-        assert isinstance(node, (ast.Import, ast.ImportFrom, ast.ClassDef, ast.FunctionDef, ast.Expr,
-                                 ast.Assign, ast.AnnAssign)), ast.dump(node)[:200]
+        assert isinstance(
+            node,
+            (
+                ast.Import,
+                ast.ImportFrom,
+                ast.ClassDef,
+                ast.FunctionDef,
+                ast.Expr,
+                ast.Assign,
+                ast.AnnAssign,
+            ),
+        ), ast.dump(node)[:200]
         if isinstance(node, ast.Expr):
             assert isinstance(node.value, ast.Constant)  # a docstring, nothing that runs
     for node in ast.walk(tree):
@@ -135,8 +187,11 @@ def _check_python(source: str) -> None:
 def _hostile_nets():
     yield "names and strings", HOSTILE, "hostile.isp"
     yield "file name", HEAD + "conv 3x3 4\n", 'x"""\nimport os\nos.system("pwned")\n#.isp'
-    yield "control characters", HEAD.replace("network n", 'network n(a = 1 "\x1b[2J \x7f \r \x0c")') \
-        + "conv 3x3 a\n", "ctl.isp"
+    yield (
+        "control characters",
+        HEAD.replace("network n", 'network n(a = 1 "\x1b[2J \x7f \r \x0c")') + "conv 3x3 a\n",
+        "ctl.isp",
+    )
 
 
 @pytest.mark.parametrize("case", [c[0] for c in _hostile_nets()])
@@ -172,8 +227,11 @@ def test_no_injection_into_dot(case, detail, tmp_path):
 
 def test_string_with_nul_byte():
     """A NUL inside a spec string: the Python and the DOT escape it (or the spec is refused)."""
-    text = ('block b(c "in\x00block") { conv 1x1 c }\n'
-            + HEAD.replace("network n", 'network n(a = 1 "before\x00after")') + "b a\n")
+    text = (
+        'block b(c "in\x00block") { conv 1x1 c }\n'
+        + HEAD.replace("network n", 'network n(a = 1 "before\x00after")')
+        + "b a\n"
+    )
     net = elaborate(text=text, name="nul.isp")
     if not net.ok:
         assert all(d.span is not None for d in net.diagnostics)
@@ -188,7 +246,7 @@ def test_string_with_nul_byte():
 # ------------------------------------------------------------------------------------------------
 # Determinism: byte-identical Python, DOT and tables across runs and hash seeds
 
-_DIGEST = r'''
+_DIGEST = r"""
 import hashlib, sys
 sys.path.insert(0, ".")
 from inspec.elaborate import elaborate
@@ -206,15 +264,21 @@ for net in nets:
     except Exception as e:
         outs.append(type(e).__name__)
     print(net.name, hashlib.sha256("\x00".join(outs).encode()).hexdigest())
-'''
+"""
 
 
 def test_outputs_identical_across_hash_seeds():
     digests = set()
     for seed in ("0", "1", "12345"):
         env = dict(os.environ, PYTHONHASHSEED=seed)
-        r = subprocess.run([sys.executable, "-c", _DIGEST], capture_output=True, text=True, cwd=ROOT,
-                           env=env, timeout=300)
+        r = subprocess.run(
+            [sys.executable, "-c", _DIGEST],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=env,
+            timeout=300,
+        )
         assert r.returncode == 0, r.stderr
         digests.add(r.stdout)
     assert len(digests) == 1, digests

@@ -60,9 +60,15 @@ def load_source(source: str, name: str = "inspec_generated") -> dict[str, Any]:
     return module.__dict__
 
 
+def _py_value(v: Any) -> Any:
+    if isinstance(v, (bool, int, float, str, tuple)) or v is None:
+        return v
+    return str(v)
+
+
 def build_module(net: ir.Network, fuse_bn: bool = False, **params: Any):
     """Render the module with generate() and instantiate its network class with `params` (the spec's
-    network parameters, by their spec names)."""
+    network parameters, by their spec names; an enumeration word such as `relu` as a string)."""
     import torch  # noqa: F401  (the generated code imports it; fail here with a clear traceback)
 
     source = generate(net, fuse_bn=fuse_bn)
@@ -72,7 +78,8 @@ def build_module(net: ir.Network, fuse_bn: bool = False, **params: Any):
 
     gen = Generator(net, fuse_bn)
     gen.network()
-    kwargs = {gen.param_names[k]: v for k, v in params.items()}
+    # an enumeration word (elaboration's Symbol) is passed to the module as a string
+    kwargs = {gen.param_names[k]: _py_value(v) for k, v in params.items()}
     module = cls(**kwargs)
     module.inspec_source = source
     return module

@@ -31,6 +31,7 @@ from .pyexpr import (
     lit_sym,
     mul,
     py_ident,
+    str_lit,
     translate,
 )
 from .templates import environment
@@ -82,8 +83,44 @@ def _render(lines: list[Line], indent: str = IND) -> list[str]:
     return out
 
 
+# Attributes that set a layer's spatial output size or its resolved padding. The generated code takes
+# spatial sizes from the elaborated instance (resolved `same` padding, flattened feature counts), so a
+# constructor argument that reaches one of these is fixed to its compiled value.
+SPATIAL = frozenset({"kernel", "stride", "pad", "dilation", "round", "global"})
+
+
+@dataclass
+class Frame:
+    """The class being written: the concrete values of its spec names (network or block parameters,
+    `in`) and the names whose values its code fixes (`baked`: guarded in its constructor)."""
+
+    values: dict[str, Any]
+    baked: set[str]
+    network: bool = False
+
+
+class _Reads:
+    """A layer's attributes as a template reads them: each read of a concrete value is recorded."""
+
+    def __init__(self, attrs: dict[str, Any], reads: set[str]):
+        self._attrs = attrs
+        self._reads = reads
+
+    def __getitem__(self, name: str) -> Any:
+        self._reads.add(name)
+        return self._attrs[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._attrs
+
+
 class LayerView:
-    """What an op's macro sees: the layer's attributes as Python source."""
+    """What an op's macro sees: the layer's attributes as Python source.
+
+    `l.src`/`l.sym`/`l.opt` give an attribute as an expression of the constructor's arguments;
+    `l.attrs` gives concrete values. A concrete value read of an attribute the spec sets from a
+    parameter fixes that parameter (Generator.bake), as does any parameter in a spatial attribute.
+    """
 
     def __init__(
         self, gen: Generator, node: ir.Layer, chan: Sym, env: dict[str, Sym], inplace: bool
@@ -91,16 +128,20 @@ class LayerView:
         self.gen = gen
         self.node = node
         self.op = node.op
-        self.attrs = node.attrs
         self.env = env
+        self.reads: set[str] = set()
+        self.attrs = _Reads(node.attrs, self.reads)
         self.chan = chan
         self.inplace = inplace
+        self.scope: Scope | None = None  # set by the emitter where a row may add a module
+        self.prefix = ""
         x = node.in_shape
         self.flat_in = x.flat
         self.cin = chan.src
         feats = chan if x.flat else mul(chan, x.h * x.w)
         self.in_features = lit(x.numel) if feats.const else feats.src
-        self.sources = _sources(node)
+        self.sources = _sources(node, gen.frames[-1].values)
+        self.defaulted = _defaulted(node, gen.net, self.sources)
         p: Padding | None = node.attrs.get("padding")
         self.asymmetric = p is not None and not p.symmetric
         self.pad4 = f"({p.left}, {p.right}, {p.top}, {p.bottom})" if self.asymmetric else None
@@ -111,21 +152,29 @@ class LayerView:
         k = node.attrs.get("kernel")
         self.kernel = None if k is None else lit(k[0]) if k[0] == k[1] else lit(tuple(k))
 
-    def sym(self, name: str) -> Sym:
+    def _translated(self, name: str) -> Sym | None:
+        """The attribute as the spec wrote it (in the row, or in `defaults`), translated."""
         e = self.sources.get(name)
-        value = self.attrs[name]
         if e is not None:
-            try:
-                s = translate(e, self.env)
-            except Untranslatable:
-                s = None
-            if s is not None and not s.const:
-                attr = self.op.attr(name)
-                if attr is not None and attr.kind == "int" and s.has_div:
-                    return Sym(f"int({s.src})", 9, False)
-                if attr is not None and attr.kind == "float" and isinstance(value, float):
-                    return s
-                return s
+            return translate(e, self.env)
+        e = self.defaulted.get(name)
+        if e is None:
+            return None
+        s = translate(e, self.gen.net_env)
+        if s.const or self.gen.frames[-1].network:
+            return s
+        # a network parameter through `defaults`, inside a block class: the block cannot see it
+        self.gen.frames[0].baked.update(s.deps)
+        return None
+
+    def sym(self, name: str) -> Sym:
+        value = self.node.attrs[name]
+        s = self._translated(name)
+        if s is not None and not s.const:
+            attr = self.op.attr(name)
+            if attr is not None and attr.kind == "int" and s.has_div:
+                return Sym(f"int({s.src})", 9, False, False, s.deps)
+            return s
         return lit_sym(value)
 
     def src(self, name: str) -> str:
@@ -133,9 +182,10 @@ class LayerView:
 
     def opt(self, name: str, default: Any) -> str | None:
         s = self.sym(name)
-        if s.const and self.attrs[name] == default and type(self.attrs[name]) is type(default):
+        value = self.node.attrs[name]
+        if s.const and value == default and type(value) is type(default):
             return None
-        if s.const and isinstance(default, float) and self.attrs[name] == default:
+        if s.const and isinstance(default, float) and value == default:
             return None
         return s.src
 
@@ -153,8 +203,28 @@ class LayerView:
     def helper(self, kind: str, **opts: Any) -> str:
         return self.gen.helper(kind, **opts)
 
+    def apply_act(self, name: str, e: str) -> str:
+        """`e` followed by the activation attribute `name`: inline for a fixed activation; a module
+        built by `activation(...)` from the constructor argument when a parameter chooses it."""
+        s = self.sym(name)
+        if s.const:
+            return str(self.gen.ops.act(self.attrs[name], e)).strip()
+        attr = self.scope.claim(f"{self.node.name}_{name}", self.prefix)
+        fn = self.gen.helper("activation")
+        self.scope.init.append(Line(f"self.{attr} = {fn}({s.src})"))
+        return f"self.{attr}({e})"
 
-def _sources(node: ir.Layer) -> dict[str, A.Expr]:
+    def fixed(self) -> set[str]:
+        """The spec names this layer's code fixes: those behind concrete reads and spatial attributes."""
+        out: set[str] = set()
+        for name in (self.reads | SPATIAL) & set(self.node.attrs):
+            s = self._translated(name)
+            if s is not None:
+                out |= s.deps
+        return out
+
+
+def _sources(node: ir.Layer, values: dict[str, Any]) -> dict[str, A.Expr]:
     """Which spec expression set each attribute (positional argument or keyword)."""
     row = node.row
     out: dict[str, A.Expr] = {}
@@ -162,12 +232,31 @@ def _sources(node: ir.Layer) -> dict[str, A.Expr]:
         return out
     positional = list(node.op.positional)
     for a in row.args:
-        if isinstance(a, A.Name) and a.id in node.op.flags:
-            continue  # a flag such as `same` or `global` (the elaborated attrs hold its effect)
+        if isinstance(a, A.Name):
+            word = a.id if a.id not in values else values[a.id]
+            if isinstance(word, str) or type(word).__name__ == "Symbol":
+                flag = node.op.flags.get(str(word))
+                if flag is not None:  # a flag such as `same`, or a parameter whose value is one
+                    out[flag[0]] = a
+                    continue
         if positional:
             out[positional.pop(0)] = a
     for kw in row.kwargs:
         out[kw.name] = kw.value
+    return out
+
+
+def _defaulted(node: ir.Layer, net: ir.Network, sources: dict[str, A.Expr]) -> dict[str, A.Expr]:
+    """Attributes the row leaves to the network's `defaults` line for its op: their expressions."""
+    out: dict[str, A.Expr] = {}
+    module = net.module
+    if module is None:
+        return out
+    for d in module.defaults:
+        if d.op == node.op.name:
+            for kw in d.kwargs:
+                if kw.name not in sources:
+                    out[kw.name] = kw.value
     return out
 
 
@@ -225,6 +314,12 @@ class Generator:
         self.class_names: set[str] = set()
         self.block_variants: dict[str, int] = {}
         self.used_fused = False
+        self.frames: list[Frame] = []  # the network's frame, then the block class being written
+        self.net_env: dict[str, Sym] = {}
+
+    def bake(self, names) -> None:
+        """The class being written fixes these spec names to their compiled values."""
+        self.frames[-1].baked.update(names)
 
     # -- helpers ------------------------------------------------------------------------------
     def helper(self, kind: str, **opts: Any) -> str:
@@ -247,6 +342,7 @@ class Generator:
     def layer_parts(self, node: ir.Layer, chan: Sym, env, inplace: bool):
         lv = LayerView(self, node, chan, env, inplace)
         expr = str(self.macro(node.op.template)(lv)).strip()
+        self.bake(lv.fixed())
         y, x = node.out_shape, node.in_shape
         if node.op.attr("out") is not None:
             out = lv.sym("out")
@@ -280,6 +376,7 @@ class Generator:
         return None
 
     def repeat_expr(self, node: ir.Repeat, chan: Sym, env, terminal: bool, dry: bool):
+        chan_in = chan
         exprs: list[str] = []
         paths: list[tuple[str, ir.Layer]] = []
         calls: list[tuple[str, ir.Call]] = []
@@ -297,6 +394,15 @@ class Generator:
             paths += [(f"{k}.{p}" if p else str(k), layer) for p, layer in ps]
             calls += [(f"{k}.{p}" if p else str(k), c) for p, c in cs]
             prev = item
+        if node.count_expr is not None:
+            count = translate(node.count_expr, env)
+            # elaboration checked that an instance keeps its input's shape; if every instance also
+            # renders the same (and maps its channel expression to itself), n copies are right for
+            # any n. Otherwise the count is fixed to its compiled value.
+            if len(set(exprs)) == 1 and chan.src == chan_in.src and not count.const:
+                one = exprs[0]
+                return f"nn.Sequential(*[{one} for _ in range({count.src})])", chan, paths, calls
+            self.bake(count.deps)
         elems: list[str] = []
         i = 0
         while i < len(exprs):
@@ -326,10 +432,7 @@ class Generator:
             scope = env
             if e is None:
                 e, scope = p.default, bound
-            try:
-                s = translate(e, scope)
-            except Untranslatable:
-                s = lit_sym(node.args[p.name])
+            s = translate(e, scope)
             if s.const:
                 s = lit_sym(node.args[p.name])
             bound[p.name] = s
@@ -338,16 +441,20 @@ class Generator:
 
     def call_expr(self, node: ir.Call, chan: Sym, env, terminal: bool, dry: bool):
         args = self.call_args(node, env)
-        model, paths, _out_inner = self.block_class(node, terminal, dry)
+        model, paths, baked = self.block_class(node, terminal, dry)
+        # what the block's class fixes, the caller fixes through the arguments it passes
+        by_name = {"in": chan, **{p.name: a for p, a in zip(node.block.params, args, strict=False)}}
+        for name in baked:
+            self.bake(by_name[name].deps)
         expr = call(model.name if model else "?", chan.src, *[a.src for a in args])
         if chan.const and all(a.const for a in args):
             out = lit_sym(node.out_shape.c)
         else:
             # the block's output channels in the caller's terms: walk its body with the caller's values
-            inner_env = {"in": chan}
-            inner_env.update({p.name: a for p, a in zip(node.block.params, args, strict=False)})
-            scope = Scope(inner_env)
+            scope = Scope(by_name)
+            self.frames.append(Frame(_call_values(node), self.frames[-1].baked))
             out = self.emit_seq(scope, node.body.items, "x", "x", chan, terminal, dry=True)
+            self.frames.pop()
         return expr, out, paths
 
     def block_class(self, node: ir.Call, terminal: bool, dry: bool):
@@ -357,18 +464,29 @@ class Generator:
         for p in block.params:
             pynames[p.name] = py_ident(p.name, frozenset(taken | self.class_names))
             taken.add(pynames[p.name])
-        env = {"in": Sym("in_channels", const=False)}
-        env.update({p.name: Sym(pynames[p.name], const=False) for p in block.params})
+        env = {"in": Sym("in_channels", const=False, deps=frozenset({"in"}))}
+        env.update(
+            {
+                p.name: Sym(pynames[p.name], const=False, deps=frozenset({p.name}))
+                for p in block.params
+            }
+        )
         scope = Scope(env)
         scope.locals += list(taken)
+        frame = Frame(_call_values(node), set())
+        self.frames.append(frame)
         self.emit_seq(scope, node.body.items, "x", "x", env["in"], terminal, dry)
+        self.frames.pop()
         scope.fwd.append(Line("return x"))
+        baked = [p.name for p in block.params if p.name in frame.baked]
+        baked += ["in"] if "in" in frame.baked else []
         if dry:
-            return None, scope.paths, None
+            return None, scope.paths, baked
         sig = ["in_channels: int"]
         for p in block.params:
-            v = node.args[p.name]
-            sig.append(f"{pynames[p.name]}: {type(v).__name__}")
+            sig.append(f"{pynames[p.name]}: {_annotation(node.args[p.name])}")
+        guards = [(env[n].src, node.args[n] if n != "in" else node.in_shape.c) for n in baked]
+        scope.init[:0] = _guards(guards, None)
         init = _render(scope.init)
         fwd = _render(scope.fwd)
         key = (
@@ -397,7 +515,7 @@ class Generator:
                 key=key,
             )
             self.classes[key] = model
-        return model, scope.paths, None
+        return model, scope.paths, baked
 
     def block_doc(self, node: ir.Call, pynames, variant: int, base: str) -> str:
         block = node.block
@@ -407,7 +525,8 @@ class Generator:
             lines += [
                 "",
                 f"A variant of {base}: this instance differs in a value that depends on its input",
-                "(such as resolved `same` padding or a flattened feature count).",
+                "(such as resolved `same` padding or a flattened feature count) or in an argument",
+                "that its code fixes (checked in the constructor).",
             ]
         if block.params:
             lines += ["", "Args:", "    in_channels: input channels"]
@@ -491,7 +610,9 @@ class Generator:
         e = f"self.{attr}({cur})"
         after = self.macro(f"{t}_after")
         if after:
+            lv.scope, lv.prefix = scope, prefix
             e = str(after(lv, e)).strip()
+            self.bake(lv.fixed())
         scope.fwd.append(Line(f"{out} = {e}", node.out_shape.torch_comment(), d))
         return ochan, out
 
@@ -620,12 +741,39 @@ class Generator:
         expr = str(self.ops.add(identity, out, scale_src)).strip()
         act = node.attrs["act"]
         comment = node.out_shape.torch_comment()
-        if act == "none":
+        act_sym = self.residual_act(node, scope.env)
+        if act_sym is not None:  # a parameter chooses the activation
+            attr = scope.claim("act", prefix)
+            scope.init.append(Line(f"self.{attr} = {self.helper('activation')}({act_sym.src})"))
+            scope.fwd.append(Line(f"{out} = self.{attr}({expr})", comment, depth))
+        elif act == "none":
             scope.fwd.append(Line(f"{out} = {expr}", comment, depth))
         else:
             scope.fwd.append(Line(f"{out} = {expr}", "", depth))
             scope.fwd.append(Line(f"{out} = {str(self.ops.act(act, out)).strip()}", comment, depth))
         return chan, out
+
+    def residual_act(self, node: ir.Residual, env) -> Sym | None:
+        """The residual's `act` as an expression of the constructor's arguments, or None if fixed."""
+        e = next((kw.value for kw in node.ast.kwargs if kw.name == "act"), None)
+        if e is not None:
+            s = translate(e, env)
+        else:
+            module = self.net.module
+            found = [
+                kw.value
+                for d in (module.defaults if module is not None else [])
+                if d.op == "add"
+                for kw in d.kwargs
+                if kw.name == "act"
+            ]
+            if not found:
+                return None
+            s = translate(found[-1], self.net_env)
+            if not s.const and not self.frames[-1].network:
+                self.frames[0].baked.update(s.deps)  # a block cannot see the network's parameters
+                return None
+        return None if s.const else s
 
     def emit_side(self, scope, node: ir.Side, cur, out, chan, terminal, dry, prefix, depth, prev):
         head = node.head
@@ -649,7 +797,9 @@ class Generator:
         scope.fwd.append(Line(f"if self.{attr} is not None and self.training:", depth=depth))
         e = f"self.{attr}({before})"
         if not isinstance(head, ir.Call) and self.macro(f"{head.op.template}_after"):
+            lv.scope, lv.prefix = scope, prefix
             e = str(self.macro(f"{head.op.template}_after")(lv, e)).strip()
+            self.bake(lv.fixed())
         scope.fwd.append(Line(f"{var} = {e}", node.out_shape.torch_comment(), depth + 1))
         scope.sides = [*getattr(scope, "sides", []), (var, attr, node)]
         return chan, cur
@@ -663,10 +813,18 @@ class Generator:
             pynames[p.name] = py_ident(p.name, frozenset(taken))
             taken.add(pynames[p.name])
         self.param_names = pynames
-        env = {p.name: Sym(pynames[p.name], const=False) for p in net.params}
+        env = {
+            p.name: Sym(pynames[p.name], const=False, deps=frozenset({p.name})) for p in net.params
+        }
+        self.net_env = env
         scope = Scope(env)
         scope.locals += list(taken)
+        frame = Frame(dict(net.values), set(), network=True)
+        self.frames = [frame]
         self.emit_seq(scope, net.body.items, "x", "x", lit_sym(net.input.c), True, False)
+        if net.module is not None and net.module.init is not None:
+            for kw in net.module.init.kwargs:  # init options are numbers in the constructor's tail
+                self.bake(translate(kw.value, env).deps)
         sides = getattr(scope, "sides", [])
         name = camel(net.name)
         while name in self.class_names or name in ("Tensor", "NamedTuple", "Optional"):
@@ -693,7 +851,9 @@ class Generator:
         sig = []
         for p in net.params:
             v = p.default
-            sig.append(f"{pynames[p.name]}: {type(v).__name__} = {lit(v)}")
+            sig.append(f"{pynames[p.name]}: {_annotation(v)} = {lit(v)}")
+        fixed = [(pynames[p.name], net.values[p.name]) for p in net.params if p.name in frame.baked]
+        scope.init[:0] = _guards(fixed, {pynames[p.name]: p.name for p in net.params})
         scheme, opts = net.init
         init_macro = getattr(self.init_t, scheme)
         init_tail = str(init_macro({k: lit(v) for k, v in opts.items()})).rstrip("\n")
@@ -738,6 +898,50 @@ class Generator:
         lines += ["", "The spec's table (for the default parameters):", ""]
         lines += render_text(net, "rows", net.units).rstrip("\n").split("\n")
         return "\n".join(lines)
+
+
+def _call_values(node: ir.Call) -> dict[str, Any]:
+    """The concrete values of a block instance's names: its arguments and `in`."""
+    values = dict(node.args)
+    values["in"] = node.in_shape.c if node.in_shape is not None else None
+    return values
+
+
+def _annotation(v: Any) -> str:
+    """The constructor annotation of a spec value (an enumeration word is passed as a string)."""
+    if isinstance(v, (bool, int, float, str, tuple)):
+        return type(v).__name__
+    return "str"
+
+
+def _spec_value(v: Any) -> str:
+    """A value as `inspec compile -p NAME=VALUE` writes it."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def _guards(fixed: list[tuple[str, Any]], spec_names: dict[str, str] | None) -> list[Line]:
+    """Constructor lines rejecting any value other than the compiled one, for arguments that the
+    module's structure depends on in a way the code cannot follow (spatial sizes, say). With
+    `spec_names` (the network class) the message says how to compile for another value."""
+    lines: list[Line] = []
+    for name, value in fixed:
+        if isinstance(value, bool):
+            test = f"not {name}" if value else name
+        else:
+            test = f"{name} != {lit(value)}"
+        shown = _escape_braces(f"{name}={_spec_value(value)}")
+        text = f"compiled for {shown}, got {{{name}!r}}: this argument fixes the module's structure"
+        if spec_names is not None:
+            text += f"; run `inspec compile -p {_escape_braces(spec_names[name])}=...`"
+        lines.append(Line(f"if {test}:"))
+        lines.append(Line(f"raise ValueError(f{str_lit(text)})", depth=1))
+    return lines
+
+
+def _escape_braces(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 def _signature(params: list[str]) -> list[str]:

@@ -44,6 +44,7 @@ RESERVED = (
     | set(keyword.softkwlist)
     | set(dir(builtins))
     | {"self", "torch", "nn", "F", "Tensor", "NamedTuple", "Optional", "x", "in_channels"}
+    | {"activation"}  # the helper that builds an activation chosen by an argument
 )
 
 
@@ -60,12 +61,18 @@ def py_ident(name: str, taken: set[str] | frozenset = frozenset()) -> str:
 
 @dataclass(frozen=True)
 class Sym:
-    """A Python expression: its source, precedence, and whether it depends on constructor args."""
+    """A Python expression: its source, precedence, and whether it depends on constructor args.
+
+    `deps` names the spec names (network or block parameters, `in`) whose constructor arguments the
+    expression reads: if the generated code ever uses a concrete value in place of such an expression,
+    those arguments are fixed (emit.py guards them in the constructor).
+    """
 
     src: str
     prec: int = P_ATOM
     const: bool = True
     has_div: bool = False
+    deps: frozenset[str] = frozenset()
 
     def wrap(self, prec: int) -> str:
         return f"({self.src})" if self.prec < prec else self.src
@@ -151,17 +158,26 @@ def docstring(text: str, indent: str) -> list[str]:
 
 
 class Untranslatable(Exception):
-    """The expression names something that is not a constructor argument (an enum word)."""
+    """The expression has no Python rendering."""
+
+
+def _deps(*syms: Sym) -> frozenset[str]:
+    return frozenset().union(*(s.deps for s in syms))
 
 
 def translate(e: A.Expr, env: dict[str, Sym]) -> Sym:
+    """A spec expression as Python over the constructor's arguments (`env`: spec name -> Sym).
+
+    A name that is not in `env` is a word (an enumeration value such as `relu`), as in elaboration:
+    it becomes a string literal, which is how the generated module takes enum values.
+    """
     if isinstance(e, A.Num):
         return lit_sym(e.value)
     if isinstance(e, (A.Str, A.Bool)):
         return lit_sym(e.value)
     if isinstance(e, A.Name):
         if e.id not in env:
-            raise Untranslatable(e.id)
+            return lit_sym(e.id)
         return env[e.id]
     if isinstance(e, A.Tuple):
         items = [translate(i, env) for i in e.items]
@@ -171,23 +187,25 @@ def translate(e: A.Expr, env: dict[str, Sym]) -> Sym:
             P_ATOM,
             all(i.const for i in items),
             any(i.has_div for i in items),
+            _deps(*items),
         )
     if isinstance(e, A.Unary):
         v = translate(e.operand, env)
         if e.op == "not":
-            return Sym(f"not {v.wrap(P_NOT)}", P_NOT, v.const, v.has_div)
-        return Sym(f"-{v.wrap(P_UNARY)}", P_UNARY, v.const, v.has_div)
+            return Sym(f"not {v.wrap(P_NOT)}", P_NOT, v.const, v.has_div, v.deps)
+        return Sym(f"-{v.wrap(P_UNARY)}", P_UNARY, v.const, v.has_div, v.deps)
     if isinstance(e, A.Call):
         args = [translate(a, env) for a in e.args]
         const = all(a.const for a in args)
         div = any(a.has_div for a in args)
+        deps = _deps(*args)
         srcs = ", ".join(a.src for a in args)
         if e.func == "floor":
-            return Sym(f"int({args[0].wrap(P_MUL)} // 1)", P_ATOM, const, div)
+            return Sym(f"int({args[0].wrap(P_MUL)} // 1)", P_ATOM, const, div, deps)
         if e.func == "ceil":
-            return Sym(f"-int(-{args[0].wrap(P_UNARY)} // 1)", P_UNARY, const, div)
+            return Sym(f"-int(-{args[0].wrap(P_UNARY)} // 1)", P_UNARY, const, div, deps)
         # int, round, min, max are Python builtins with the same meaning
-        return Sym(f"{e.func}({srcs})", P_ATOM, const, div and e.func in ("min", "max"))
+        return Sym(f"{e.func}({srcs})", P_ATOM, const, div and e.func in ("min", "max"), deps)
     if isinstance(e, A.BinOp):
         p = _BINARY[e.op]
         a = translate(e.left, env)
@@ -195,7 +213,8 @@ def translate(e: A.Expr, env: dict[str, Sym]) -> Sym:
         right_prec = p + 1 if p != P_CMP else P_ADD
         left_prec = p if p != P_CMP else P_ADD
         src = f"{a.wrap(left_prec)} {e.op} {b.wrap(right_prec)}"
-        return Sym(src, p, a.const and b.const, a.has_div or b.has_div or e.op == "/")
+        div = a.has_div or b.has_div or e.op == "/"
+        return Sym(src, p, a.const and b.const, div, _deps(a, b))
     raise Untranslatable(type(e).__name__)  # pragma: no cover
 
 
@@ -217,15 +236,14 @@ def names_in(e: A.Expr) -> list[str]:
 
 
 def add(a: Sym, b: Sym) -> Sym:
-    return Sym(
-        f"{a.wrap(P_ADD)} + {b.wrap(P_ADD + 1)}", P_ADD, a.const and b.const, a.has_div or b.has_div
-    )
+    src = f"{a.wrap(P_ADD)} + {b.wrap(P_ADD + 1)}"
+    return Sym(src, P_ADD, a.const and b.const, a.has_div or b.has_div, _deps(a, b))
 
 
 def mul(a: Sym, k: int) -> Sym:
     if k == 1:
         return a
-    return Sym(f"{a.wrap(P_MUL)} * {k}", P_MUL, a.const, a.has_div)
+    return Sym(f"{a.wrap(P_MUL)} * {k}", P_MUL, a.const, a.has_div, a.deps)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -245,6 +263,8 @@ def layout(code: str, indent: str, comment: str = "", width: int = LINE_LENGTH) 
         return [*above, indent + code]
     node = ast.parse(code).body[0]
     value = node.value if isinstance(node, (ast.Assign, ast.Expr, ast.AnnAssign)) else None
+    if isinstance(node, ast.Raise):
+        value = node.exc
     if value is None:  # pragma: no cover
         return [*above, indent + code]
     prefix = code[: value.col_offset]
