@@ -1039,15 +1039,8 @@ def elaborate(
             bag.error(f"network parameter '{p.name}' needs a default value", p.span)
         net.params.append(ir.ParamInfo(p.name, default, p.header, p.span))
         value = given.pop(p.name, default)
-        if p.name in (params or {}) and default is not None and type(value) is not type(default):
-            if not (
-                isinstance(default, float)
-                and isinstance(value, int)
-                and not isinstance(value, bool)
-            ):
-                bag.error(
-                    f"parameter '{p.name}' expects {type(default).__name__}, got {value!r}", p.span
-                )
+        if p.name in (params or {}) and default is not None:
+            value = _override(p.name, value, default, p.span, bag)
         scope[p.name] = value
     for extra in given:
         names = [p.name for p in module.network.params]
@@ -1152,6 +1145,31 @@ def elaborate(
     audit(net, bag)
     net.diagnostics = bag.sorted()
     return net
+
+
+_KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _override(name: str, value: Any, default: Any, span: Span, bag: DiagnosticBag) -> Any:
+    """A parameter value given from outside (-p NAME=VALUE, inspec.load(path, NAME=VALUE)), checked
+    against the kind of its default. A word parameter (`act = relu`) takes a string."""
+    if isinstance(default, Symbol):
+        word = value.name if isinstance(value, Symbol) else value
+        if isinstance(word, str) and word in ENUM_WORDS:
+            return Symbol(word)
+        bag.error(
+            f"parameter '{name}' expects a word such as {default.name}, got {value!r}",
+            span,
+            *filter(None, [did_you_mean(str(word), ENUM_WORDS)]),
+        )
+        return default
+    if type(value) is type(default):
+        return value
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    kind = _KINDS.get(type(default), type(default).__name__)
+    bag.error(f"parameter '{name}' expects {kind}, got {value!r}", span)
+    return default
 
 
 def _check_library(module: A.Module, el: _Elaborator, bag: DiagnosticBag) -> None:

@@ -365,3 +365,17 @@ def test_side_heads_carry_expectations():
     )
     (w,) = n.diagnostics
     assert w.message == "params: expected 60, computed 50 (-16.7%)"
+
+
+def test_parameter_overrides_are_checked_against_their_defaults():
+    text = "network t(a = relu, w = 0.5, on = true)\ninput 8x8x3\nconv 3x3 8 act=a\nconv 1x1 int(16 * w)\n"
+    n = net_of(text, a="none", w=1)
+    assert not errors(n)
+    assert n.rows[0].node.attrs["act"] == "none" and n.rows[1].node.out_shape.c == 16
+    (e,) = errors(net_of(text, a="rleu"))
+    assert e.message == "parameter 'a' expects a word such as relu, got 'rleu'"
+    assert e.notes == ("did you mean 'relu'?",)
+    (e,) = errors(net_of(text, w=True))
+    assert e.message == "parameter 'w' expects a number, got True"
+    (e,) = errors(net_of(text, on=1))
+    assert e.message == "parameter 'on' expects true or false, got 1"
