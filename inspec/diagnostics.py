@@ -50,7 +50,8 @@ class Diagnostic:
         lines = [f"{head}{self.severity.value}: {self.message}"]
         text = (sources or {}).get(self.span.file) if self.span else None
         if self.span and text is not None:
-            src_lines = text.splitlines()
+            # lines as the parser counts them: only "\n" ends a line (not \f, \v, \x85, \u2028, ...)
+            src_lines = [line.rstrip("\r") for line in text.split("\n")]
             if 1 <= self.span.line <= len(src_lines):
                 src = src_lines[self.span.line - 1].expandtabs(1)
                 start = max(self.span.col, 1)

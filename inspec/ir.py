@@ -49,7 +49,11 @@ def scope_children(items: list[Node]) -> list[tuple[Node, str]]:
     out: list[tuple[Node, str]] = []
     for n in items:
         if isinstance(n, Concat):
-            out += [(b, b.name) for b in n.branches]
+            for b in n.branches:
+                if b.is_sequence:
+                    out.append((b, b.name))
+                else:  # its rows live in this scope too, prefixed with the branch's name
+                    out += [(c, f"{b.name}_{p}") for c, p in scope_children(b.body.items)]
         elif isinstance(n, Residual):
             out += scope_children(n.body.items)
         else:
@@ -114,12 +118,20 @@ class Branch(Node):
 
     @property
     def single(self) -> Node | None:
-        items = [n for n in self.body.items]
+        items = self.body.items
         return items[0] if len(items) == 1 and isinstance(items[0], Layer) else None
+
+    @property
+    def is_sequence(self) -> bool:
+        """A plain sequence of rows (an nn.Sequential in PyTorch, its rows numbered 0, 1, ...).
+        A branch holding branches or a residual is not: its rows join the enclosing scope."""
+        return all(isinstance(n, (Layer, Call, Repeat)) and n.cond is None for n in self.body.items)
 
     def child_paths(self):
         if self.single is not None:
             return [(self.single, "")]
+        if self.is_sequence:
+            return [(n, str(i)) for i, n in enumerate(self.body.items)]
         return scope_children(self.body.items)
 
 

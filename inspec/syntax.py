@@ -388,7 +388,7 @@ def _syntax_error(e: UnexpectedInput, file: str, text: str) -> Diagnostic:
         span = Span(file, line, col, line, col + 1)
         notes = ()
         if ch == '"':
-            notes = ("strings must close on the same line",)
+            notes = ("a string must close on its line and hold no control characters (no tabs)",)
         return Diagnostic(Severity.ERROR, msg, span, notes)
     if isinstance(e, UnexpectedEOF) or (isinstance(e, UnexpectedToken) and e.token.type == "$END"):
         lines = text.splitlines() or [""]
