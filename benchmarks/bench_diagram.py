@@ -51,7 +51,8 @@ def main(names: list[str]) -> None:
     for k, r in enumerate(table):
         print(
             "  ".join(
-                c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))
+                c.ljust(w) if i < 2 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(r, widths, strict=False))
             )
         )
         if k == 0:

@@ -143,36 +143,59 @@ V4_STRUCT = {
     "conv2d_2b": ["32->64 3x3/1 same"],
     "mixed_3a": ["64->96 3x3/2 valid"],
     "mixed_4a": [
-        "160->64 1x1/1 1x1", "64->96 3x3/1 valid",
-        "160->64 1x1/1 1x1", "64->64 1x7/1 same", "64->64 7x1/1 same", "64->96 3x3/1 valid",
+        "160->64 1x1/1 1x1",
+        "64->96 3x3/1 valid",
+        "160->64 1x1/1 1x1",
+        "64->64 1x7/1 same",
+        "64->64 7x1/1 same",
+        "64->96 3x3/1 valid",
     ],
     "mixed_5a": ["192->192 3x3/2 valid"],
     "inception_a1": [
         "384->96 1x1/1 1x1",
-        "384->64 1x1/1 1x1", "64->96 3x3/1 same",
-        "384->64 1x1/1 1x1", "64->96 3x3/1 same", "96->96 3x3/1 same",
+        "384->64 1x1/1 1x1",
+        "64->96 3x3/1 same",
+        "384->64 1x1/1 1x1",
+        "64->96 3x3/1 same",
+        "96->96 3x3/1 same",
         "384->96 1x1/1 1x1",
     ],
     "mixed_6a": [
         "384->384 3x3/2 valid",
-        "384->192 1x1/1 1x1", "192->224 3x3/1 same", "224->256 3x3/2 valid",
+        "384->192 1x1/1 1x1",
+        "192->224 3x3/1 same",
+        "224->256 3x3/2 valid",
     ],
     "inception_b1": [
         "1024->384 1x1/1 1x1",
-        "1024->192 1x1/1 1x1", "192->224 1x7/1 same", "224->256 7x1/1 same",
-        "1024->192 1x1/1 1x1", "192->192 7x1/1 same", "192->224 1x7/1 same",
-        "224->224 7x1/1 same", "224->256 1x7/1 same",
+        "1024->192 1x1/1 1x1",
+        "192->224 1x7/1 same",
+        "224->256 7x1/1 same",
+        "1024->192 1x1/1 1x1",
+        "192->192 7x1/1 same",
+        "192->224 1x7/1 same",
+        "224->224 7x1/1 same",
+        "224->256 1x7/1 same",
         "1024->128 1x1/1 1x1",
     ],
     "mixed_7a": [
-        "1024->192 1x1/1 1x1", "192->192 3x3/2 valid",
-        "1024->256 1x1/1 1x1", "256->256 1x7/1 same", "256->320 7x1/1 same", "320->320 3x3/2 valid",
+        "1024->192 1x1/1 1x1",
+        "192->192 3x3/2 valid",
+        "1024->256 1x1/1 1x1",
+        "256->256 1x7/1 same",
+        "256->320 7x1/1 same",
+        "320->320 3x3/2 valid",
     ],
     "inception_c1": [
         "1536->256 1x1/1 1x1",
-        "1536->384 1x1/1 1x1", "384->256 1x3/1 same", "384->256 3x1/1 same",
-        "1536->384 1x1/1 1x1", "384->448 3x1/1 same", "448->512 1x3/1 same",
-        "512->256 1x3/1 same", "512->256 3x1/1 same",
+        "1536->384 1x1/1 1x1",
+        "384->256 1x3/1 same",
+        "384->256 3x1/1 same",
+        "1536->384 1x1/1 1x1",
+        "384->448 3x1/1 same",
+        "448->512 1x3/1 same",
+        "512->256 1x3/1 same",
+        "512->256 3x1/1 same",
         "1536->256 1x1/1 1x1",
     ],
 }
@@ -192,7 +215,9 @@ def test_v4_pools_and_concat_order(v4):
     layers = list(a.layers())
     # the pool branch comes last: AvgPool2d(3, 1, padding=1, count_include_pad=False) then its 1x1
     path, pool = layers[-2]
-    assert pool.op.name == "avgpool" and pool.attrs["kernel"] == (3, 3) and pool.attrs["stride"] == 1
+    assert (
+        pool.op.name == "avgpool" and pool.attrs["kernel"] == (3, 3) and pool.attrs["stride"] == 1
+    )
     assert str(pool.attrs["padding"]) == "1" and pool.attrs["count_include_pad"] is False
     assert path == "branch3.0"
     # Mixed_3a: max pool first, conv second; Mixed_5a: conv first, max pool second
@@ -208,7 +233,15 @@ def test_v4_module_paths_follow_timm(v4):
     r = rows(v4)
     # REFERENCE.md 6: keys of one InceptionA block
     a = [p for p, layer in r["inception_a1"].items[0].layers() if layer.op.name == "conv"]
-    assert a == ["branch0", "branch1.0", "branch1.1", "branch2.0", "branch2.1", "branch2.2", "branch3.1"]
+    assert a == [
+        "branch0",
+        "branch1.0",
+        "branch1.1",
+        "branch2.0",
+        "branch2.1",
+        "branch2.2",
+        "branch3.1",
+    ]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -292,7 +325,11 @@ def _residual(node: ir.Node) -> ir.Residual:
 
 def test_irv2_residual_scales(irv2):
     r = rows(irv2)
-    for name, scale, act in (("repeat", 0.17, "relu"), ("repeat_1", 0.10, "relu"), ("repeat_2", 0.20, "relu")):
+    for name, scale, act in (
+        ("repeat", 0.17, "relu"),
+        ("repeat_1", 0.10, "relu"),
+        ("repeat_2", 0.20, "relu"),
+    ):
         for item in r[name].items:
             res = _residual(item)
             assert res.attrs["scale"] == pytest.approx(scale) and res.attrs["act"] == act, name
@@ -315,33 +352,49 @@ def test_irv2_conv_census(irv2):
 IRV2_STRUCT = {
     "mixed_5b": [
         "192->96 1x1/1 1x1",
-        "192->48 1x1/1 1x1", "48->64 5x5/1 same",
-        "192->64 1x1/1 1x1", "64->96 3x3/1 same", "96->96 3x3/1 same",
+        "192->48 1x1/1 1x1",
+        "48->64 5x5/1 same",
+        "192->64 1x1/1 1x1",
+        "64->96 3x3/1 same",
+        "96->96 3x3/1 same",
         "192->64 1x1/1 1x1",
     ],
     "repeat": [
         "320->32 1x1/1 1x1",
-        "320->32 1x1/1 1x1", "32->32 3x3/1 same",
-        "320->32 1x1/1 1x1", "32->48 3x3/1 same", "48->64 3x3/1 same",
+        "320->32 1x1/1 1x1",
+        "32->32 3x3/1 same",
+        "320->32 1x1/1 1x1",
+        "32->48 3x3/1 same",
+        "48->64 3x3/1 same",
         "128->320 1x1/1 1x1 +bias",
     ],
     "mixed_6a": [
         "320->384 3x3/2 valid",
-        "320->256 1x1/1 1x1", "256->256 3x3/1 same", "256->384 3x3/2 valid",
+        "320->256 1x1/1 1x1",
+        "256->256 3x3/1 same",
+        "256->384 3x3/2 valid",
     ],
     "repeat_1": [
         "1088->192 1x1/1 1x1",
-        "1088->128 1x1/1 1x1", "128->160 1x7/1 same", "160->192 7x1/1 same",
+        "1088->128 1x1/1 1x1",
+        "128->160 1x7/1 same",
+        "160->192 7x1/1 same",
         "384->1088 1x1/1 1x1 +bias",
     ],
     "mixed_7a": [
-        "1088->256 1x1/1 1x1", "256->384 3x3/2 valid",
-        "1088->256 1x1/1 1x1", "256->288 3x3/2 valid",
-        "1088->256 1x1/1 1x1", "256->288 3x3/1 same", "288->320 3x3/2 valid",
+        "1088->256 1x1/1 1x1",
+        "256->384 3x3/2 valid",
+        "1088->256 1x1/1 1x1",
+        "256->288 3x3/2 valid",
+        "1088->256 1x1/1 1x1",
+        "256->288 3x3/1 same",
+        "288->320 3x3/2 valid",
     ],
     "repeat_2": [
         "2080->192 1x1/1 1x1",
-        "2080->192 1x1/1 1x1", "192->224 1x3/1 same", "224->256 3x1/1 same",
+        "2080->192 1x1/1 1x1",
+        "192->224 1x3/1 same",
+        "224->256 3x1/1 same",
         "448->2080 1x1/1 1x1 +bias",
     ],
     "conv2d_7b": ["2080->1536 1x1/1 1x1"],
@@ -361,10 +414,21 @@ def test_irv2_module_paths_follow_timm(irv2):
     # REFERENCE.md 3.2 module names (conv2d_1a, mixed_5b.branch0, repeat.N, Block35's conv2d, ...)
     p = [x for r in irv2.rows for x in paths(r.node)]
     for want in (
-        "conv2d_1a", "maxpool_3a", "mixed_5b.branch0", "mixed_5b.branch1.0", "mixed_5b.branch3.1",
-        "repeat.0.branch0", "repeat.0.branch2.2", "repeat.9.conv2d", "mixed_6a.branch2",
-        "repeat_1.19.conv2d", "mixed_7a.branch3", "repeat_2.8.conv2d", "block8.conv2d",
-        "conv2d_7b", "classif",
+        "conv2d_1a",
+        "maxpool_3a",
+        "mixed_5b.branch0",
+        "mixed_5b.branch1.0",
+        "mixed_5b.branch3.1",
+        "repeat.0.branch0",
+        "repeat.0.branch2.2",
+        "repeat.9.conv2d",
+        "mixed_6a.branch2",
+        "repeat_1.19.conv2d",
+        "mixed_7a.branch3",
+        "repeat_2.8.conv2d",
+        "block8.conv2d",
+        "conv2d_7b",
+        "classif",
     ):
         assert want in p, want
 
@@ -388,7 +452,10 @@ def test_irv2_paper_widths_mismatch():
     res = max(i for i in range(proj) if lines[i].strip().startswith("residual"))
     assert (err.span.line, err.span.col) == (res + 1, lines[res].index("residual") + 1)
     rendered = err.render(spec.ir.sources)
-    assert re.search(rf"inception_resnet_v2_paper\.isp:{res + 1}:{lines[res].index('residual') + 1}: error", rendered)
+    assert re.search(
+        rf"inception_resnet_v2_paper\.isp:{res + 1}:{lines[res].index('residual') + 1}: error",
+        rendered,
+    )
     # everything before the mismatch checks: Inception-v4 stem 384, Reduction-A 1152
     r = rows(spec.ir)
     assert str(r["mixed_5a1"].out_shape) == "35x35x384"
@@ -454,9 +521,13 @@ GOOGLENET_BN = [  # name, output, params, MACs
 def _census(net: ir.Network, sides: bool):
     layers = [layer for r in net.rows if sides or not r.side for _, layer in r.node.layers()]
     conv_w = sum(layer.cost.weights for layer in layers if layer.op.name == "conv")
-    bn = sum(2 * layer.attrs["out"] for layer in layers if layer.op.name == "conv" and layer.attrs["bn"])
+    bn = sum(
+        2 * layer.attrs["out"] for layer in layers if layer.op.name == "conv" and layer.attrs["bn"]
+    )
     lin_w = sum(layer.cost.weights for layer in layers if layer.op.name == "linear")
-    lin_b = sum(layer.attrs["out"] for layer in layers if layer.op.name == "linear" and layer.attrs["bias"])
+    lin_b = sum(
+        layer.attrs["out"] for layer in layers if layer.op.name == "linear" and layer.attrs["bias"]
+    )
     n_conv = sum(layer.op.name == "conv" for layer in layers)
     n_bias = sum(layer.op.name == "conv" and layer.attrs["bias"] for layer in layers)
     return conv_w, bn, lin_w, lin_b, n_conv, n_bias
@@ -490,7 +561,7 @@ def test_googlenet_bn_with_aux():
     assert r["aux2"].cost.params == 3_191_016
     assert r["aux1"].in_shape == r["inception4a"].out_shape
     assert r["aux2"].in_shape == r["inception4d"].out_shape
-    conv_w, bn, lin_w, lin_b, n_conv, _ = _census(net, sides=True)
+    conv_w, bn, lin_w, lin_b, _n_conv, _ = _census(net, sides=True)
     assert (conv_w, bn, lin_w, lin_b) == (5_718_464, 15_072, 7_266_304, 5_048)
     aux = {p: layer for p, layer in r["aux1"].layers()}
     assert str(aux["conv"].out_shape) == "4x4x128"
@@ -504,12 +575,23 @@ def test_googlenet_bn_torchvision_layout():
     # REFERENCE.md 2.4: inception3a conv list; the "5x5" branch is 3x3 (padding 1)
     assert convs(r["inception3a"]) == [
         "192->64 1x1/1 1x1",
-        "192->96 1x1/1 1x1", "96->128 3x3/1 same",
-        "192->16 1x1/1 1x1", "16->32 3x3/1 same",
+        "192->96 1x1/1 1x1",
+        "96->128 3x3/1 same",
+        "192->16 1x1/1 1x1",
+        "16->32 3x3/1 same",
         "192->32 1x1/1 1x1",
     ]
-    for name in ("inception3a", "inception3b", "inception4a", "inception4b", "inception4c",
-                 "inception4d", "inception4e", "inception5a", "inception5b"):
+    for name in (
+        "inception3a",
+        "inception3b",
+        "inception4a",
+        "inception4b",
+        "inception4c",
+        "inception4d",
+        "inception4e",
+        "inception5a",
+        "inception5b",
+    ):
         layers = dict(r[name].layers())
         assert layers["branch3.1"].attrs["kernel"] == (3, 3)
         pool = layers["branch4.0"]
@@ -525,9 +607,21 @@ def test_googlenet_bn_torchvision_layout():
     assert not any(layer.op.name == "lrn" for _, layer in net.body.layers())
     # REFERENCE.md 6: state_dict module names
     p = [x for row in net.rows for x in paths(row.node)]
-    for want in ("conv1", "conv2", "conv3", "inception3a.branch1", "inception3a.branch2.0",
-                 "inception3a.branch2.1", "inception3a.branch4.1", "inception5b.branch4.1",
-                 "aux1.conv", "aux1.fc1", "aux1.fc2", "aux2.conv", "fc"):
+    for want in (
+        "conv1",
+        "conv2",
+        "conv3",
+        "inception3a.branch1",
+        "inception3a.branch2.0",
+        "inception3a.branch2.1",
+        "inception3a.branch4.1",
+        "inception5b.branch4.1",
+        "aux1.conv",
+        "aux1.fc1",
+        "aux1.fc2",
+        "aux2.conv",
+        "fc",
+    ):
         assert want in p, want
 
 
@@ -639,25 +733,48 @@ def _suffixes(keys):
 def test_state_dict_keys_googlenet_bn():
     keys = list(inspec.build(SPECS / "googlenet_bn.isp").state_dict())
     assert len(keys) == 344
-    assert _suffixes(keys) == {"weight": 115, "bias": 58, "running_mean": 57, "running_var": 57,
-                               "num_batches_tracked": 57}
+    assert _suffixes(keys) == {
+        "weight": 115,
+        "bias": 58,
+        "running_mean": 57,
+        "running_var": 57,
+        "num_batches_tracked": 57,
+    }
     bn = ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
     first = (
-        ["conv1.conv.weight"] + [f"conv1.bn.{s}" for s in bn]
-        + ["conv2.conv.weight"] + [f"conv2.bn.{s}" for s in bn]
-        + ["conv3.conv.weight"] + [f"conv3.bn.{s}" for s in bn]
-        + ["inception3a.branch1.conv.weight"] + [f"inception3a.branch1.bn.{s}" for s in bn]
-        + ["inception3a.branch2.0.conv.weight"] + [f"inception3a.branch2.0.bn.{s}" for s in bn]
+        ["conv1.conv.weight"]
+        + [f"conv1.bn.{s}" for s in bn]
+        + ["conv2.conv.weight"]
+        + [f"conv2.bn.{s}" for s in bn]
+        + ["conv3.conv.weight"]
+        + [f"conv3.bn.{s}" for s in bn]
+        + ["inception3a.branch1.conv.weight"]
+        + [f"inception3a.branch1.bn.{s}" for s in bn]
+        + ["inception3a.branch2.0.conv.weight"]
+        + [f"inception3a.branch2.0.bn.{s}" for s in bn]
     )
     assert keys[:30] == first
     assert keys[-6:] == [f"inception5b.branch4.1.bn.{s}" for s in bn[1:]] + ["fc.weight", "fc.bias"]
 
     aux = list(inspec.build(SPECS / "googlenet_bn.isp", aux_logits=True).state_dict())
     assert len(aux) == 364
-    assert _suffixes(aux) == {"weight": 123, "bias": 64, "running_mean": 59, "running_var": 59,
-                              "num_batches_tracked": 59}
-    for k in ("aux1.conv.conv.weight", "aux1.conv.bn.weight", "aux1.conv.bn.bias", "aux1.fc1.weight",
-              "aux1.fc1.bias", "aux1.fc2.weight", "aux1.fc2.bias", "aux2.fc2.bias"):
+    assert _suffixes(aux) == {
+        "weight": 123,
+        "bias": 64,
+        "running_mean": 59,
+        "running_var": 59,
+        "num_batches_tracked": 59,
+    }
+    for k in (
+        "aux1.conv.conv.weight",
+        "aux1.conv.bn.weight",
+        "aux1.conv.bn.bias",
+        "aux1.fc1.weight",
+        "aux1.fc1.bias",
+        "aux1.fc2.weight",
+        "aux1.fc2.bias",
+        "aux2.fc2.bias",
+    ):
         assert k in aux, k
     assert set(aux) - set(keys) == {k for k in aux if k.startswith(("aux1.", "aux2."))}
 
@@ -665,21 +782,50 @@ def test_state_dict_keys_googlenet_bn():
 def test_state_dict_keys_inception_v4():
     keys = list(inspec.build(SPECS / "inception_v4.isp").state_dict())
     assert len(keys) == 896
-    assert _suffixes(keys) == {"weight": 299, "bias": 150, "running_mean": 149, "running_var": 149,
-                               "num_batches_tracked": 149}
+    assert _suffixes(keys) == {
+        "weight": 299,
+        "bias": 150,
+        "running_mean": 149,
+        "running_var": 149,
+        "num_batches_tracked": 149,
+    }
     # timm's features.6 is the first Inception-A block here; its conv keys (REFERENCE.md 6)
     block = [k for k in keys if k.startswith("inception_a1.0.") and k.endswith("conv.weight")]
-    assert block == [f"inception_a1.0.{p}.conv.weight" for p in
-                     ("branch0", "branch1.0", "branch1.1", "branch2.0", "branch2.1", "branch2.2", "branch3.1")]
+    assert block == [
+        f"inception_a1.0.{p}.conv.weight"
+        for p in (
+            "branch0",
+            "branch1.0",
+            "branch1.1",
+            "branch2.0",
+            "branch2.1",
+            "branch2.2",
+            "branch3.1",
+        )
+    ]
     assert keys[-2:] == ["last_linear.weight", "last_linear.bias"]
 
 
 def test_state_dict_keys_inception_resnet_v2():
     keys = list(inspec.build(SPECS / "inception_resnet_v2.isp").state_dict())
     assert len(keys) == 1306
-    assert _suffixes(keys) == {"weight": 449, "bias": 245, "running_mean": 204, "running_var": 204,
-                               "num_batches_tracked": 204}
-    for k in ("conv2d_1a.conv.weight", "mixed_5b.branch3.1.conv.weight", "repeat.0.conv2d.weight",
-              "repeat.0.conv2d.bias", "repeat_1.19.branch1.2.bn.bias", "mixed_7a.branch2.2.conv.weight",
-              "block8.conv2d.bias", "conv2d_7b.bn.weight", "classif.weight", "classif.bias"):
+    assert _suffixes(keys) == {
+        "weight": 449,
+        "bias": 245,
+        "running_mean": 204,
+        "running_var": 204,
+        "num_batches_tracked": 204,
+    }
+    for k in (
+        "conv2d_1a.conv.weight",
+        "mixed_5b.branch3.1.conv.weight",
+        "repeat.0.conv2d.weight",
+        "repeat.0.conv2d.bias",
+        "repeat_1.19.branch1.2.bn.bias",
+        "mixed_7a.branch2.2.conv.weight",
+        "block8.conv2d.bias",
+        "conv2d_7b.bn.weight",
+        "classif.weight",
+        "classif.bias",
+    ):
         assert k in keys, k
