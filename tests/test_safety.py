@@ -189,7 +189,6 @@ def _hostile_nets():
     yield "file name", HEAD + "conv 3x3 4\n", 'x"""\nimport os\nos.system("pwned")\n#.isp'
 
 
-
 @pytest.mark.parametrize("case", [c[0] for c in _hostile_nets()])
 def test_no_injection_into_python(case):
     _, text, name = next(c for c in _hostile_nets() if c[0] == case)

@@ -65,7 +65,11 @@ def test_lenet5():
     r = rows(net)
     # by hand: C1 6*(25+1); C3 16*(6*25+1); C5 120*(16*25+1); F6 84*(120+1); output 10*(84+1)
     assert [r[n].cost.params for n in ("c1", "c3", "c5", "f6", "output")] == [
-        6 * 26, 16 * 151, 120 * 401, 84 * 121, 10 * 85,
+        6 * 26,
+        16 * 151,
+        120 * 401,
+        84 * 121,
+        10 * 85,
     ]
     # the original's C1 count is unchanged (156); C3 (full) 2,416 vs the partial table's 1,516
     assert r["c1"].cost.params == 156
@@ -135,10 +139,22 @@ def test_alexnet_layers(alexnet):
     }
     for name, (w, b) in want.items():
         assert (r[name].cost.weights, r[name].cost.params - r[name].cost.weights) == (w, b), name
-    assert [r[n].attrs["groups"] for n in ("conv1", "conv2", "conv3", "conv4", "conv5")] == [1, 2, 1, 2, 2]
+    assert [r[n].attrs["groups"] for n in ("conv1", "conv2", "conv3", "conv4", "conv5")] == [
+        1,
+        2,
+        1,
+        2,
+        2,
+    ]
     assert trunk_shapes(alexnet) == [
-        "55x55x96", "27x27x96", "27x27x256", "13x13x256",
-        "13x13x384", "13x13x384", "13x13x256", "6x6x256",
+        "55x55x96",
+        "27x27x96",
+        "27x27x256",
+        "13x13x256",
+        "13x13x384",
+        "13x13x384",
+        "13x13x256",
+        "6x6x256",
     ]
     for n in ("norm1", "norm2"):
         a = r[n].attrs
@@ -147,7 +163,9 @@ def test_alexnet_layers(alexnet):
     for n in ("pool1", "pool2", "pool5"):
         assert r[n].attrs["kernel"] == (3, 3) and r[n].attrs["stride"] == 2  # overlapping
     # "650,000 neurons": ReLU outputs of the conv and FC layers = 659,272
-    neurons = sum(layer.out_shape.numel for layer in layers(alexnet) if layer.op.name in ("conv", "linear"))
+    neurons = sum(
+        layer.out_shape.numel for layer in layers(alexnet) if layer.op.name in ("conv", "linear")
+    )
     assert neurons == 659_272
 
 
@@ -165,13 +183,24 @@ def test_zfnet():
     assert r["conv1"].attrs["kernel"] == (7, 7) and r["conv1"].attrs["stride"] == 2
     assert r["conv1"].attrs["out"] == 96
     assert trunk_shapes(net) == [
-        "110x110x96", "55x55x96", "26x26x256", "13x13x256",
-        "13x13x384", "13x13x384", "13x13x256", "6x6x256",
+        "110x110x96",
+        "55x55x96",
+        "26x26x256",
+        "13x13x256",
+        "13x13x384",
+        "13x13x384",
+        "13x13x256",
+        "6x6x256",
     ]
     want = {
-        "conv1": (14_112, 96), "conv2": (614_400, 256), "conv3": (884_736, 384),
-        "conv4": (1_327_104, 384), "conv5": (884_736, 256), "fc6": (37_748_736, 4_096),
-        "fc7": (16_777_216, 4_096), "fc8": (4_096_000, 1_000),
+        "conv1": (14_112, 96),
+        "conv2": (614_400, 256),
+        "conv3": (884_736, 384),
+        "conv4": (1_327_104, 384),
+        "conv5": (884_736, 256),
+        "fc6": (37_748_736, 4_096),
+        "fc7": (16_777_216, 4_096),
+        "fc8": (4_096_000, 1_000),
     }
     for name, (w, b) in want.items():
         assert (r[name].cost.weights, r[name].cost.params - r[name].cost.weights) == (w, b), name
@@ -285,7 +314,9 @@ def test_alexnet_module_layers():
     lrns = [m for m in module.modules() if isinstance(m, torch.nn.LocalResponseNorm)]
     assert len(lrns) == 2
     # REFERENCE.md 4.2: the paper's alpha = 1e-4 is PyTorch's alpha = 5e-4 (PyTorch divides by n)
-    assert all(m.size == 5 and m.alpha == pytest.approx(5e-4) and m.beta == 0.75 and m.k == 2 for m in lrns)
+    assert all(
+        m.size == 5 and m.alpha == pytest.approx(5e-4) and m.beta == 0.75 and m.k == 2 for m in lrns
+    )
 
 
 def test_bottleneck_module():
