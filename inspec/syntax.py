@@ -391,7 +391,7 @@ def _syntax_error(e: UnexpectedInput, file: str, text: str) -> Diagnostic:
             notes = ("a string must close on its line and hold no control characters (no tabs)",)
         return Diagnostic(Severity.ERROR, msg, span, notes)
     if isinstance(e, UnexpectedEOF) or (isinstance(e, UnexpectedToken) and e.token.type == "$END"):
-        lines = text.splitlines() or [""]
+        lines = text.split("\n")  # lines as the lexer counts them: \n only
         last = len(lines)
         span = Span(file, last, len(lines[-1]) + 1, last, len(lines[-1]) + 2)
         return Diagnostic(
@@ -458,7 +458,7 @@ def parse(text: str, file: str = "<string>") -> tuple[A.Module | None, list[Diag
         return None, [
             Diagnostic(Severity.ERROR, f"file is larger than {MAX_SOURCE_BYTES:,} bytes", span)
         ]
-    nest = _nesting_error(text, file) or _size_error(text, file)
+    nest = _surrogate_error(text, file) or _nesting_error(text, file) or _size_error(text, file)
     if nest:
         return None, [nest]
     parser = _parser()
@@ -554,3 +554,21 @@ def _size_error(text: str, file: str) -> Diagnostic | None:
         col = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
         return Diagnostic(Severity.ERROR, msg, Span(file, line, col, line, col + 1))
     return None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _surrogate_error(text: str, file: str) -> Diagnostic | None:
+    """Text given through the API may hold lone surrogates (a file is decoded strictly): they are not
+    Unicode characters, and no output could be encoded with them."""
+    m = _SURROGATE.search(text)
+    if m is None:
+        return None
+    line = text.count("\n", 0, m.start()) + 1
+    col = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
+    return Diagnostic(
+        Severity.ERROR,
+        f"invalid character U+{ord(m.group()):04X} (a lone surrogate, not Unicode text)",
+        Span(file, line, col, line, col + 1),
+    )
