@@ -34,10 +34,15 @@ def _modules_loaded_by(*args, tmp_path=None):
     return line[-1][len("HEAVY=") :].split(",") if line[-1] != "HEAVY=" else []
 
 
-def test_check_and_table_do_not_import_torch():
-    assert "torch" not in _modules_loaded_by("check", "specs/googlenet.isp")
-    assert "torch" not in _modules_loaded_by("table", "specs/googlenet.isp", "-f", "json")
+def test_no_command_imports_torch(tmp_path):
     assert _modules_loaded_by("check", "specs/googlenet.isp") == []
+    assert _modules_loaded_by("table", "specs/googlenet.isp", "-f", "json") == []
+    out = tmp_path / "g.py"
+    assert "torch" not in _modules_loaded_by("compile", "specs/googlenet.isp", "-q", "-o", str(out))
+    assert out.exists()
+    dot = tmp_path / "g.dot"
+    assert "torch" not in _modules_loaded_by("diagram", "specs/googlenet.isp", "-o", str(dot))
+    assert dot.exists()
 
 
 def test_check_ok_exit_0_with_summary():
