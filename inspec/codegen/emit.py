@@ -594,13 +594,7 @@ class Generator:
         self._assign(scope, node, attr, expr, scope.env)
         if node.active:
             scope.paths.append((attr, node))
-        d = depth
-        if node.cond is not None:
-            if cur != out:
-                scope.fwd.append(Line(f"{out} = {cur}", depth=depth))
-                cur = out
-            scope.fwd.append(Line(f"if self.{attr} is not None:", depth=depth))
-            d = depth + 1
+        cur, d = self._guard(scope, node, attr, cur, out, depth)
         before = self.macro(f"{t}_before")
         if before:
             e = str(before(lv, cur)).strip()
@@ -618,37 +612,34 @@ class Generator:
 
     def emit_call(self, scope, node: ir.Call, cur, out, chan, terminal, dry, prefix, depth, prev):
         expr, ochan, paths = self.call_expr(node, chan, scope.env, terminal, dry)
-        attr = scope.claim(node.name, prefix)
-        self._assign(scope, node, attr, expr, scope.env)
-        if node.active:
-            scope.paths += [(f"{attr}.{p}", layer) for p, layer in paths]
-        d = depth
-        if node.cond is not None:
-            if cur != out:
-                scope.fwd.append(Line(f"{out} = {cur}", depth=depth))
-                cur = out
-            scope.fwd.append(Line(f"if self.{attr} is not None:", depth=depth))
-            d += 1
-        scope.fwd.append(Line(f"{out} = self.{attr}({cur})", node.out_shape.torch_comment(), d))
-        return ochan, out
+        return ochan, self._emit_submodule(scope, node, expr, paths, cur, out, prefix, depth)
 
     def emit_repeat(
         self, scope, node: ir.Repeat, cur, out, chan, terminal, dry, prefix, depth, prev
     ):
         expr, ochan, paths, _calls = self.repeat_expr(node, chan, scope.env, terminal, dry)
+        return ochan, self._emit_submodule(scope, node, expr, paths, cur, out, prefix, depth)
+
+    def _emit_submodule(self, scope, node, expr, paths, cur, out, prefix, depth) -> str:
+        """`self.NAME = expr` in __init__ and `out = self.NAME(cur)` in forward (guarded when the row
+        is conditional); returns the forward variable."""
         attr = scope.claim(node.name, prefix)
         self._assign(scope, node, attr, expr, scope.env)
         if node.active:
             scope.paths += [(f"{attr}.{p}", layer) for p, layer in paths]
-        d = depth
-        if node.cond is not None:
-            if cur != out:
-                scope.fwd.append(Line(f"{out} = {cur}", depth=depth))
-                cur = out
-            scope.fwd.append(Line(f"if self.{attr} is not None:", depth=depth))
-            d += 1
+        cur, d = self._guard(scope, node, attr, cur, out, depth)
         scope.fwd.append(Line(f"{out} = self.{attr}({cur})", node.out_shape.torch_comment(), d))
-        return ochan, out
+        return out
+
+    def _guard(self, scope, node, attr, cur, out, depth) -> tuple[str, int]:
+        """A conditional row runs under `if self.NAME is not None:`; returns (input, depth)."""
+        if node.cond is None:
+            return cur, depth
+        if cur != out:
+            scope.fwd.append(Line(f"{out} = {cur}", depth=depth))
+            cur = out
+        scope.fwd.append(Line(f"if self.{attr} is not None:", depth=depth))
+        return cur, depth + 1
 
     def emit_concat(
         self, scope, node: ir.Concat, cur, out, chan, terminal, dry, prefix, depth, prev
