@@ -10,26 +10,13 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 import inspec
 from inspec import ir
 
-ROOT = Path(__file__).resolve().parent.parent
-SPECS = ROOT / "specs"
-
-
-def load(name: str, **params) -> ir.Network:
-    net = inspec.load(SPECS / name, **params).ir
-    rendered = "\n".join(d.render(net.sources) for d in net.diagnostics)
-    assert net.diagnostics == [], f"{name} should check without errors or warnings:\n{rendered}"
-    return net
-
-
-def rows(net: ir.Network) -> dict[str, ir.Node]:
-    return {r.node.name: r.node for r in net.rows}
+from .specs_util import ROOT, SPECS, load, rows
 
 
 def layers(net: ir.Network, op: str | None = None) -> list[ir.Layer]:

@@ -14,23 +14,10 @@ import pytest
 import inspec
 from inspec import ir
 
-ROOT = Path(__file__).resolve().parent.parent
-SPECS = ROOT / "specs"
-
+from .specs_util import SPECS, load, rows
 
 # ------------------------------------------------------------------------------------------------
 # helpers
-
-
-def load(name: str, **params) -> ir.Network:
-    net = inspec.load(SPECS / name, **params).ir
-    rendered = "\n".join(d.render(net.sources) for d in net.diagnostics)
-    assert net.diagnostics == [], f"{name} should check without errors or warnings:\n{rendered}"
-    return net
-
-
-def rows(net: ir.Network) -> dict[str, ir.Node]:
-    return {r.node.name: r.node for r in net.rows}
 
 
 def shape(node: ir.Node) -> str:
@@ -105,10 +92,12 @@ def test_v4_totals(v4):
     assert str(v4.output) == "1x1x1000"
 
 
-def test_v4_blocks(v4):
-    r = rows(v4)
+def check_blocks(net: ir.Network, table) -> int:
+    """Every row of a reference table (name, output, params each, MACs each, count); returns the
+    sum of the params."""
+    r = rows(net)
     cumulative = 0
-    for name, out, params, macs, count in V4:
+    for name, out, params, macs, count in table:
         node = r[name]
         assert shape(node) == out, name
         items = node.items if isinstance(node, ir.Repeat) else [node]
@@ -118,7 +107,11 @@ def test_v4_blocks(v4):
             assert item.cost.ops == macs, name
             assert str(item.out_shape) == out
         cumulative += params * count
-    assert cumulative == 42_679_816
+    return cumulative
+
+
+def test_v4_blocks(v4):
+    assert check_blocks(v4, V4) == 42_679_816
 
 
 def test_v4_stage_outputs(v4):
@@ -303,18 +296,7 @@ def test_irv2_totals(irv2):
 
 
 def test_irv2_blocks(irv2):
-    r = rows(irv2)
-    cumulative = 0
-    for name, out, params, macs, count in IRV2:
-        node = r[name]
-        assert shape(node) == out, name
-        items = node.items if isinstance(node, ir.Repeat) else [node]
-        assert len(items) == count, name
-        for item in items:
-            assert item.cost.params == params, name
-            assert item.cost.ops == macs, name
-        cumulative += params * count
-    assert cumulative == 55_843_464
+    assert check_blocks(irv2, IRV2) == 55_843_464
 
 
 def _residual(node: ir.Node) -> ir.Residual:
