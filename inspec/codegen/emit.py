@@ -114,6 +114,20 @@ class _Reads:
         return name in self._attrs
 
 
+def _common_bn_eps(net: ir.Network) -> float:
+    """The batch-norm eps most of the network's conv rows use (the smallest on a tie): the default of
+    the generated conv unit, so that rows need not repeat it."""
+    counts: dict[float, int] = {}
+    for row in net.rows:
+        for _, layer in row.node.layers(include_inactive=True):
+            if layer.attrs.get("bn"):
+                eps = layer.attrs["eps"]
+                counts[eps] = counts.get(eps, 0) + 1
+    if not counts:
+        return 1e-05
+    return min(counts, key=lambda e: (-counts[e], e))
+
+
 class LayerView:
     """What an op's macro sees: the layer's attributes as Python source.
 
@@ -133,6 +147,7 @@ class LayerView:
         self.attrs = _Reads(node.attrs, self.reads)
         self.chan = chan
         self.inplace = inplace
+        self.bn_eps = gen.bn_eps
         self.scope: Scope | None = None  # set by the emitter where a row may add a module
         self.prefix = ""
         x = node.in_shape
@@ -316,6 +331,7 @@ class Generator:
         self.used_fused = False
         self.frames: list[Frame] = []  # the network's frame, then the block class being written
         self.net_env: dict[str, Sym] = {}
+        self.bn_eps = _common_bn_eps(net)
 
     def bake(self, names) -> None:
         """The class being written fixes these spec names to their compiled values."""

@@ -70,25 +70,10 @@ class GooglenetBn(nn.Module):
         dropout: float = 0.2,
     ) -> None:
         super().__init__()
-        self.conv1 = ConvBNReLU(
-            3,
-            64,
-            kernel_size=7,
-            stride=2,
-            padding=3,
-            bias=False,
-            eps=0.001,
-        )
+        self.conv1 = ConvBNReLU(3, 64, kernel_size=7, stride=2, padding=3)
         self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        self.conv2 = ConvBNReLU(64, 64, kernel_size=1, bias=False, eps=0.001)
-        self.conv3 = ConvBNReLU(
-            64,
-            192,
-            kernel_size=3,
-            padding=1,
-            bias=False,
-            eps=0.001,
-        )
+        self.conv2 = ConvBNReLU(64, 64, kernel_size=1)
+        self.conv3 = ConvBNReLU(64, 192, kernel_size=3, padding=1)
         self.maxpool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
         self.inception3a = Inception(192, 64, 96, 128, 16, 32, 32)
         self.inception3b = Inception(256, 128, 128, 192, 32, 96, 64)
@@ -193,38 +178,18 @@ class Inception(nn.Module):
         pool_proj: int,
     ) -> None:
         super().__init__()
-        self.branch1 = ConvBNReLU(
-            in_channels,
-            ch1x1,
-            kernel_size=1,
-            bias=False,
-            eps=0.001,
-        )
+        self.branch1 = ConvBNReLU(in_channels, ch1x1, kernel_size=1)
         self.branch2 = nn.Sequential(
-            ConvBNReLU(in_channels, ch3x3red, kernel_size=1, bias=False, eps=0.001),
-            ConvBNReLU(
-                ch3x3red,
-                ch3x3,
-                kernel_size=3,
-                padding=1,
-                bias=False,
-                eps=0.001,
-            ),
+            ConvBNReLU(in_channels, ch3x3red, kernel_size=1),
+            ConvBNReLU(ch3x3red, ch3x3, kernel_size=3, padding=1),
         )
         self.branch3 = nn.Sequential(
-            ConvBNReLU(in_channels, ch5x5red, kernel_size=1, bias=False, eps=0.001),
-            ConvBNReLU(
-                ch5x5red,
-                ch5x5,
-                kernel_size=3,
-                padding=1,
-                bias=False,
-                eps=0.001,
-            ),
+            ConvBNReLU(in_channels, ch5x5red, kernel_size=1),
+            ConvBNReLU(ch5x5red, ch5x5, kernel_size=3, padding=1),
         )
         self.branch4 = nn.Sequential(
             nn.MaxPool2d(3, stride=1, padding=1, ceil_mode=True),
-            ConvBNReLU(in_channels, pool_proj, kernel_size=1, bias=False, eps=0.001),
+            ConvBNReLU(in_channels, pool_proj, kernel_size=1),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -249,7 +214,7 @@ class Aux(nn.Module):
     def __init__(self, in_channels: int, num_classes: int) -> None:
         super().__init__()
         self.avgpool1 = nn.AvgPool2d(5, stride=3)
-        self.conv = ConvBNReLU(in_channels, 128, kernel_size=1, bias=False, eps=0.001)
+        self.conv = ConvBNReLU(in_channels, 128, kernel_size=1)
         self.fc1 = nn.Linear(2048, 1024)
         self.dropout1 = nn.Dropout(p=0.7)
         self.fc2 = nn.Linear(1024, num_classes)
@@ -278,12 +243,12 @@ class ConvBNReLU(nn.Module):
         kernel_size: int | tuple[int, int],
         stride: int = 1,
         padding: int | tuple[int, int] = 0,
-        eps: float = 1e-05,
+        bias: bool = False,
+        eps: float = 0.001,
         momentum: float = 0.1,
         **kw,
     ) -> None:
         super().__init__()
-        kw["bias"] = True  # the folded batch norm's shift
         self.eps = eps
         self.conv = nn.Conv2d(
             in_channels,
@@ -291,6 +256,7 @@ class ConvBNReLU(nn.Module):
             kernel_size,
             stride=stride,
             padding=padding,
+            bias=True,  # the folded batch norm's shift
             **kw,
         )
 
