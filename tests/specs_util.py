@@ -21,3 +21,18 @@ def load(name: str, **params) -> ir.Network:
 
 def rows(net: ir.Network) -> dict[str, ir.Node]:
     return {r.node.name: r.node for r in net.rows}
+
+
+def forward_modes(spec: str, **params):
+    """Build a shipped spec's module and run one input through it in train and in eval mode."""
+    import torch
+
+    module = inspec.build(SPECS / spec, **params)
+    net = inspec.load(SPECS / spec, **params).ir
+    x = torch.randn(1, net.input.c, net.input.h, net.input.w)
+    outs = {}
+    with torch.no_grad():
+        for mode in ("train", "eval"):
+            getattr(module, mode)()
+            outs[mode] = module(x)
+    return module, outs

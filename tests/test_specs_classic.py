@@ -17,6 +17,7 @@ import inspec
 from inspec import ir
 
 from .specs_util import ROOT, SPECS, load, rows
+from .specs_util import forward_modes as _forward
 
 
 def layers(net: ir.Network, op: str | None = None) -> list[ir.Layer]:
@@ -254,20 +255,6 @@ def test_bottleneck():
 
 # ------------------------------------------------------------------------------------------------
 # Generated PyTorch modules: build, count, forward in train and eval mode at the spec's input size
-
-
-def _forward(spec: str, **params):
-    import torch
-
-    module = inspec.build(SPECS / spec, **params)
-    net = inspec.load(SPECS / spec, **params).ir
-    x = torch.randn(1, net.input.c, net.input.h, net.input.w)
-    outs = {}
-    with torch.no_grad():
-        for mode in ("train", "eval"):
-            getattr(module, mode)()
-            outs[mode] = module(x)
-    return module, outs
 
 
 @pytest.mark.parametrize(
