@@ -443,7 +443,8 @@ class _Elaborator:
     def __init__(self, bag: DiagnosticBag, blocks: dict[str, A.BlockDef]):
         self.bag = bag
         self.blocks = blocks
-        self.defaults: dict[str, dict[str, tuple[Any, Span]]] = {}
+        self.defaults: dict[str, dict[str, tuple[Any, Span, A.Expr]]] = {}
+        self.provenance: tuple[dict, dict] = ({}, {})
         self.stack: list[str] = []
         self.memo: dict[tuple, tuple[ir.Seq, int]] = {}
         self.layer_count = 0
@@ -722,11 +723,19 @@ class _Elaborator:
         attrs: dict[str, Any] = {a.name: a.default for a in op.attrs}
         explicit: set[str] = set()
         reported: set[str] = set()  # attributes whose value was already reported as wrong
+        # provenance: the expression that set each attribute, in the row or in `defaults`
+        sources: dict[str, A.Expr] = {}
+        defaulted: dict[str, A.Expr] = {}
         failed = False
         if use_defaults:
-            for k, (v, _span) in self.defaults.get(op.name, {}).items():
-                attrs[k] = v
-                explicit.add(k)
+            for k, (v, vspan, expr) in self.defaults.get(op.name, {}).items():
+                try:
+                    attrs[k] = coerce(op.attr(k), v, vspan, scope, op.name)
+                    explicit.add(k)
+                    defaulted[k] = expr
+                except SpecError as e:
+                    self.error(e, vspan)
+                    failed = True
         if patch is not None:
             if not op.patch:
                 self.bag.error(f"{op.name} takes no patch size", patch.span)
@@ -736,7 +745,9 @@ class _Elaborator:
                     self.bag.error(f"patch size must be between 1 and {MAX_KERNEL}", patch.span)
                     failed = True
                 attrs["kernel"] = (patch.kh, patch.kw)
+                defaulted.pop("kernel", None)
                 if patch.stride is not None:
+                    defaulted.pop("stride", None)
                     if patch.stride < 1 or patch.stride > MAX_KERNEL:
                         self.bag.error(f"stride must be between 1 and {MAX_KERNEL}", patch.span)
                         failed = True
@@ -754,6 +765,8 @@ class _Elaborator:
                 key, val = op.flags[v.name]
                 attrs[key] = val
                 explicit.add(key)
+                sources[key] = a
+                defaulted.pop(key, None)
                 continue
             if not positional:
                 taken = ", ".join(op.positional) or "none"
@@ -766,6 +779,8 @@ class _Elaborator:
                 failed = True
                 continue
             name = positional.pop(0)
+            sources[name] = a
+            defaulted.pop(name, None)
             try:
                 attrs[name] = coerce(op.attr(name), v, a.span, scope, op.name)
                 explicit.add(name)
@@ -791,6 +806,8 @@ class _Elaborator:
                 failed = True
                 continue
             seen.add(kw.name)
+            sources[kw.name] = kw.value
+            defaulted.pop(kw.name, None)
             try:
                 attrs[kw.name] = coerce(
                     attr, self.eval(kw.value, scope), kw.value.span, scope, op.name
@@ -800,16 +817,6 @@ class _Elaborator:
                 self.error(e, kw.value.span)
                 failed = True
                 reported.add(kw.name)
-        # values from `defaults` are coerced here, where the op is known
-        if use_defaults:
-            for k, (v, vspan) in self.defaults.get(op.name, {}).items():
-                if k in seen:
-                    continue
-                try:
-                    attrs[k] = coerce(op.attr(k), v, vspan, scope, op.name)
-                except SpecError as e:
-                    self.error(e, vspan)
-                    failed = True
         for a in op.attrs:
             if attrs.get(a.name) is None and a.kind != "kernel" and a.name not in reported:
                 self.bag.error(f"{op.name} needs {a.doc.split(' (')[0]} ('{a.name}')", span)
@@ -818,14 +825,24 @@ class _Elaborator:
             self.bag.error(f"{op.name} needs a patch size such as 3x3 or 7x7/2", span)
             failed = True
         attrs["_round_explicit"] = "round" in explicit
+        self.provenance = (sources, defaulted)
         return (None if failed else attrs), explicit
 
     def layer(self, row: A.Row, x, scope, counters) -> ir.Node | None:
         op = ROW_OPS[row.op]
         attrs, _ = self.attrs_for(op, row.patch, row.args, row.kwargs, scope, row.span, row=row)
+        sources, defaulted = self.provenance
         name = self._name(op.name, row.label, counters)
         node = ir.Layer(
-            name=name, span=row.span, in_shape=x, op=op, attrs=attrs or {}, row=row, label=row.label
+            name=name,
+            span=row.span,
+            in_shape=x,
+            op=op,
+            attrs=attrs or {},
+            row=row,
+            label=row.label,
+            sources=sources,
+            defaulted=defaulted,
         )
         node.depth = 1 if op.weighted else 0
         self.layer_count += 1
@@ -1118,8 +1135,8 @@ def _elaborate(path, text, params, name) -> ir.Network:
             except SpecError as e:
                 bag.error(e.message, e.span or kw.span, *e.notes)
                 continue
-            table[kw.name] = (v, kw.value.span)
-    net.defaults = {k: {n: v for n, (v, _) in t.items()} for k, t in el.defaults.items()}
+            table[kw.name] = (v, kw.value.span, kw.value)
+    net.defaults = {k: {n: v for n, (v, _, _) in t.items()} for k, t in el.defaults.items()}
 
     x = None
     if module.input is None:

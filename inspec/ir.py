@@ -77,6 +77,10 @@ class Layer(Node):
     attrs: dict[str, Any] = field(default_factory=dict)
     row: A.Row | None = None
     label: str | None = None
+    # which expression set each attribute: in the row (an argument, a flag or key=value) or in the
+    # network's `defaults` line; attributes in neither are the registry's defaults or the patch's
+    sources: dict[str, A.Expr] = field(default_factory=dict)
+    defaulted: dict[str, A.Expr] = field(default_factory=dict)
 
     def child_paths(self):
         return []

@@ -379,3 +379,23 @@ def test_parameter_overrides_are_checked_against_their_defaults():
     assert e.message == "parameter 'w' expects a number, got True"
     (e,) = errors(net_of(text, on=1))
     assert e.message == "parameter 'on' expects true or false, got 1"
+
+
+def test_rows_override_defaults_by_patch_flag_argument_or_keyword():
+    n = net_of(
+        """network t(w = 16)
+input 8x8x3
+defaults conv(pad = valid, stride = 2, act = relu)
+conv 3x3/1 w same
+conv 3x3 16 act=none
+conv 3x3 16
+"""
+    )
+    assert not errors(n)
+    a, b, c = (r.node for r in n.rows)
+    assert (str(a.out_shape), a.attrs["stride"], a.attrs["pad"]) == ("8x8x16", 1, "same")
+    assert (b.attrs["stride"], b.attrs["pad"], b.attrs["act"]) == (2, "valid", "none")
+    assert str(c.out_shape) == "1x1x16"
+    # provenance: which expression set each attribute (read by the code generator)
+    assert set(a.sources) == {"out", "pad"} and set(a.defaulted) == {"act"}
+    assert set(b.sources) == {"out", "act"} and set(b.defaulted) == {"pad", "stride"}

@@ -155,8 +155,8 @@ class LayerView:
         self.cin = chan.src
         feats = chan if x.flat else mul(chan, x.h * x.w)
         self.in_features = lit(x.numel) if feats.const else feats.src
-        self.sources = _sources(node, gen.frames[-1].values)
-        self.defaulted = _defaulted(node, gen.net, self.sources)
+        self.sources = node.sources
+        self.defaulted = node.defaulted
         p: Padding | None = node.attrs.get("padding")
         self.asymmetric = p is not None and not p.symmetric
         self.pad4 = f"({p.left}, {p.right}, {p.top}, {p.bottom})" if self.asymmetric else None
@@ -237,42 +237,6 @@ class LayerView:
             if s is not None:
                 out |= s.deps
         return out
-
-
-def _sources(node: ir.Layer, values: dict[str, Any]) -> dict[str, A.Expr]:
-    """Which spec expression set each attribute (positional argument or keyword)."""
-    row = node.row
-    out: dict[str, A.Expr] = {}
-    if row is None:
-        return out
-    positional = list(node.op.positional)
-    for a in row.args:
-        if isinstance(a, A.Name):
-            word = a.id if a.id not in values else values[a.id]
-            if isinstance(word, str) or type(word).__name__ == "Symbol":
-                flag = node.op.flags.get(str(word))
-                if flag is not None:  # a flag such as `same`, or a parameter whose value is one
-                    out[flag[0]] = a
-                    continue
-        if positional:
-            out[positional.pop(0)] = a
-    for kw in row.kwargs:
-        out[kw.name] = kw.value
-    return out
-
-
-def _defaulted(node: ir.Layer, net: ir.Network, sources: dict[str, A.Expr]) -> dict[str, A.Expr]:
-    """Attributes the row leaves to the network's `defaults` line for its op: their expressions."""
-    out: dict[str, A.Expr] = {}
-    module = net.module
-    if module is None:
-        return out
-    for d in module.defaults:
-        if d.op == node.op.name:
-            for kw in d.kwargs:
-                if kw.name not in sources:
-                    out[kw.name] = kw.value
-    return out
 
 
 def call(func: str, *args: Any, **kwargs: Any) -> str:
