@@ -845,10 +845,7 @@ class _Elaborator:
             defaulted=defaulted,
         )
         node.depth = 1 if op.weighted else 0
-        self.layer_count += 1
-        if self.layer_count > MAX_LAYERS and not self.too_big:
-            self.too_big = True
-            self.bag.error(f"the network has more than {MAX_LAYERS:,} layers", row.span)
+        self._count_layers(1, row.span)
         if attrs is None or x is None:
             return node
         ctx = Ctx()
@@ -887,10 +884,7 @@ class _Elaborator:
         hit = self.memo.get(key)
         if hit is not None:
             body, count = hit
-            self.layer_count += count
-            if self.layer_count > MAX_LAYERS and not self.too_big:
-                self.too_big = True
-                self.bag.error(f"the network has more than {MAX_LAYERS:,} layers", row.span)
+            self._count_layers(count, row.span)
         else:
             before = self.layer_count
             self.stack.append(block.name)
@@ -906,6 +900,14 @@ class _Elaborator:
         node.cost = body.cost
         node.depth = body.depth
         return node
+
+    def _count_layers(self, n: int, span: Span) -> None:
+        """Count elaborated layers (a memoised block body counts each time it is used) against the
+        MAX_LAYERS guard, reported once."""
+        self.layer_count += n
+        if self.layer_count > MAX_LAYERS and not self.too_big:
+            self.too_big = True
+            self.bag.error(f"the network has more than {MAX_LAYERS:,} layers", span)
 
     def _note_call_site(self, first: int, block: A.BlockDef, row: A.Row) -> None:
         """Diagnostics raised inside a block's body also say where the block was called."""

@@ -507,23 +507,26 @@ def parse(text: str, file: str = "<string>") -> tuple[A.Module | None, list[Diag
     return module, diags
 
 
+def _at(text: str, file: str, offset: int) -> Span:
+    """The one-character span at a character offset (lines counted by \n, as the lexer does)."""
+    line = text.count("\n", 0, offset) + 1
+    col = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return Span(file, line, col, line, col + 1)
+
+
+_BRACKETS = re.compile(r"[(){}]")
+
+
 def _nesting_error(text: str, file: str) -> Diagnostic | None:
     """Reject absurd nesting before the LALR parser and the tree walkers recurse into it."""
     depth = 0
-    line, col = 1, 0
-    for ch in text:
-        col += 1
-        if ch == "\n":
-            line, col = line + 1, 0
-        elif ch in "({":
+    for m in _BRACKETS.finditer(text):
+        if m.group() in "({":
             depth += 1
             if depth > MAX_NESTING:
-                return Diagnostic(
-                    Severity.ERROR,
-                    f"nesting deeper than {MAX_NESTING} levels",
-                    Span(file, line, col, line, col + 1),
-                )
-        elif ch in ")}":
+                msg = f"nesting deeper than {MAX_NESTING} levels"
+                return Diagnostic(Severity.ERROR, msg, _at(text, file, m.start()))
+        else:
             depth -= 1
     return None
 
@@ -550,9 +553,7 @@ def _size_error(text: str, file: str) -> Diagnostic | None:
             if count <= MAX_EXPR_OPS:
                 continue
             msg = f"statement with more than {MAX_EXPR_OPS} operators or commas"
-        line = text.count("\n", 0, m.start()) + 1
-        col = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
-        return Diagnostic(Severity.ERROR, msg, Span(file, line, col, line, col + 1))
+        return Diagnostic(Severity.ERROR, msg, _at(text, file, m.start()))
     return None
 
 
@@ -565,10 +566,8 @@ def _surrogate_error(text: str, file: str) -> Diagnostic | None:
     m = _SURROGATE.search(text)
     if m is None:
         return None
-    line = text.count("\n", 0, m.start()) + 1
-    col = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
     return Diagnostic(
         Severity.ERROR,
         f"invalid character U+{ord(m.group()):04X} (a lone surrogate, not Unicode text)",
-        Span(file, line, col, line, col + 1),
+        _at(text, file, m.start()),
     )

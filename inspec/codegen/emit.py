@@ -258,26 +258,19 @@ class Scope:
         self.calls: list[tuple[str, ir.Call]] = []
 
     def claim(self, name: str, prefix: str = "") -> str:
-        base = py_ident(prefix + name) if prefix else py_ident(name)
-        if base in self.attrs and prefix == "" and name:
-            base = py_ident(name)
-        s = base
-        k = 2
-        while s in self.attrs:
-            s = f"{base}_{k}"
-            k += 1
-        self.attrs.append(s)
-        return s
+        return _unique(py_ident(prefix + name), self.attrs)
 
     def local(self, name: str) -> str:
-        base = py_ident(name, frozenset(self.attrs) & frozenset())
-        s = base
-        k = 2
-        while s in self.locals:
-            s = f"{base}_{k}"
-            k += 1
-        self.locals.append(s)
-        return s
+        return _unique(py_ident(name), self.locals)
+
+
+def _unique(base: str, taken: list[str]) -> str:
+    """`base`, or `base_2`, `base_3`, ... if taken; the name is added to `taken`."""
+    s, k = base, 2
+    while s in taken:
+        s, k = f"{base}_{k}", k + 1
+    taken.append(s)
+    return s
 
 
 class Generator:
