@@ -27,5 +27,6 @@ def run_cli(*args, cwd=ROOT, env=None, timeout=120):
         env=full_env,
         capture_output=True,
         text=True,
+        errors="replace",
         timeout=timeout,
     )

@@ -5,8 +5,6 @@ and every diagnostic points inside its file. `scripts/fuzz` runs 10,000 inputs; 
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from inspec.elaborate import elaborate
+from tests.conftest import run_cli
 from tests.strategies import check_input, fuzz_input, load_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,14 +162,7 @@ def test_mutated_specs_through_the_cli(seed, spec_copy):
     target.write_bytes(text.encode("utf-8", "surrogateescape"))  # lone surrogates become raw bytes
     try:
         t0 = time.perf_counter()
-        r = subprocess.run(
-            [sys.executable, "-m", "inspec", "check", str(target)],
-            capture_output=True,
-            text=True,
-            errors="replace",
-            cwd=ROOT,
-            timeout=60,
-        )
+        r = run_cli("check", str(target), timeout=60)
         elapsed = time.perf_counter() - t0
     finally:
         target.write_bytes(original)
@@ -187,14 +179,7 @@ def test_mutated_specs_through_the_cli(seed, spec_copy):
 def test_cli_non_utf8(tmp_path, data):
     p = tmp_path / "bad.isp"
     p.write_bytes(data)
-    r = subprocess.run(
-        [sys.executable, "-m", "inspec", "check", str(p)],
-        capture_output=True,
-        text=True,
-        errors="replace",
-        cwd=ROOT,
-        timeout=60,
-    )
+    r = run_cli("check", str(p), timeout=60)
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
 
 
