@@ -135,42 +135,23 @@ def main() -> None:
     )
     report.append("")
 
-    for batch in (64,):
-        for bf16 in (False, True):
-            fmt = torch.channels_last if bf16 else torch.contiguous_format
-            label = "bf16 autocast, channels_last" if bf16 else "fp32, NCHW"
-            for m in (tv, g, gf, v4ref, v4, v4f):
+    groups = [  # (title, input size, models with the reference first)
+        ("GoogLeNet", 224, {"torchvision googlenet": tv, "inspec googlenet_bn": g,
+                            "inspec googlenet_bn --fuse-bn": gf}),
+        ("Inception-v4", 299, {"timm inception_v4": v4ref, "inspec inception_v4": v4,
+                               "inspec inception_v4 --fuse-bn": v4f}),
+    ]  # fmt: skip
+    batch = 64
+    for bf16 in (False, True):
+        fmt = torch.channels_last if bf16 else torch.contiguous_format
+        label = "bf16 autocast, channels_last" if bf16 else "fp32, NCHW"
+        for title, size, models in groups:
+            for m in models.values():
                 m.to(memory_format=fmt)
-            x = torch.randn(batch, 3, 224, 224, device=dev).to(memory_format=fmt)
-            t = rounds(
-                {
-                    "torchvision googlenet": tv,
-                    "inspec googlenet_bn": g,
-                    "inspec googlenet_bn --fuse-bn": gf,
-                },
-                x,
-                bf16=bf16,
-            )
-            report.append(
-                table(
-                    f"GoogLeNet 224x224, batch {batch}, {label}", t, "torchvision googlenet", batch
-                )
-            )
-            x = torch.randn(batch, 3, 299, 299, device=dev).to(memory_format=fmt)
-            t = rounds(
-                {
-                    "timm inception_v4": v4ref,
-                    "inspec inception_v4": v4,
-                    "inspec inception_v4 --fuse-bn": v4f,
-                },
-                x,
-                bf16=bf16,
-            )
-            report.append(
-                table(
-                    f"Inception-v4 299x299, batch {batch}, {label}", t, "timm inception_v4", batch
-                )
-            )
+            x = torch.randn(batch, 3, size, size, device=dev).to(memory_format=fmt)
+            t = rounds(models, x, bf16=bf16)
+            ref = next(iter(models))
+            report.append(table(f"{title} {size}x{size}, batch {batch}, {label}", t, ref, batch))
     text = "\n".join(report)
     print(text)
     if out:
