@@ -16,20 +16,22 @@ from .emit import CodegenError, render_module
 __all__ = ["CodegenError", "build_module", "generate", "module_paths", "network_class_name"]
 
 
-def generate(net: ir.Network, fuse_bn: bool = False) -> str:
-    """The Python source of a module for `net` (a checked network with an input)."""
+def _rendered(net: ir.Network, fuse_bn: bool):
     if not net.ok:
         raise CodegenError("the spec has errors; run `inspec check` to see them")
     if net.input is None:
         raise CodegenError("a block library has no network to compile")
-    text, _ = render_module(net, fuse_bn)
-    return text
+    return render_module(net, fuse_bn)
+
+
+def generate(net: ir.Network, fuse_bn: bool = False) -> str:
+    """The Python source of a module for `net` (a checked network with an input)."""
+    return _rendered(net, fuse_bn).text
 
 
 def module_paths(net: ir.Network, fuse_bn: bool = False) -> dict[str, ir.Layer]:
     """For each layer of the analysis with a module of its own: the module's dotted path."""
-    _, paths = render_module(net, fuse_bn)
-    return dict(paths)
+    return dict(render_module(net, fuse_bn).paths)
 
 
 def network_class_name(source: str) -> str:
@@ -67,19 +69,15 @@ def _py_value(v: Any) -> Any:
 
 
 def build_module(net: ir.Network, fuse_bn: bool = False, **params: Any):
-    """Render the module with generate() and instantiate its network class with `params` (the spec's
+    """Render the module as generate() does and instantiate its network class with `params` (the spec's
     network parameters, by their spec names; an enumeration word such as `relu` as a string)."""
     import torch  # noqa: F401  (the generated code imports it; fail here with a clear traceback)
 
-    source = generate(net, fuse_bn=fuse_bn)
-    ns = load_source(source, f"inspec_generated_{net.name}")
-    cls = ns[network_class_name(source)]
-    from .emit import Generator
-
-    gen = Generator(net, fuse_bn)
-    gen.network()
+    rendered = _rendered(net, fuse_bn)
+    source = rendered.text
+    cls = load_source(source, f"inspec_generated_{net.name}")[rendered.class_name]
     # an enumeration word (elaboration's Symbol) is passed to the module as a string
-    kwargs = {gen.param_names[k]: _py_value(v) for k, v in params.items()}
+    kwargs = {rendered.param_names[k]: _py_value(v) for k, v in params.items()}
     module = cls(**kwargs)
     module.inspec_source = source
     return module

@@ -956,7 +956,18 @@ _HANDLERS = {
 }
 
 
-def render_module(net: ir.Network, fuse_bn: bool = False) -> tuple[str, list[tuple[str, ir.Layer]]]:
+@dataclass(frozen=True)
+class Rendered:
+    """A generated module: its source, which module computes which layer, the network class's name,
+    and the Python name of each network parameter (spec name -> constructor argument)."""
+
+    text: str
+    paths: list[tuple[str, ir.Layer]]
+    class_name: str
+    param_names: dict[str, str]
+
+
+def render_module(net: ir.Network, fuse_bn: bool = False) -> Rendered:
     gen = Generator(net, fuse_bn)
     model, paths, outputs = gen.network()
     classes = [model, *list(gen.classes.values())]
@@ -981,4 +992,4 @@ def render_module(net: ir.Network, fuse_bn: bool = False) -> tuple[str, list[tup
         classes=classes,
         helpers=body_helpers,
     )
-    return text, paths
+    return Rendered(text, paths, model.name, dict(gen.param_names))
