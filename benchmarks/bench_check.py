@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from inspec.elaborate import elaborate  # noqa: E402
+from inspec.analysis.elaborate import elaborate  # noqa: E402
 
 HEADER = """network generated
 input 16x16x64

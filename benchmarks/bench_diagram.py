@@ -12,8 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from inspec.diagram import render, to_dot
-from inspec.elaborate import elaborate
+from inspec.analysis.elaborate import elaborate
+from inspec.backends.diagram import render, to_dot
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ["googlenet", "inception_v4", "inception_resnet_v2"]

@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from inspec.codegen import build_module  # noqa: E402
-from inspec.elaborate import elaborate  # noqa: E402
+from inspec.analysis.elaborate import elaborate  # noqa: E402
+from inspec.backends.torch import build_module  # noqa: E402
 
 
 def _time(m, x) -> float:

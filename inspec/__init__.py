@@ -2,6 +2,6 @@
 
 __version__ = "0.1.0"
 
-from .api import Spec, SpecErrors, build, load
+from inspec.api import Spec, SpecErrors, build, load
 
 __all__ = ["Spec", "SpecErrors", "__version__", "build", "load"]

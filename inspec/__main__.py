@@ -1,3 +1,3 @@
-from .cli import main
+from inspec.cli import main
 
 main()

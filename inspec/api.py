@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import ir
-from .diagnostics import Diagnostic
-from .elaborate import elaborate
+from inspec.analysis import ir
+from inspec.analysis.elaborate import elaborate
+from inspec.diagnostics import Diagnostic
 
 
 class SpecErrors(Exception):
@@ -44,7 +44,7 @@ class Spec:
     def table(
         self, format: str = "text", granularity: str = "rows", units: str | None = None
     ) -> str:
-        from .table import RENDERERS
+        from inspec.backends.table import RENDERERS
 
         return RENDERERS[format](self.ir, granularity, units or self.ir.units)
 
@@ -52,13 +52,13 @@ class Spec:
         return self.ir.totals(sides)
 
     def to_python(self, **options: Any) -> str:
-        from .codegen import generate
+        from inspec.backends.torch import generate
 
         self._require_ok()
         return generate(self.ir, **options)
 
     def diagram(self, **options: Any):
-        from .diagram import Diagram
+        from inspec.backends.diagram import Diagram
 
         return Diagram(self.ir, **options)
 
@@ -88,6 +88,6 @@ def build(source: str | os.PathLike, **params: Any):
     """Build the PyTorch module of a spec, through the same code `inspec compile` writes."""
     spec = load(source, **params)
     spec._require_ok()
-    from .codegen import build_module
+    from inspec.backends.torch import build_module
 
     return build_module(spec.ir, **params)

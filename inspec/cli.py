@@ -11,9 +11,9 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from .elaborate import elaborate
-from .fileio import OutputError, write_atomic
+from inspec import __version__
+from inspec.analysis.elaborate import elaborate
+from inspec.fileio import OutputError, write_atomic
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
 
@@ -103,7 +103,7 @@ def check(specs: tuple[str, ...], quiet: bool, params: tuple[str, ...]) -> None:
         if ok:
             warns = len(net.diagnostics)
             if not quiet:
-                from .table import summary_line
+                from inspec.backends.table import summary_line
 
                 suffix = f" ({warns} warning{'s' * (warns != 1)})" if warns else ""
                 click.echo(
@@ -152,7 +152,7 @@ def table(
     if net.input is None:
         click.echo(f"{spec} is a block library: it has no network to tabulate", err=True)
         sys.exit(EXIT_SPEC)
-    from .table import RENDERERS
+    from inspec.backends.table import RENDERERS
 
     click.echo(RENDERERS[fmt](net, granularity, units or net.units), nl=False)
 
@@ -184,8 +184,8 @@ def compile_(
     if net.input is None:
         click.echo(f"{spec} is a block library: it has no network to compile", err=True)
         sys.exit(EXIT_SPEC)
-    from .codegen import generate
-    from .table import render_text
+    from inspec.backends.table import render_text
+    from inspec.backends.torch import generate
 
     code = generate(net, fuse_bn=fuse_bn)
     target = output or f"{net.name}.py"
@@ -258,7 +258,7 @@ def diagram(
     net = _load(spec, _parse_params(params))
     if not _report(net, hint=True):
         sys.exit(EXIT_SPEC)
-    from .diagram import DiagramError, DotNotFound, render, to_dot
+    from inspec.backends.diagram import DiagramError, DotNotFound, render, to_dot
 
     if fmt is None:
         ext = Path(output).suffix.lstrip(".").lower() if output and output != "-" else ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import inspec
-from inspec import ir
+from inspec.analysis import ir
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"

@@ -1164,7 +1164,7 @@ def check_input(
     import time
     import traceback
 
-    from inspec.elaborate import elaborate
+    from inspec.analysis.elaborate import elaborate
 
     problems: list[str] = []
     t0 = time.process_time()  # CPU time: a loaded CI machine does not inflate it
@@ -1218,7 +1218,7 @@ def _backend_problems(net) -> list[str]:
     import ast as pyast
     import traceback
 
-    from inspec.table import RENDERERS
+    from inspec.backends.table import RENDERERS
 
     out = []
     try:
@@ -1228,7 +1228,7 @@ def _backend_problems(net) -> list[str]:
     except Exception:
         out.append(f"table raised:\n{traceback.format_exc(limit=-4)}")
     try:
-        from inspec.codegen import generate
+        from inspec.backends.torch import generate
     except ImportError:
         generate = None
     if generate is not None:
@@ -1237,7 +1237,7 @@ def _backend_problems(net) -> list[str]:
         except Exception:
             out.append(f"codegen raised:\n{traceback.format_exc(limit=-4)}")
     try:
-        from inspec.diagram import to_dot
+        from inspec.backends.diagram import to_dot
     except ImportError:
         to_dot = None
     if to_dot is not None:
@@ -1304,7 +1304,7 @@ def check_torch(net, batch: int = 2, check_paths: bool = True) -> list[str]:
     import torch
     from torch import nn
 
-    from inspec.codegen import build_module, module_paths
+    from inspec.backends.torch import build_module, module_paths
 
     out: list[str] = []
     model = build_module(net)
@@ -1402,7 +1402,7 @@ def differential(spec: GenSpec, torch_too: bool = True, paths: bool = True) -> l
 
     paths=False leaves out the check that node.layers() names each layer by its module path (the
     other checks find each layer's module through codegen.module_paths either way)."""
-    from inspec.elaborate import elaborate
+    from inspec.analysis.elaborate import elaborate
 
     net = elaborate(text=spec.text, name="gen.isp")
     errors = [d for d in net.diagnostics if d.is_error]

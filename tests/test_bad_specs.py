@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from inspec.elaborate import elaborate
-
-from .conftest import ROOT, run_cli
+from inspec.analysis.elaborate import elaborate
+from tests.conftest import ROOT, run_cli
 
 BAD = ROOT / "tests" / "bad"
 CASES = sorted(p.name for p in BAD.glob("*.isp"))

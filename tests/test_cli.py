@@ -2,7 +2,7 @@
 
 import json
 
-from .conftest import run_cli
+from tests.conftest import run_cli
 
 NO_TORCH = """
 import sys, runpy
@@ -20,7 +20,7 @@ def _modules_loaded_by(*args, tmp_path=None):
     import subprocess
     import sys
 
-    from .conftest import ROOT
+    from tests.conftest import ROOT
 
     proc = subprocess.run(
         [sys.executable, "-c", NO_TORCH.format(args=list(args))],

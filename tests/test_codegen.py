@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 import inspec
-from inspec.codegen import build_module, generate, module_paths
-from inspec.elaborate import elaborate
+from inspec.analysis.elaborate import elaborate
+from inspec.backends.torch import build_module, generate, module_paths
 from tests.golden import assert_golden
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,8 +158,8 @@ def test_generated_code_is_clean(tmp_path):
 _DIGEST = """
 import glob, hashlib, sys
 sys.path.insert(0, {root!r})
-from inspec.codegen import generate
-from inspec.elaborate import elaborate
+from inspec.backends.torch import generate
+from inspec.analysis.elaborate import elaborate
 h = hashlib.sha256()
 for p in {specs!r}:
     h.update(generate(elaborate(path=p)).encode())

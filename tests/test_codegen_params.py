@@ -15,8 +15,9 @@ import pytest
 import torch
 from torch import nn
 
-from inspec.codegen import generate, load_source, network_class_name
-from inspec.elaborate import Symbol, elaborate
+from inspec.analysis.elaborate import elaborate
+from inspec.analysis.values import Symbol
+from inspec.backends.torch import generate, load_source, network_class_name
 from tests.test_codegen import IDS, ROOT, SPECS
 
 ACTS = ("none", "relu", "relu6", "tanh", "sigmoid", "gelu", "silu")

@@ -17,11 +17,17 @@ from pathlib import Path
 import pytest
 
 import inspec
-from inspec.diagram import Diagram, DiagramError, DotNotFound, _html, _quote, render, to_dot
-from inspec.elaborate import elaborate
+from inspec.analysis.elaborate import elaborate
+from inspec.backends.diagram import (
+    Diagram,
+    DiagramError,
+    DotNotFound,
+    render,
+    to_dot,
+)
+from inspec.backends.diagram.dot import _html, _quote
 from inspec.fileio import MARKER
-
-from .golden import assert_golden
+from tests.golden import assert_golden
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOGLENET = ROOT / "specs" / "googlenet.isp"
@@ -357,7 +363,7 @@ def _lib_only(text: str):
 
 def test_dot_is_deterministic_across_hash_seeds(tmp_path):
     code = (
-        "import sys; from inspec.elaborate import elaborate; from inspec.diagram import to_dot; "
+        "import sys; from inspec.analysis.elaborate import elaborate; from inspec.backends.diagram import to_dot; "
         "n = elaborate(path=sys.argv[1]); "
         "sys.stdout.write(to_dot(n, detail='blocks', costs=True) + to_dot(n) + to_dot(n, block='inception'))"
     )

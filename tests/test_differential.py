@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from inspec.analysis.elaborate import elaborate
+from inspec.analysis.shapes import resolve_padding, window_out
 from inspec.diagnostics import SpecError
-from inspec.elaborate import elaborate
-from inspec.shapes import resolve_padding, window_out
 from tests.strategies import (
     check_analysis,
     check_torch,

@@ -3,10 +3,9 @@
 import os
 import re
 
-from inspec.docgen import BEGIN, END, ops_markdown
-from inspec.ops import OPS
-
-from .conftest import ROOT
+from inspec.analysis.ops import OPS
+from inspec.backends.docgen import BEGIN, END, ops_markdown
+from tests.conftest import ROOT
 
 LANG = ROOT / "docs" / "language.md"
 

@@ -14,10 +14,9 @@ import pytest
 import torch
 from torch import nn
 
-from inspec.codegen import build_module
-from inspec.elaborate import elaborate
-
-from .conftest import ROOT
+from inspec.analysis.elaborate import elaborate
+from inspec.backends.torch import build_module
+from tests.conftest import ROOT
 
 SPECS = sorted(ROOT.glob("specs/*.isp"))
 

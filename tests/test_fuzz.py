@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from inspec.elaborate import elaborate
+from inspec.analysis.elaborate import elaborate
 from tests.conftest import run_cli
 from tests.strategies import check_input, fuzz_input, load_corpus
 

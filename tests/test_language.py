@@ -2,9 +2,9 @@
 
 import pytest
 
-from inspec import ir
-from inspec.elaborate import MAX_REPEAT, elaborate
-from inspec.syntax import MAX_NESTING
+from inspec.analysis import ir
+from inspec.analysis.elaborate import MAX_REPEAT, elaborate
+from inspec.language.parser import MAX_NESTING
 
 
 def net_of(text, **params):

@@ -12,9 +12,9 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from inspec.analysis.ops import OPS, Ctx
+from inspec.analysis.shapes import Shape
 from inspec.diagnostics import SpecError
-from inspec.ops import OPS, Ctx
-from inspec.shapes import Shape
 
 SETTINGS = settings(max_examples=150, deadline=None, derandomize=True)
 
@@ -154,7 +154,7 @@ def test_linear_flattens_and_counts(h, w, c, out, bias):
 @SETTINGS
 @given(st.lists(st.integers(1, 64), min_size=1, max_size=6), st.integers(1, 9))
 def test_concat_sums_channels(chans, hw):
-    from inspec.ops import concat_shape
+    from inspec.analysis.ops import concat_shape
 
     y = concat_shape([(f"b{i}", Shape(hw, hw, c)) for i, c in enumerate(chans)])
     ref = torch.cat([torch.zeros(1, c, hw, hw) for c in chans], 1)

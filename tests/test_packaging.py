@@ -1,10 +1,11 @@
-"""The wheel carries the grammar and the jinja2 templates (kept at the top of the repo)."""
+"""The wheel carries the grammar and the jinja2 templates (inspec/backends/torch/templates; the
+top-level templates/ is a link to that one copy)."""
 
 import subprocess
 import sys
 import zipfile
 
-from .conftest import ROOT
+from tests.conftest import ROOT
 
 
 def test_wheel_ships_grammar_and_templates(tmp_path):
@@ -16,8 +17,9 @@ def test_wheel_ships_grammar_and_templates(tmp_path):
     )
     (wheel,) = tmp_path.glob("inspec-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "inspec/grammar.lark" in names
-    shipped = {n.split("/")[-1] for n in names if n.startswith("inspec/templates/")}
+    assert "inspec/language/grammar.lark" in names
+    shipped = {n.split("/")[-1] for n in names if n.startswith("inspec/backends/torch/templates/")}
     in_repo = {p.name for p in (ROOT / "templates").iterdir() if p.is_file()}
+    assert (ROOT / "templates").resolve() == ROOT / "inspec/backends/torch/templates"
     assert in_repo and in_repo <= shipped
     assert any(n.endswith("entry_points.txt") for n in names)

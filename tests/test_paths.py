@@ -4,10 +4,9 @@ so that `inspec table -g layers`, the JSON table and the diagrams use the names 
 
 import pytest
 
-from inspec.codegen import module_paths
-from inspec.elaborate import elaborate
-
-from .conftest import ROOT
+from inspec.analysis.elaborate import elaborate
+from inspec.backends.torch import module_paths
+from tests.conftest import ROOT
 
 SPECS = sorted(
     p

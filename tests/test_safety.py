@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from inspec import fileio
-from inspec.elaborate import elaborate
+from inspec.analysis.elaborate import elaborate
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAD = "network n\ninput 16x16x3\n"
@@ -194,7 +194,7 @@ def test_no_injection_into_python(case):
     _, text, name = next(c for c in _hostile_nets() if c[0] == case)
     net = elaborate(text=text, name=name)
     assert net.ok, [d.render(net.sources) for d in net.diagnostics if d.is_error]
-    from inspec.codegen import build_module, generate
+    from inspec.backends.torch import build_module, generate
 
     source = generate(net)
     _check_python(source)
@@ -211,7 +211,7 @@ def test_no_injection_into_python(case):
 def test_no_injection_into_dot(case, detail, tmp_path):
     _, text, name = next(c for c in _hostile_nets() if c[0] == case)
     net = elaborate(text=text, name=name)
-    from inspec.diagram import to_dot
+    from inspec.backends.diagram import to_dot
 
     dot = to_dot(net, detail=detail)
     (tmp_path / "g.dot").write_text(dot, encoding="utf-8")
@@ -241,8 +241,8 @@ def test_string_with_nul_byte():
     if not net.ok:
         assert all(d.span is not None for d in net.diagnostics)
         return
-    from inspec.codegen import generate
-    from inspec.diagram import to_dot
+    from inspec.backends.diagram import to_dot
+    from inspec.backends.torch import generate
 
     assert "\x00" not in generate(net)
     assert "\x00" not in to_dot(net, detail="blocks")
@@ -254,10 +254,10 @@ def test_string_with_nul_byte():
 _DIGEST = r"""
 import hashlib, sys
 sys.path.insert(0, ".")
-from inspec.elaborate import elaborate
-from inspec.codegen import generate
-from inspec.diagram import to_dot
-from inspec.table import RENDERERS
+from inspec.analysis.elaborate import elaborate
+from inspec.backends.torch import generate
+from inspec.backends.diagram import to_dot
+from inspec.backends.table import RENDERERS
 from tests.strategies import random_spec
 nets = [elaborate(path=p) for p in ("specs/googlenet.isp", "specs/inception_v4.isp", "specs/alexnet.isp")]
 nets += [elaborate(text=random_spec(s).text, name="gen.isp") for s in (3, 5, 8)]

@@ -14,10 +14,9 @@ import sys
 import pytest
 
 import inspec
-from inspec import ir
-
-from .specs_util import ROOT, SPECS, load, rows
-from .specs_util import forward_modes as _forward
+from inspec.analysis import ir
+from tests.specs_util import ROOT, SPECS, load, rows
+from tests.specs_util import forward_modes as _forward
 
 
 def layers(net: ir.Network, op: str | None = None) -> list[ir.Layer]:

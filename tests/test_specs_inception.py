@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 
 import inspec
-from inspec import ir
-
-from .specs_util import SPECS, load, rows
-from .specs_util import forward_modes as _forward
+from inspec.analysis import ir
+from tests.specs_util import SPECS, load, rows
+from tests.specs_util import forward_modes as _forward
 
 # ------------------------------------------------------------------------------------------------
 # helpers

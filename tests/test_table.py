@@ -6,18 +6,17 @@ import json
 
 import pytest
 
-from inspec.elaborate import elaborate
-from inspec.table import RENDERERS, to_json
-
-from .conftest import run_cli
-from .golden import assert_golden
+from inspec.analysis.elaborate import elaborate
+from inspec.backends.table import RENDERERS, to_json
+from tests.conftest import run_cli
+from tests.golden import assert_golden
 
 
 @pytest.fixture(scope="module")
 def googlenet():
     import os
 
-    from .conftest import ROOT
+    from tests.conftest import ROOT
 
     cwd = os.getcwd()
     os.chdir(ROOT)

@@ -6,18 +6,13 @@ after an error (with the shape unknown downstream) so that one run reports all o
 from __future__ import annotations
 
 import gc
-import keyword
-import math
-import os
-import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import ast as A
-from . import ir
-from .diagnostics import Diagnostic, DiagnosticBag, Span, SpecError, did_you_mean
-from .ops import (
+from inspec.analysis import ir
+from inspec.analysis.loader import _Loader
+from inspec.analysis.naming import ident, scoped_name
+from inspec.analysis.ops import (
     MAX_CHANNELS,
     MAX_KERNEL,
     MAX_SPATIAL,
@@ -30,13 +25,26 @@ from .ops import (
     add_shape,
     concat_shape,
 )
-from .shapes import Shape, is_integral
-from .syntax import MAX_SOURCE_BYTES, parse
+from inspec.analysis.passes import PASSES
+from inspec.analysis.shapes import Shape
+from inspec.analysis.values import (
+    ENUM_WORDS,
+    UNKNOWN,
+    Silent,
+    Symbol,
+    _bool,
+    _defined,
+    _num,
+    _value,
+    coerce,
+    evaluate,
+)
+from inspec.diagnostics import Diagnostic, DiagnosticBag, Span, SpecError, did_you_mean
+from inspec.language import ast as A
 
 MAX_REPEAT = 10_000
 MAX_LAYERS = 2_000_000
 MAX_BLOCK_DEPTH = 48
-MAX_PARAMS = 1 << 32  # 16 GiB of float32: more is rejected before inspec.build allocates it
 UNITS = ("exact", "paper")
 INIT_SCHEMES: dict[str, dict[str, Any]] = {
     "default": {},
@@ -45,394 +53,6 @@ INIT_SCHEMES: dict[str, dict[str, Any]] = {
     "kaiming": {},
     "xavier": {},
 }
-
-
-@dataclass(frozen=True)
-class Symbol:
-    """A bare word that is not a parameter: an enum value such as relu, same or valid."""
-
-    name: str
-
-    def __str__(self) -> str:
-        return self.name
-
-
-def fmt_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float):
-        return f"{v:g}"
-    if isinstance(v, tuple):
-        return "(" + ", ".join(fmt_value(x) for x in v) + ")"
-    if isinstance(v, str):
-        return f'"{v}"'
-    return str(v)
-
-
-# ------------------------------------------------------------------------------------------------
-# Expressions
-
-_FUNCS = {
-    "int": (1, 1, lambda a: int(a[0])),
-    "round": (1, 1, lambda a: round(a[0])),
-    "floor": (1, 1, lambda a: math.floor(a[0])),
-    "ceil": (1, 1, lambda a: math.ceil(a[0])),
-    "min": (1, 64, lambda a: min(a)),
-    "max": (1, 64, lambda a: max(a)),
-}
-_NUM_LIMIT = 10**15
-
-
-def _num(v: Any, e: A.Expr) -> int | float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        if isinstance(v, Symbol):
-            raise SpecError(f"'{v.name}' is not a number here")
-        raise SpecError(f"{fmt_value(v)} is not a number", span=e.span)
-    return v
-
-
-def evaluate(e: A.Expr, scope: dict[str, Any]) -> Any:
-    """Evaluate an expression. Names not in scope become Symbols (checked where they are used)."""
-    if isinstance(e, A.Num):
-        return e.value
-    if isinstance(e, (A.Str, A.Bool)):
-        return e.value
-    if isinstance(e, A.Name):
-        return scope[e.id] if e.id in scope else Symbol(e.id)
-    if isinstance(e, A.Tuple):
-        return tuple(evaluate(i, scope) for i in e.items)
-    if isinstance(e, A.Unary):
-        v = evaluate(e.operand, scope)
-        if v is UNKNOWN:
-            return UNKNOWN
-        if e.op == "not":
-            return not _bool(v, e.operand, scope)
-        return -_num(_defined(v, e.operand, scope), e.operand)
-    if isinstance(e, A.Call):
-        if e.func not in _FUNCS:
-            raise SpecError(
-                f"unknown function '{e.func}'",
-                *filter(None, [did_you_mean(e.func, _FUNCS)]),
-                f"functions: {', '.join(sorted(_FUNCS))}",
-                span=e.span,
-            )
-        lo, hi, fn = _FUNCS[e.func]
-        if not lo <= len(e.args) <= hi:
-            raise SpecError(f"{e.func}() takes {lo} argument(s), got {len(e.args)}", span=e.span)
-        values = [evaluate(a, scope) for a in e.args]
-        if any(v is UNKNOWN for v in values):
-            return UNKNOWN
-        args = [_num(_defined(v, a, scope), a) for v, a in zip(values, e.args, strict=True)]
-        if any(isinstance(a, float) and not math.isfinite(a) for a in args):
-            raise SpecError(f"{e.func}() of a value that is not finite", span=e.span)
-        return fn(args)
-    if isinstance(e, A.BinOp):
-        if e.op in ("and", "or"):
-            left = _bool(evaluate(e.left, scope), e.left, scope)
-            if e.op == "and" and not left:
-                return False
-            if e.op == "or" and left:
-                return True
-            return _bool(evaluate(e.right, scope), e.right, scope)
-        a = _defined(evaluate(e.left, scope), e.left, scope)
-        b = _defined(evaluate(e.right, scope), e.right, scope)
-        if a is UNKNOWN or b is UNKNOWN:
-            return UNKNOWN
-        if e.op in ("==", "!="):
-            return (a == b) == (e.op == "==")
-        a, b = _num(a, e.left), _num(b, e.right)
-        if e.op in ("<", "<=", ">", ">="):
-            return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[e.op]
-        if e.op in ("/", "//", "%") and b == 0:
-            raise SpecError(f"division by zero in {_src(e)}", span=e.span)
-        if e.op == "*" and abs(a) * abs(b) > _NUM_LIMIT:
-            raise SpecError("number too large", span=e.span)
-        result = {
-            "+": lambda: a + b,
-            "-": lambda: a - b,
-            "*": lambda: a * b,
-            "/": lambda: a / b,
-            "//": lambda: a // b,
-            "%": lambda: a % b,
-        }[e.op]()
-        if isinstance(result, float) and result.is_integer() and e.op == "/":
-            if isinstance(a, int) and isinstance(b, int):
-                result = int(result)
-        if abs(result) > _NUM_LIMIT:
-            raise SpecError("number too large", span=e.span)
-        return result
-    raise SpecError("unsupported expression", span=e.span)  # pragma: no cover
-
-
-def _src(e: A.Expr) -> str:
-    return f"{e.span.line}:{e.span.col}"
-
-
-class _Unknown:
-    """The value of `in` where the input shape could not be inferred (an earlier error)."""
-
-    def __repr__(self) -> str:
-        return "<unknown>"
-
-
-UNKNOWN = _Unknown()
-
-
-class Silent(SpecError):
-    """An error that follows from one already reported: it fails the row without a message."""
-
-    def __init__(self) -> None:
-        super().__init__("(follows from an earlier error)")
-
-
-# Words that are values of some op's enumerated attribute or flag: they may be passed to a block
-# or given as a parameter's default (`block unit(act = relu)`).
-ENUM_WORDS = frozenset(
-    {c for op in OPS.values() for a in op.attrs for c in a.choices}
-    | {"same", "valid"}
-    | {f for op in OPS.values() for f in op.flags}
-)
-
-
-def _value(v: Any, e: A.Expr, scope: dict[str, Any]) -> Any:
-    """A block argument or parameter default: any value, or an enumeration word."""
-    if isinstance(v, Symbol) and v.name in ENUM_WORDS:
-        return v
-    return _defined(v, e, scope)
-
-
-def _defined(v: Any, e: A.Expr, scope: dict[str, Any]) -> Any:
-    if isinstance(v, Symbol):
-        names = [k for k in scope if not k.startswith("_")]
-        raise SpecError(
-            f"undefined parameter '{v.name}'",
-            *filter(None, [did_you_mean(v.name, names)]),
-            span=e.span,
-        )
-    return v
-
-
-def _bool(v: Any, e: A.Expr, scope: dict[str, Any]) -> bool:
-    v = _defined(v, e, scope)
-    if v is UNKNOWN:
-        raise Silent()
-    if not isinstance(v, bool):
-        raise SpecError(f"expected true or false, got {fmt_value(v)}", span=e.span)
-    return v
-
-
-# ------------------------------------------------------------------------------------------------
-# Attribute coercion
-
-
-def coerce(attr: Attr, v: Any, span: Span, scope: dict[str, Any], op: str) -> Any:
-    if v is UNKNOWN or (isinstance(v, tuple) and UNKNOWN in v):
-        raise Silent()
-    where = f"{op} {attr.name}"
-
-    def bad(expected: str):
-        if isinstance(v, Symbol):
-            names = [k for k in scope if not k.startswith("_")]
-            return SpecError(
-                f"undefined parameter '{v.name}' (for {where}, which expects {expected})",
-                *filter(None, [did_you_mean(v.name, names + list(attr.choices))]),
-                span=span,
-            )
-        return SpecError(f"{where} expects {expected}, got {fmt_value(v)}", span=span)
-
-    if attr.kind == "int":
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise bad("an integer")
-        if not is_integral(v):
-            raise SpecError(f"{where} must be an integer, got {v:g}", span=span)
-        v = int(v)
-        _range(attr, v, span, where)
-        return v
-    if attr.kind == "float":
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise bad("a number")
-        v = float(v)
-        if not math.isfinite(v):
-            raise SpecError(f"{where} must be finite", span=span)
-        _range(attr, v, span, where)
-        return v
-    if attr.kind == "bool":
-        if not isinstance(v, bool):
-            raise bad("true or false")
-        return v
-    if attr.kind == "enum":
-        name = v.name if isinstance(v, Symbol) else v if isinstance(v, str) else None
-        if name not in attr.choices:
-            if isinstance(v, Symbol) and v.name in scope:
-                raise bad(" | ".join(attr.choices))
-            raise SpecError(
-                f"{where} must be one of {', '.join(attr.choices)}; got {fmt_value(name or v)}",
-                *filter(None, [did_you_mean(str(name), attr.choices)]),
-                span=span,
-            )
-        return name
-    if attr.kind == "pad":
-        if isinstance(v, (Symbol, str)):
-            name = v.name if isinstance(v, Symbol) else v
-            if name in ("same", "valid"):
-                return name
-            raise bad("same, valid or a number of pixels")
-        if isinstance(v, tuple) and len(v) in (2, 4):
-            return tuple(_pad_int(x, span, where) for x in v)
-        return _pad_int(v, span, where)
-    if attr.kind == "kernel":
-        if isinstance(v, tuple) and len(v) == 2:
-            k = tuple(_pad_int(x, span, where) for x in v)
-        else:
-            k = (_pad_int(v, span, where),) * 2
-        if min(k) < 1 or max(k) > MAX_KERNEL:
-            raise SpecError(f"{where} must be between 1 and {MAX_KERNEL}", span=span)
-        return k
-    return v
-
-
-def _pad_int(v: Any, span: Span, where: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not is_integral(v):
-        raise SpecError(f"{where} expects whole numbers, got {fmt_value(v)}", span=span)
-    v = int(v)
-    if v < 0 or v > MAX_SPATIAL:
-        raise SpecError(f"{where} must be between 0 and {MAX_SPATIAL}, got {v}", span=span)
-    return v
-
-
-def _range(attr: Attr, v, span: Span, where: str) -> None:
-    if attr.minimum is not None and v < attr.minimum:
-        raise SpecError(f"{where} must be at least {attr.minimum:g}, got {v:g}", span=span)
-    if attr.maximum is not None and v > attr.maximum:
-        raise SpecError(f"{where} must be at most {attr.maximum:g}, got {v:g}", span=span)
-
-
-# ------------------------------------------------------------------------------------------------
-# Names
-
-_RESERVED = set(keyword.kwlist) | {
-    "forward",
-    "training",
-    "train",
-    "eval",
-    "parameters",
-    "modules",
-    "children",
-    "state_dict",
-    "to",
-    "cuda",
-    "cpu",
-    "type",
-    "float",
-    "double",
-    "half",
-    "apply",
-    "buffers",
-    "zero_grad",
-    "register_buffer",
-    "register_module",
-    "add_module",
-    "get_submodule",
-    "named_modules",
-    "requires_grad_",
-    "extra_repr",
-    "dump_patches",
-    "call_super_init",
-    "torch",
-    "nn",
-    "F",
-    "x",
-}
-
-
-def ident(text: str) -> str:
-    """A Python identifier from a spec label or name."""
-    s = re.sub(r"[^0-9A-Za-z_]", "_", text)
-    if not s or s[0].isdigit():
-        s = "_" + s
-    if s in _RESERVED:
-        s += "_"
-    return s
-
-
-def scoped_name(base: str, label: str | None, counters: dict[str, int]) -> str:
-    """A row's name in its scope: from its label (`(3a)` on `inception` gives `inception3a`), else the
-    op or block name numbered within the scope (`conv1`, `conv2`, ...)."""
-    if label is not None:
-        return ident(label if label[0].isalpha() or label[0] == "_" else base + label)
-    counters[base] = counters.get(base, 0) + 1
-    return ident(f"{base}{counters[base]}")
-
-
-# ------------------------------------------------------------------------------------------------
-# Loading files and imports
-
-
-class _Loader:
-    def __init__(self, bag: DiagnosticBag):
-        self.bag = bag
-        self.sources: dict[str, str] = {}
-        self.modules: dict[str, A.Module | None] = {}
-        self.blocks: dict[str, A.BlockDef] = {}
-        self.block_files: dict[str, str] = {}
-
-    def load(self, path: str, text: str | None, stack: tuple[str, ...], via: A.Import | None):
-        key = os.path.normcase(os.path.abspath(path)) if text is None else path
-        if key in stack:
-            cycle = " -> ".join(os.path.basename(s) for s in (*stack[stack.index(key) :], key))
-            self.bag.error("import cycle", via.span if via else None, cycle)
-            return None
-        if key in self.modules:
-            return self.modules[key]
-        if text is None:
-            try:
-                # a device or FIFO (/dev/zero, /dev/stdin) would be read forever: regular files only,
-                # and no more than the parser accepts
-                if os.path.exists(path) and not os.path.isdir(path) and not os.path.isfile(path):
-                    raise OSError(0, "not a regular file")
-                with open(path, "rb") as f:
-                    data = f.read(MAX_SOURCE_BYTES + 1)
-            except OSError as e:
-                self.bag.error(
-                    f"cannot read '{path}': {e.strerror or e}", via.span if via else None
-                )
-                self.modules[key] = None
-                return None
-            try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError as e:
-                self.bag.error(
-                    f"'{path}' is not UTF-8 text (byte {e.start})", via.span if via else None
-                )
-                self.modules[key] = None
-                return None
-        display = path
-        self.sources[display] = text
-        module, diags = parse(text, display)
-        for d in diags:
-            self.bag.add(d)
-        self.modules[key] = module
-        if module is None:
-            return None
-        base = Path(path).parent
-        for imp in module.imports:
-            target = os.path.normpath(str(base / imp.path))
-            self.load(target, None, (*stack, key), imp)
-        for b in module.blocks:
-            if b.name in ROW_OPS:
-                self.bag.error(f"block '{b.name}' has the name of a built-in op", b.span)
-            elif b.name in self.blocks:
-                prev = self.blocks[b.name]
-                if prev is not b:
-                    self.bag.error(
-                        f"block '{b.name}' is defined twice",
-                        b.span,
-                        f"the first definition is at {prev.span}",
-                    )
-            else:
-                self.blocks[b.name] = b
-                self.block_files[b.name] = display
-        return module
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1161,20 +781,8 @@ def _elaborate(path, text, params, name) -> ir.Network:
         exps = [ir.Expectation(e.key, e.raw, e.span) for e in getattr(node.stmt, "expect", ())]
         net.rows.append(ir.Row(node=node, stmt=node.stmt, expectations=exps))
 
-    from .audit import audit
-
-    params = 0
-    for r in net.rows:
-        if r.node.active:
-            params += r.node.cost.params
-            if params > MAX_PARAMS:
-                bag.error(
-                    f"the network has more than {MAX_PARAMS:,} parameters",
-                    r.node.span,
-                    f"{params:,} parameters up to and including this row",
-                )
-                break
-    audit(net, bag)
+    for run in PASSES:
+        run(net, bag)
     net.diagnostics = bag.sorted()
     return net
 

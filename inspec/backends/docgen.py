@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .ops import OPS
+from inspec.analysis.ops import OPS
 
-BEGIN = "<!-- ops:begin (generated from inspec/ops.py by scripts/regen-golden; do not edit) -->"
+BEGIN = "<!-- ops:begin (generated from inspec/analysis/ops.py by scripts/regen-golden; do not edit) -->"
 END = "<!-- ops:end -->"
 
 

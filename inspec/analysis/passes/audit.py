@@ -3,9 +3,9 @@ computes, and warn at every row where they disagree beyond the printed precision
 
 from __future__ import annotations
 
-from . import ir
-from .diagnostics import DiagnosticBag
-from .units import fmt_exact, parse_qty
+from inspec.analysis import ir
+from inspec.analysis.units import fmt_exact, parse_qty
+from inspec.diagnostics import DiagnosticBag
 
 KEYS = ("output", "params", "weights", "ops", "depth")
 

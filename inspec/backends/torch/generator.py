@@ -13,17 +13,21 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
-from .. import __version__, ir
-from .. import ast as A
-from ..fileio import MARKER
-from ..shapes import Padding
-from .pyexpr import (
+import jinja2
+
+from inspec import __version__
+from inspec.analysis import ir
+from inspec.analysis.shapes import Padding
+from inspec.backends.torch.pyexpr import (
     P_MUL,
     Sym,
     Untranslatable,
     add,
+    call,
     comment_text,
     docstring,
     layout,
@@ -34,7 +38,25 @@ from .pyexpr import (
     str_lit,
     translate,
 )
-from .templates import environment
+from inspec.fileio import MARKER
+from inspec.language import ast as A
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    """The jinja environment of the op macros (templates/ beside this module)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.globals["call"] = call
+    return env
 
 
 class CodegenError(Exception):
@@ -237,12 +259,6 @@ class LayerView:
             if s is not None:
                 out |= s.deps
         return out
-
-
-def call(func: str, *args: Any, **kwargs: Any) -> str:
-    parts = [str(a) for a in args if a is not None]
-    parts += [f"{k}={v}" for k, v in kwargs.items() if v is not None]
-    return f"{func}({', '.join(parts)})"
 
 
 class Scope:
@@ -838,7 +854,7 @@ class Generator:
         return model, scope.paths, outputs
 
     def network_doc(self, outputs) -> str:
-        from ..table import render_text
+        from inspec.backends.table import render_text
 
         net = self.net
         lines = [f"{net.name}, compiled from {_display_path(net.file)}.", ""]

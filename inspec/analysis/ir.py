@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import ast as A
-from .diagnostics import Diagnostic, Span
-from .ops import ZERO, Cost, OpDef
-from .shapes import Shape
+from inspec.analysis.ops import ZERO, Cost, OpDef
+from inspec.analysis.shapes import Shape
+from inspec.diagnostics import Diagnostic, Span
+from inspec.language import ast as A
 
 
 @dataclass(eq=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .diagnostics import SpecError
+from inspec.diagnostics import SpecError
 
 
 @dataclass(frozen=True)

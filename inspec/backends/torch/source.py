@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import ir
-from .emit import CodegenError, render_module
+from inspec.analysis import ir
+from inspec.backends.torch.generator import CodegenError, render_module
 
 __all__ = ["CodegenError", "build_module", "generate", "module_paths", "network_class_name"]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from . import ast as A
-from .diagnostics import Diagnostic, Severity, Span
+from inspec.diagnostics import Diagnostic, Severity, Span
+from inspec.language import ast as A
 
 MAX_SOURCE_BYTES = 1_000_000  # about 40,000 rows; parsing runs at about 5 µs a character
 MAX_NESTING = 64

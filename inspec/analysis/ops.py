@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .diagnostics import SpecError
-from .shapes import Padding, Shape, resolve_padding, split_pad, window_out
+from inspec.analysis.shapes import Padding, Shape, resolve_padding, split_pad, window_out
+from inspec.diagnostics import SpecError
 
 ACTIVATIONS = ("relu", "relu6", "tanh", "sigmoid", "gelu", "silu", "none")
 

@@ -13,8 +13,9 @@ import builtins
 import keyword
 import math
 from dataclasses import dataclass
+from typing import Any
 
-from .. import ast as A
+from inspec.language import ast as A
 
 LINE_LENGTH = 88
 
@@ -57,6 +58,12 @@ def py_ident(name: str, taken: set[str] | frozenset = frozenset()) -> str:
     while s in RESERVED or s in taken or s.startswith("__"):
         s = s + "_" if not s.startswith("__") else s.lstrip("_") or "_v"
     return s
+
+
+def call(func: str, *args: Any, **kwargs: Any) -> str:
+    parts = [str(a) for a in args if a is not None]
+    parts += [f"{k}={v}" for k, v in kwargs.items() if v is not None]
+    return f"{func}({', '.join(parts)})"
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from .diagnostics import Span
+from inspec.diagnostics import Span
 
 # ----------------------------------------------------------------------------------------------
 # Expressions

@@ -13,8 +13,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import ir
-from .units import fmt_count, fmt_exact
+from inspec.analysis import ir
+from inspec.analysis.units import fmt_count, fmt_exact
 
 CONVENTION = {
     "params": "weights + biases + batch-norm affine parameters (running statistics are buffers)",

@@ -1,0 +1,9 @@
+"""Passes over the elaborated network, run in this order by `elaborate` after elaboration. Each takes
+the network and the diagnostic bag, records what it finds on the IR and reports through the bag."""
+
+from inspec.analysis.passes.audit import audit
+from inspec.analysis.passes.guards import parameter_budget
+
+PASSES = (parameter_budget, audit)
+
+__all__ = ["PASSES", "audit", "parameter_budget"]

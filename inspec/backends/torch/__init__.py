@@ -1,0 +1,19 @@
+"""The PyTorch backend: readable, runnable modules from a checked network (see source.py)."""
+
+from inspec.backends.torch.generator import CodegenError
+from inspec.backends.torch.source import (
+    build_module,
+    generate,
+    load_source,
+    module_paths,
+    network_class_name,
+)
+
+__all__ = [
+    "CodegenError",
+    "build_module",
+    "generate",
+    "load_source",
+    "module_paths",
+    "network_class_name",
+]
