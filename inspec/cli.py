@@ -1,11 +1,13 @@
 """The command line: inspec check | table | compile | diagram.
 
 Exit codes: 0 fine (warnings allowed), 1 spec errors (or an output that could not be written),
-2 usage errors. No command imports torch.
+2 usage errors, 130 interrupted (Ctrl-C). No command imports torch.
 """
 
 from __future__ import annotations
 
+import math
+import re
 import sys
 from pathlib import Path
 
@@ -47,26 +49,51 @@ def _report(net, quiet: bool = False, hint: bool = False) -> bool:
     return errors == 0
 
 
+MAX_PARAM_DIGITS = 15  # a -p number: at most 15 digits (10^15), beyond any size a spec can use
+_INT = re.compile(r"[+-]?[0-9](?:_?[0-9])*")
+_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def _number(name: str, raw: str) -> int | float | None:
+    """raw as an int or a float (ASCII digits only), None when it is not a number; too many digits, a
+    non-finite float or one of 10^15 or more is a usage error."""
+    if _INT.fullmatch(raw):
+        digits = sum(c.isdigit() for c in raw)
+        if digits > MAX_PARAM_DIGITS:
+            raise click.BadParameter(
+                f"{name}: a number may have at most {MAX_PARAM_DIGITS} digits (this one has {digits:,})",
+                param_hint="--param",
+            )
+        return int(raw)
+    if _FLOAT.fullmatch(raw):
+        digits = sum(c.isdigit() for c in raw.lower().partition("e")[0])
+        value = float(raw)
+        if digits > 2 * MAX_PARAM_DIGITS or not math.isfinite(value) or abs(value) >= 1e15:
+            raise click.BadParameter(
+                f"{name}: a number must be finite and below 10^15 in size, "
+                f"with at most {2 * MAX_PARAM_DIGITS} digits",
+                param_hint="--param",
+            )
+        return value
+    return None
+
+
 def _parse_params(values: tuple[str, ...]) -> dict:
     """--param name=value (value parsed as int, float, true/false, else string)."""
     out = {}
     for item in values:
         name, sep, raw = item.partition("=")
         if not sep or not name.strip():
-            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="--param")
-        raw = raw.strip()
+            shown = item if len(item) <= 60 else item[:60] + "…"
+            raise click.BadParameter(f"expected NAME=VALUE, got {shown!r}", param_hint="--param")
+        name, raw = name.strip(), raw.strip()
         value: object
         if raw in ("true", "false"):
             value = raw == "true"
         else:
-            try:
-                value = int(raw)
-            except ValueError:
-                try:
-                    value = float(raw)
-                except ValueError:
-                    value = raw
-        out[name.strip()] = value
+            number = _number(name, raw)
+            value = raw if number is None else number
+        out[name] = value
     return out
 
 
@@ -185,10 +212,14 @@ def compile_(
         click.echo(f"{spec} is a block library: it has no network to compile", err=True)
         sys.exit(EXIT_SPEC)
     from inspec.backends.table import render_text
-    from inspec.backends.torch import generate
+    from inspec.backends.torch import CodegenError, generate
 
-    code = generate(net, fuse_bn=fuse_bn)
-    target = output or f"{net.name}.py"
+    try:
+        code = generate(net, fuse_bn=fuse_bn)
+    except CodegenError as e:
+        click.echo(f"inspec: error: {e}", err=True)
+        sys.exit(EXIT_SPEC)
+    target = output or default_module_file(net.name)
     try:
         written = write_atomic(target, code, force=force, protect=tuple(net.sources))
     except OutputError as e:
@@ -198,6 +229,14 @@ def compile_(
         click.echo(render_text(net, "rows", net.units), nl=False)
         click.echo("")
     click.echo(f"wrote {written}")
+
+
+def default_module_file(name: str) -> str:
+    """NETWORK.py, unless that file would shadow a module the generated code or Python imports
+    (`network torch` would write a torch.py that imports itself): then NETWORK_net.py."""
+    if name in sys.stdlib_module_names or name in ("torch", "typing_extensions", "numpy"):
+        return f"{name}_net.py"
+    return f"{name}.py"
 
 
 @cli.command()
@@ -258,7 +297,7 @@ def diagram(
     net = _load(spec, _parse_params(params))
     if not _report(net, hint=True):
         sys.exit(EXIT_SPEC)
-    from inspec.backends.diagram import DiagramError, DotNotFound, render, to_dot
+    from inspec.backends.diagram import DiagramError, render, to_dot
 
     if fmt is None:
         ext = Path(output).suffix.lstrip(".").lower() if output and output != "-" else ""
@@ -283,7 +322,7 @@ def diagram(
         return
     try:
         data = source.encode() if fmt == "dot" else render(source, fmt)
-    except DotNotFound as e:
+    except DiagramError as e:  # dot missing, failing, killed or out of memory: nothing written
         click.echo(f"inspec: error: {e}", err=True)
         sys.exit(EXIT_SPEC)
     stem = f"{net.name}_{block}" if block else net.name
@@ -296,17 +335,19 @@ def diagram(
     click.echo(f"wrote {written}")
 
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command ended by Ctrl-C
+
+
 def main() -> None:
     try:
         cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(EXIT_USAGE)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        # click turns a KeyboardInterrupt into Abort (after printing an empty line)
+        click.echo("inspec: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as e:
         e.show()
         sys.exit(EXIT_USAGE)
-    except KeyboardInterrupt:
-        sys.exit(130)
     except SystemExit:
         raise
     except RecursionError:

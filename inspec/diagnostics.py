@@ -46,6 +46,12 @@ class Diagnostic:
         return self.severity is Severity.ERROR
 
     def render(self, sources: dict[str, str] | None = None) -> str:
+        """The diagnostic as the CLI prints it. Control characters (ESC and the rest of C0 and C1, DEL)
+        and bidirectional-text controls are shown as visible stand-ins (see `printable`), so that a
+        quoted line or a file name cannot drive the terminal."""
+        return printable(self._render(sources))
+
+    def _render(self, sources: dict[str, str] | None) -> str:
         head = f"{self.span}: " if self.span else ""
         lines = [f"{head}{self.severity.value}: {self.message}"]
         text = (sources or {}).get(self.span.file) if self.span else None
@@ -66,6 +72,22 @@ class Diagnostic:
         for note in self.notes:
             lines.append(f" {pad} = note: {note}")
         return "\n".join(lines)
+
+
+# One character for one, so that the caret under a quoted line stays in place: C0 controls as their
+# Unicode control pictures (ESC as ␛), DEL as ␡, C1 controls and the bidirectional embeddings,
+# overrides and isolates (the "Trojan source" characters) as the replacement character.
+_VISIBLE = {c: 0x2400 + c for c in range(0x20) if c != 0x0A}
+_VISIBLE[0x7F] = 0x2421
+_VISIBLE.update({c: 0xFFFD for c in range(0x80, 0xA0)})
+_VISIBLE.update(
+    {c: 0xFFFD for c in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+)
+
+
+def printable(text: str) -> str:
+    """text with every control character but the newline replaced by a visible stand-in, one for one."""
+    return text.translate(_VISIBLE)
 
 
 class SpecError(Exception):

@@ -1,3 +1,18 @@
+"""Shared fixtures and helpers of the test suite (ROOT, SPECS, the in_root fixture, run_cli).
+
+Switches. The suite and inspec read two environment variables, each on when set to 1 and off when unset
+(or set to anything else):
+
+- INSPEC_REGEN=1: the golden tests rewrite their files instead of comparing (tests/golden.py:
+  regenerating() and assert_golden; scripts/regen-golden sets it).
+- INSPEC_NO_CACHE=1: inspec builds its parser on every run instead of keeping it in
+  $XDG_CACHE_HOME/inspec (inspec/language/parser.py). The cache's own tests set XDG_CACHE_HOME to a
+  temporary folder and clear INSPEC_NO_CACHE.
+
+There are no opt-out markers: no pytest markers (slow, gpu, ...), no `# inspec:` comments in specs,
+and no test skips itself for a missing tool (scripts/test installs torch, onnx and Graphviz's dot).
+"""
+
 import os
 import sys
 from pathlib import Path

@@ -1200,13 +1200,15 @@ def _span_problems(d, sources: dict[str, str]) -> list[str]:
 
 
 def _caret_problems(d, sources: dict[str, str], shown: str) -> list[str]:
+    from inspec.diagnostics import printable
+
     """The quoted source line must be line `span.line` as the parser counts lines (by \\n only)."""
     if d.span is None or d.span.file not in sources:
         return []
     lines = sources[d.span.file].split("\n")
     if not 1 <= d.span.line <= len(lines):
         return []
-    want = lines[d.span.line - 1].rstrip("\r").expandtabs(1)
+    want = printable(lines[d.span.line - 1].rstrip("\r").expandtabs(1))
     quoted = [ln for ln in shown.split("\n") if ln.startswith(f" {d.span.line} | ")]
     if quoted and quoted[0] != f" {d.span.line} | {want}":
         return [f"diagnostic quotes the wrong source line for {d.span.line}: {d.message}"]

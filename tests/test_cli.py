@@ -117,7 +117,7 @@ def test_parser_cache_is_optional_and_self_healing(tmp_path):
     env = {"XDG_CACHE_HOME": str(tmp_path)}
     first = run_cli("check", "-q", "specs/googlenet.isp", env=env)
     assert first.returncode == 0 and first.stderr == ""
-    (cached,) = (tmp_path / "inspec").glob("parser-*.pickle")
+    (cached,) = (tmp_path / "inspec").glob("parser-*.json")
     cached.write_bytes(b"not a pickle")
     again = run_cli("check", "-q", "specs/googlenet.isp", env=env)
     assert again.returncode == 0 and again.stderr == ""

@@ -197,7 +197,7 @@ def test_load_and_build_api():
     assert isinstance(m(torch.randn(1, 3, 224, 224)), torch.Tensor)
     m = inspec.build(str(ROOT / "specs/googlenet.isp"), num_classes=7, dropout=0.1)
     assert m.fc.out_features == 7 and m.aux1.linear2.out_features == 7
-    assert m.dropout1.p == 0.1
+    assert m.dropout.p == 0.1
 
 
 def test_googlenet_bn_layout_matches_torchvision():
@@ -304,7 +304,7 @@ def _onnx_check(m, x, want, path):
 def test_lrn_uses_the_papers_alpha():
     net = elaborate(text=SMALL, name="small.isp")
     m = build_module(net).eval()
-    lrn = m.lrn1
+    lrn = m.lrn
     x = torch.randn(2, 8, 5, 5)
     size, alpha, beta, k = 3, 0.002, 0.75, 2.0
     sq = torch.nn.functional.pad(x.square(), (0, 0, 0, 0, size // 2, (size - 1) // 2))
@@ -374,7 +374,7 @@ softmax
     assert "left to the loss" in code
     m = build_module(net).eval()
     x = torch.randn(2, 3, 4, 4)
-    h = m.softmax1(m.conv1(x))
+    h = m.softmax1(m.conv(x))
     torch.testing.assert_close(h.sum(1), torch.ones(2, 4, 4))
     y = m(x)
     assert not torch.allclose(y.sum(1), torch.ones(2))  # logits, not probabilities

@@ -139,7 +139,7 @@ def test_parameter_repeat_count_builds_n_copies():
     assert "for _ in range(n)" in source
     for n, width in ((1, 8), (2, 8), (5, 8), (3, 16)):
         m = cls(n=n, width=width)
-        assert len(m.res1) == n
+        assert len(m.res) == n
         other = _analysis(net, n=n, width=width)
         assert other.ok
         assert _params(m) == other.totals().params
@@ -250,7 +250,7 @@ linear 3
     with pytest.raises(ValueError, match="compiled for s=1, got 2"):
         ns["Unit"](3, 4, "relu", 2)
     m = cls(a="tanh")
-    assert isinstance(m.unit1.conv1.act, nn.Tanh)
+    assert isinstance(m.unit1.conv.act, nn.Tanh)
     assert _params(m) == net.totals().params
 
 

@@ -230,9 +230,9 @@ def test_residual_repeat_side_and_inactive(mini):
     # an empty branch is the identity: an edge from the split straight to the concat
     assert '"n:m1.mixed1:in" -> "n:m1.mixed1"' in source
     # a row that is off is drawn grey and says so
-    assert "batch norm [off]" in _svg_texts(nodes["n:bn1"])
+    assert "batch norm [off]" in _svg_texts(nodes["n:bn"])
     # the side head hangs off the trunk on a dashed edge
-    assert re.search(r'"n:bn1" -> "n:aux1.avgpool1" \[label=<16x16x32>, style=dashed\]', source)
+    assert re.search(r'"n:bn" -> "n:aux1.avgpool" \[label=<16x16x32>, style=dashed\]', source)
     network = to_dot(mini)
     assert "<B>x 3</B>" in network
     expanded = to_dot(mini, detail="blocks", repeats="expand")

@@ -1,24 +1,20 @@
 """Documentation that is generated or quoted must agree with the code."""
 
-import os
 import re
 
 from inspec.analysis.ops import OPS
 from inspec.backends.docgen import BEGIN, END, ops_markdown
 from tests.conftest import ROOT
+from tests.golden import assert_golden
 
 LANG = ROOT / "docs" / "language.md"
 
 
 def test_language_reference_ops_golden():
+    """The op reference between the markers in docs/language.md is generated from inspec's op table."""
     text = LANG.read_text(encoding="utf-8")
     start, end = text.index(BEGIN), text.index(END) + len(END)
-    current = text[start:end] + "\n"
-    generated = ops_markdown()
-    if os.environ.get("INSPEC_REGEN") == "1":
-        LANG.write_text(text[:start] + generated.rstrip("\n") + text[end:], encoding="utf-8")
-        return
-    assert current == generated, "docs/language.md is out of date: run scripts/regen-golden"
+    assert_golden(LANG, text[:start] + ops_markdown().rstrip("\n") + text[end:])
 
 
 def test_every_op_and_attribute_is_documented():

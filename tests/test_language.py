@@ -35,8 +35,8 @@ avgpool global
         ("conv1", "15x15x16"),
         ("conv2", "15x15x16"),
         ("conv3", "15x15x16"),
-        ("maxpool1", "7x7x16"),
-        ("avgpool1", "1x1x16"),
+        ("maxpool", "7x7x16"),
+        ("avgpool", "1x1x16"),
     ]
 
 

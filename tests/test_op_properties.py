@@ -4,6 +4,8 @@ The oracle for output sizes is PyTorch itself on tiny tensors (TensorFlow-style 
 with an explicit F.pad); the oracle for costs counts multiply-adds window by window.
 """
 
+import copy
+import itertools
 import math
 
 import pytest
@@ -13,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from inspec.analysis.ops import OPS, Ctx
-from inspec.analysis.shapes import Shape
+from inspec.analysis.shapes import Padding, Shape
 from inspec.diagnostics import SpecError
 
 SETTINGS = settings(max_examples=150, deadline=None, derandomize=True)
@@ -77,10 +79,12 @@ def test_conv_shape_and_cost_match_torch(c):
         ref = F.conv2d(t, weight, stride=c["s"], padding=padding, dilation=c["d"], groups=c["g"])
     except RuntimeError:
         ref = None
+    before = copy.deepcopy(a)
     try:
         y = OPS["conv"].shape(a, x, Ctx())
     except SpecError:
         y = None
+    assert a == before, "the shape rule wrote to its attributes"
     if ref is None or ref.shape[-1] == 0 or ref.shape[-2] == 0:
         assert y is None
         return
@@ -126,10 +130,12 @@ def test_pool_shape_matches_torch(c, op):
         ref = fn(t, c["k"], c["s"], padding, ceil_mode=ceil)
     except RuntimeError:
         ref = None
+    before = copy.deepcopy(a)
     try:
         y = OPS[op].shape(a, x, Ctx())
     except SpecError:
         y = None
+    assert a == before, "the shape rule wrote to its attributes"
     if ref is None or 0 in ref.shape:
         assert y is None
         return
@@ -190,3 +196,93 @@ def test_every_op_declares_its_rules(name):
         assert op.shape is not None
     for attr in op.attrs:
         assert attr.doc
+
+
+# ------------------------------------------------------------------------------------------------
+# Rules are pure: the shape rule, the resolver and the cost rule read the attributes, never write them
+
+
+def _attr_variants(name):
+    """Attribute dicts for op `name`: its defaults (with what a row must give), then variations of the
+    attributes that change what the rules compute (padding, rounding, global pooling)."""
+    op = OPS[name]
+    base = attrs_for(name)
+    if op.attr("out") is not None:
+        base["out"] = 4
+    if op.attr("kernel") is not None:
+        base["kernel"] = (3, 2)
+    variants = [base]
+    if op.attr("pad") is not None:
+        pads = ["same", "valid", 1, (1, 0), (0, 1, 1, 0)]
+        rounds = op.attr("round").choices
+        for pad, rnd, stride in itertools.product(pads, rounds, (1, 2)):
+            variants.append({**base, "pad": pad, "round": rnd, "stride": stride})
+    if op.attr("global") is not None:
+        variants.append({**base, "global": True, "kernel": None})
+    return variants
+
+
+@pytest.mark.parametrize("name", sorted(n for n, op in OPS.items() if op.shape is not None))
+def test_rules_leave_their_attributes_unchanged(name):
+    op = OPS[name]
+    checked = 0
+    for a in _attr_variants(name):
+        for x in (Shape(7, 6, 4), Shape(1, 1, 4), Shape(1, 1, 4, flat=True)):
+            before = copy.deepcopy(a)
+            try:
+                y = op.shape(a, x, Ctx())
+            except SpecError:
+                assert a == before, (a, x)
+                continue
+            assert a == before, f"{name}'s shape rule wrote to its attributes: {a} != {before}"
+            derived = op.resolve(a, x)
+            assert a == before, f"{name}'s resolver wrote to its attributes"
+            op.cost({**a, **derived}, x, y)
+            assert a == before, f"{name}'s cost rule wrote to its attributes"
+            checked += 1
+    assert checked > 0
+
+
+@pytest.mark.parametrize(
+    "kernel, pad, rounding, h, w, padding",
+    [
+        # resolved as the rows wrote them
+        ((3, 2), "same", "floor", 7, 6, Padding(1, 1, 0, 1)),
+        ((3, 2), "valid", "floor", 7, 6, Padding(0, 0, 0, 0)),
+        ((3, 2), (1, 0), "floor", 7, 6, Padding(1, 1, 0, 0)),
+        ((3, 2), (0, 1, 1, 0), "ceil", 7, 6, Padding(0, 1, 1, 0)),
+        # ceil with asymmetric padding: trailing padding no window reads is left out (the last
+        # 3-high window reads the padding row; the last 2-wide one ends where the input does)
+        ((3, 2), (0, 1, 0, 1), "ceil", 4, 4, Padding(0, 1, 0, 0)),
+        ((3, 2), (1, 1, 0, 1), "ceil", 3, 4, Padding(1, 1, 0, 0)),
+        ((2, 2), (0, 1, 0, 1), "ceil", 4, 4, Padding(0, 0, 0, 0)),
+        # symmetric padding reaches PyTorch's own pool, whose ceil rule is the analysis's
+        ((3, 2), 1, "ceil", 4, 4, Padding(1, 1, 1, 1)),
+    ],
+)
+def test_pool_resolves_its_padding(kernel, pad, rounding, h, w, padding):
+    stride = 1 if pad == "same" else 2
+    a = attrs_for("maxpool", kernel=kernel, stride=stride, pad=pad, round=rounding)
+    assert OPS["maxpool"].resolve(a, Shape(h, w, 1)) == {"padding": padding}
+
+
+def test_global_pool_resolves_its_window():
+    a = attrs_for("avgpool", **{"global": True})
+    derived = OPS["avgpool"].resolve(a, Shape(7, 5, 3))
+    assert derived == {"kernel": (7, 5), "stride": 1, "padding": Padding(0, 0, 0, 0)}
+    assert OPS["avgpool"].shape(a, Shape(7, 5, 3), Ctx()) == Shape(1, 1, 3)
+
+
+def test_ceil_note_says_when_a_last_window_is_left_out():
+    from inspec.analysis.shapes import window_out
+
+    out, note = window_out(4, 2, 2, 0, 1, 1, "ceil", "height", "max pool")
+    assert out == 2
+    assert note == (
+        "height: (4 + 1 - 2) / 2 + 1 = 2.5, rounded up to 3, less a last window that would start"
+        " after the input: 2"
+    )
+    assert window_out(4, 3, 2, 0, 0, 1, "ceil", "height", "max pool") == (
+        2,
+        "height: (4 - 3) / 2 + 1 = 1.5, rounded up to 2",
+    )

@@ -70,11 +70,11 @@ V4 = [  # name, output, params each, MACs each, count
     ("mixed_3a", "73x73x160", 55_488, 294_672_384, 1),
     ("mixed_4a", "71x71x192", 189_312, 972_218_368, 1),
     ("mixed_5a", "35x35x384", 332_160, 406_425_600, 1),
-    ("inception_a1", "35x35x384", 317_632, 387_609_600, 4),
+    ("inception_a", "35x35x384", 317_632, 387_609_600, 4),
     ("mixed_6a", "17x17x1024", 2_306_112, 1_097_164_800, 1),
-    ("inception_b1", "17x17x1024", 2_936_256, 847_264_768, 7),
+    ("inception_b", "17x17x1024", 2_936_256, 847_264_768, 7),
     ("mixed_7a", "8x8x1536", 2_747_392, 511_098_880, 1),
-    ("inception_c1", "8x8x1536", 4_553_088, 290_979_840, 3),
+    ("inception_c", "8x8x1536", 4_553_088, 290_979_840, 3),
     ("last_linear", "1x1x1000", 1_537_000, 1_536_000, 1),
 ]
 
@@ -144,7 +144,7 @@ V4_STRUCT = {
         "64->96 3x3/1 valid",
     ],
     "mixed_5a": ["192->192 3x3/2 valid"],
-    "inception_a1": [
+    "inception_a": [
         "384->96 1x1/1 1x1",
         "384->64 1x1/1 1x1",
         "64->96 3x3/1 same",
@@ -159,7 +159,7 @@ V4_STRUCT = {
         "192->224 3x3/1 same",
         "224->256 3x3/2 valid",
     ],
-    "inception_b1": [
+    "inception_b": [
         "1024->384 1x1/1 1x1",
         "1024->192 1x1/1 1x1",
         "192->224 1x7/1 same",
@@ -179,7 +179,7 @@ V4_STRUCT = {
         "256->320 7x1/1 same",
         "320->320 3x3/2 valid",
     ],
-    "inception_c1": [
+    "inception_c": [
         "1536->256 1x1/1 1x1",
         "1536->384 1x1/1 1x1",
         "384->256 1x3/1 same",
@@ -204,7 +204,7 @@ def test_v4_block_structure(v4):
 
 def test_v4_pools_and_concat_order(v4):
     r = rows(v4)
-    a = r["inception_a1"].items[0]
+    a = r["inception_a"].items[0]
     layers = list(a.layers())
     # the pool branch comes last: AvgPool2d(3, 1, padding=1, count_include_pad=False) then its 1x1
     path, pool = layers[-2]
@@ -225,7 +225,7 @@ def test_v4_pools_and_concat_order(v4):
 def test_v4_module_paths_follow_timm(v4):
     r = rows(v4)
     # REFERENCE.md 6: keys of one InceptionA block
-    a = [p for p, layer in r["inception_a1"].items[0].layers() if layer.op.name == "conv"]
+    a = [p for p, layer in r["inception_a"].items[0].layers() if layer.op.name == "conv"]
     assert a == [
         "branch0",
         "branch1.0",
@@ -253,7 +253,7 @@ def test_reduction_a_shared(spec, klmn, params):
     net = load(spec)
     node = rows(net)["mixed_6a"]
     assert isinstance(node, ir.Call) and node.block.name == "reduction_a"
-    assert Path(net.block_files["reduction_a"]).resolve() == SPECS / "blocks" / "inception.isp"
+    assert Path(net.blocks["reduction_a"].file).resolve() == SPECS / "blocks" / "inception.isp"
     assert tuple(node.args[x] for x in "klmn") == klmn
     assert node.cost.params == params
     headers = {p.name: p.header for p in node.block.params}
@@ -440,8 +440,8 @@ def test_irv2_paper_widths_mismatch():
     )
     # everything before the mismatch checks: Inception-v4 stem 384, Reduction-A 1152
     r = rows(spec.ir)
-    assert str(r["mixed_5a1"].out_shape) == "35x35x384"
-    assert str(r["reduction_a1"].out_shape) == "17x17x1152"
+    assert str(r["mixed_5a"].out_shape) == "35x35x384"
+    assert str(r["reduction_a"].out_shape) == "17x17x1152"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -615,17 +615,17 @@ def test_inception_v4_slim_at_full_width_matches_the_reference_blocks():
     net = load("examples/inception_v4_slim.isp", width=1.0)
     r = rows(net)
     for name, each, count in (
-        ("slim_a1", 317_632, 2),  # Inception-A
+        ("slim_a", 317_632, 2),  # Inception-A
         ("mixed_6a", 2_306_112, 1),  # Reduction-A (192, 224, 256, 384)
-        ("slim_b1", 2_936_256, 4),  # Inception-B
+        ("slim_b", 2_936_256, 4),  # Inception-B
         ("mixed_7a", 2_747_392, 1),  # Reduction-B
-        ("slim_c1", 4_553_088, 2),  # Inception-C
+        ("slim_c", 4_553_088, 2),  # Inception-C
     ):
         node = r[name]
         items = node.items if isinstance(node, ir.Repeat) else [node]
         assert len(items) == count and all(i.cost.params == each for i in items), name
-    assert convs(r["slim_b1"].items[0]) == V4_STRUCT["inception_b1"]
-    assert convs(r["slim_c1"].items[0]) == V4_STRUCT["inception_c1"]
+    assert convs(r["slim_b"].items[0]) == V4_STRUCT["inception_b"]
+    assert convs(r["slim_c"].items[0]) == V4_STRUCT["inception_c"]
 
 
 def test_inception_v4_slim_half_width():
@@ -633,11 +633,11 @@ def test_inception_v4_slim_half_width():
     assert net.values["width"] == 0.5
     r = rows(net)
     # by hand: A 4 x 48; Reduction-A 192 + 128 + 192; B 192 + 128 + 128 + 64; Reduction-B 96 + 160 + 512
-    assert shape(r["slim_a1"]) == "35x35x192"
+    assert shape(r["slim_a"]) == "35x35x192"
     assert shape(r["mixed_6a"]) == "17x17x512"
-    assert shape(r["slim_b1"]) == "17x17x512"
+    assert shape(r["slim_b"]) == "17x17x512"
     assert shape(r["mixed_7a"]) == "8x8x768"
-    assert shape(r["slim_c1"]) == "8x8x768"
+    assert shape(r["slim_c"]) == "8x8x768"
     assert tuple(r["mixed_6a"].args[x] for x in "klmn") == (96, 112, 128, 192)
 
 
@@ -758,9 +758,9 @@ def test_state_dict_keys_inception_v4():
         "num_batches_tracked": 149,
     }
     # timm's features.6 is the first Inception-A block here; its conv keys (REFERENCE.md 6)
-    block = [k for k in keys if k.startswith("inception_a1.0.") and k.endswith("conv.weight")]
+    block = [k for k in keys if k.startswith("inception_a.0.") and k.endswith("conv.weight")]
     assert block == [
-        f"inception_a1.0.{p}.conv.weight"
+        f"inception_a.0.{p}.conv.weight"
         for p in (
             "branch0",
             "branch1.0",

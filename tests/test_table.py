@@ -60,7 +60,7 @@ TABLE1_OUTPUTS = {
     "maxpool4": (7, 7, 832),
     "inception5a": (7, 7, 832),
     "inception5b": (7, 7, 1024),
-    "avgpool1": (1, 1, 1024),
+    "avgpool": (1, 1, 1024),
     "fc": (1, 1, 1000),
 }
 
@@ -79,7 +79,7 @@ def test_googlenet_audit_flags_exactly_the_misprints(googlenet):
         for d in googlenet.diagnostics
         if not d.is_error and ("weights:" in d.message or "ops:" in d.message)
     }
-    rows = {r.node.name: r.stmt.span.line for r in googlenet.rows}
+    rows = {r.node.name: r.node.span.line for r in googlenet.rows}
     want = {
         (rows["conv1"], "weights"),  # 9,408 weights = 9.2K, printed 2.7K
         (rows["conv1"], "ops"),  # 118.0M, printed 34M

@@ -6,12 +6,14 @@ after an error (with the shape unknown downstream) so that one run reports all o
 from __future__ import annotations
 
 import gc
+import math
 from pathlib import Path
 from typing import Any
 
+from inspec.analysis import exprs as E
 from inspec.analysis import ir
 from inspec.analysis.loader import _Loader
-from inspec.analysis.naming import ident, scoped_name
+from inspec.analysis.naming import collapse, ident, scoped_name
 from inspec.analysis.ops import (
     MAX_CHANNELS,
     MAX_KERNEL,
@@ -63,7 +65,9 @@ class _Elaborator:
     def __init__(self, bag: DiagnosticBag, blocks: dict[str, A.BlockDef]):
         self.bag = bag
         self.blocks = blocks
-        self.defaults: dict[str, dict[str, tuple[Any, Span, A.Expr]]] = {}
+        self.defaults: dict[str, dict[str, tuple[Any, Span, E.Expr]]] = {}
+        self.infos: dict[str, ir.BlockInfo] = {}
+        self.symbolic = False  # elaborating a block definition with unknown arguments
         self.provenance: tuple[dict, dict] = ({}, {})
         self.stack: list[str] = []
         self.memo: dict[tuple, tuple[ir.Seq, int]] = {}
@@ -114,9 +118,13 @@ class _Elaborator:
                 ok = False
                 cur = None
                 continue
-            node.stmt = s[0] if isinstance(s, tuple) else s
-            if indexed and isinstance(node, (ir.Layer, ir.Call, ir.Repeat)) and not _labelled(node):
+            if isinstance(s, (A.RowStmt, A.SideStmt)):
+                node.label = s.row.label
+                node.label_span = s.row.label_span
+                node.expect = s.expect
+            if indexed and isinstance(node, (ir.Layer, ir.Call, ir.Repeat)) and node.label is None:
                 node.name = str(len(seq.items))
+                node.auto = None
             if node.name in names:
                 self.bag.error(
                     f"duplicate label: '{node.name}' is already used in this scope",
@@ -131,6 +139,9 @@ class _Elaborator:
                 ok = False
             cur = node.out_shape if ok else None
         seq.out_shape = cur if ok else None
+        if ns is None:  # this body owns its scope: number names only where they collide
+            made = [(n, n.auto) for n in _members(seq) if n.auto is not None]
+            collapse(made, names)
         main = [n for n in seq.items if n.active and not isinstance(n, ir.Side)]
         cost = ZERO
         for n in main:
@@ -139,11 +150,22 @@ class _Elaborator:
         seq.depth = sum(n.depth for n in main)
         return seq
 
+    def _flat_names(self, name: str, given: bool, seq: ir.Seq, names: dict[str, Span]) -> None:
+        """A flattened branch's rows join the enclosing scope: their names must be free there."""
+        br = ir.Branch(name=name, span=seq.span, body=seq, given=given)
+        if not br.flattened:
+            return
+        for node, path in ir.scope_children([ir.Concat(name="", span=seq.span, branches=[br])]):
+            if path in names:
+                self.bag.error(
+                    f"duplicate label: '{path}' is already used in this scope",
+                    self._label_span(node),
+                    f"the first is at {names[path]}",
+                )
+            names[path] = node.span
+
     def _label_span(self, node: ir.Node) -> Span:
-        row = getattr(node, "row", None)
-        if row is not None and row.label_span is not None:
-            return row.label_span
-        return node.span
+        return getattr(node, "label_span", None) or node.span
 
     def _name(self, base: str, label: str | None, counters: dict[str, int]) -> str:
         return scoped_name(base, label, counters)
@@ -170,6 +192,7 @@ class _Elaborator:
             branch_names[name] = b.span
             names[name] = b.span
             seq = self.body(b.body, x, scope, b.span, indexed=True)
+            self._flat_names(name, b.name is not None, seq, names)
             if not b.body:
                 seq.out_shape = x
             br = ir.Branch(
@@ -180,6 +203,7 @@ class _Elaborator:
                 cost=seq.cost,
                 depth=seq.depth,
                 body=seq,
+                given=b.name is not None,
             )
             node.branches.append(br)
             if seq.out_shape is None:
@@ -201,6 +225,7 @@ class _Elaborator:
 
     def residual(self, s: A.Residual, x, scope, counters, names) -> ir.Node | None:
         attrs, _ = self.attrs_for(OPS["add"], None, (), s.kwargs, scope, s.span)
+        sources, defaulted = self.provenance
         seq = self.body(s.body, x, scope, s.span, ns=(names, counters))
         node = ir.Residual(
             name=self._name("residual", None, counters),
@@ -209,7 +234,8 @@ class _Elaborator:
             op=OPS["add"],
             attrs=attrs or {},
             body=seq,
-            ast=s,
+            sources=sources,
+            defaulted=defaulted,
             cost=seq.cost,
             depth=seq.depth,
         )
@@ -223,21 +249,32 @@ class _Elaborator:
         return node
 
     # -- rows -----------------------------------------------------------------------------------
+    def condition(self, cond: A.Expr | None, scope) -> bool | None:
+        """Whether a conditional row is on (True without a condition; None after an error). With
+        symbolic arguments (a block definition on its own) every row is drawn as on."""
+        if cond is None:
+            return True
+        try:
+            if self.symbolic and self.eval(cond, scope) is UNKNOWN:
+                return True
+            return _bool(self.eval(cond, scope), cond, scope)
+        except SpecError as e:
+            if self.symbolic:
+                return True
+            self.error(e, cond.span)
+            return None
+
     def row_stmt(self, s: A.RowStmt, x, scope, counters) -> ir.Node | None:
-        active = True
-        if s.cond is not None:
-            try:
-                active = _bool(self.eval(s.cond, scope), s.cond, scope)
-            except SpecError as e:
-                self.error(e, s.cond.span)
-                return None
+        active = self.condition(s.cond, scope)
+        if active is None:
+            return None
         if s.repeat is not None or s.repeat_expr is not None:
             node = self.repeat(s, x, scope, counters)
         else:
             node = self.row(s.row, x, scope, counters)
         if node is None:
             return None
-        node.cond = s.cond
+        node.cond = E.lower(s.cond, scope) if s.cond is not None else None
         node.active = active
         if s.cond is not None and x is not None and node.out_shape not in (None, x):
             self.bag.error(
@@ -250,7 +287,9 @@ class _Elaborator:
 
     def repeat(self, s: A.RowStmt, x, scope, counters) -> ir.Node | None:
         n = s.repeat
-        if s.repeat_expr is not None:
+        if s.repeat_expr is not None and self.symbolic:
+            n = 1  # a definition drawn on its own: one instance, the count shown as written
+        elif s.repeat_expr is not None:
             try:
                 n = coerce(
                     Attr("count", "int", None, ""),
@@ -271,6 +310,7 @@ class _Elaborator:
         base = row.op
         name = self._name(base, row.label, counters)
         node = ir.Repeat(name=name, span=s.span, in_shape=x, count=n)
+        node.auto = base if row.label is None else None
         cur = x
         cost = ZERO
         depth = 0
@@ -290,7 +330,7 @@ class _Elaborator:
         node.out_shape = cur
         node.cost = cost
         node.depth = depth
-        node.count_expr = s.repeat_expr
+        node.count_expr = E.lower(s.repeat_expr, scope) if s.repeat_expr is not None else None
         if s.repeat_expr is not None and x is not None and cur is not None and cur != x:
             self.bag.error(
                 "a repeat whose count is a parameter must keep its input's shape",
@@ -301,13 +341,9 @@ class _Elaborator:
         return node
 
     def side(self, s: A.SideStmt, x, scope, counters) -> ir.Node | None:
-        active = True
-        if s.cond is not None:
-            try:
-                active = _bool(self.eval(s.cond, scope), s.cond, scope)
-            except SpecError as e:
-                self.error(e, s.cond.span)
-                return None
+        active = self.condition(s.cond, scope)
+        if active is None:
+            return None
         head = self.row(s.row, x, scope, {})
         if head is None:
             return None
@@ -315,6 +351,7 @@ class _Elaborator:
         name = self._name(s.row.op, label, counters) if label else self._name("aux", None, counters)
         head.name = ""
         return ir.Side(
+            auto=None if label else "aux",
             name=name,
             span=s.span,
             in_shape=x,
@@ -322,7 +359,7 @@ class _Elaborator:
             cost=head.cost,
             depth=head.depth,
             active=active,
-            cond=s.cond,
+            cond=E.lower(s.cond, scope) if s.cond is not None else None,
             head=head,
         )
 
@@ -344,8 +381,8 @@ class _Elaborator:
         explicit: set[str] = set()
         reported: set[str] = set()  # attributes whose value was already reported as wrong
         # provenance: the expression that set each attribute, in the row or in `defaults`
-        sources: dict[str, A.Expr] = {}
-        defaulted: dict[str, A.Expr] = {}
+        sources: dict[str, E.Expr] = {}
+        defaulted: dict[str, E.Expr] = {}
         failed = False
         if use_defaults:
             for k, (v, vspan, expr) in self.defaults.get(op.name, {}).items():
@@ -385,7 +422,7 @@ class _Elaborator:
                 key, val = op.flags[v.name]
                 attrs[key] = val
                 explicit.add(key)
-                sources[key] = a
+                sources[key] = E.lower(a, scope)  # a flag word, or a parameter naming one
                 defaulted.pop(key, None)
                 continue
             if not positional:
@@ -399,7 +436,7 @@ class _Elaborator:
                 failed = True
                 continue
             name = positional.pop(0)
-            sources[name] = a
+            sources[name] = E.lower(a, scope)
             defaulted.pop(name, None)
             try:
                 attrs[name] = coerce(op.attr(name), v, a.span, scope, op.name)
@@ -426,7 +463,7 @@ class _Elaborator:
                 failed = True
                 continue
             seen.add(kw.name)
-            sources[kw.name] = kw.value
+            sources[kw.name] = E.lower(kw.value, scope)
             defaulted.pop(kw.name, None)
             try:
                 attrs[kw.name] = coerce(
@@ -446,7 +483,9 @@ class _Elaborator:
             failed = True
         attrs["_round_explicit"] = "round" in explicit
         self.provenance = (sources, defaulted)
-        return (None if failed else attrs), explicit
+        if failed and not self.symbolic:  # a symbolic definition keeps what it could resolve
+            return None, explicit
+        return attrs, explicit
 
     def layer(self, row: A.Row, x, scope, counters) -> ir.Node | None:
         op = ROW_OPS[row.op]
@@ -459,10 +498,10 @@ class _Elaborator:
             in_shape=x,
             op=op,
             attrs=attrs or {},
-            row=row,
             label=row.label,
             sources=sources,
             defaulted=defaulted,
+            auto=op.name if row.label is None else None,
         )
         node.depth = 1 if op.weighted else 0
         self._count_layers(1, row.span)
@@ -471,6 +510,7 @@ class _Elaborator:
         ctx = Ctx()
         try:
             y = op.shape(attrs, x, ctx)
+            attrs.update(op.resolve(attrs, x))  # derived attributes (padding), for the backends
         except SpecError as e:
             self.bag.error(e.message, e.span or row.span, *e.notes, f"input: {x}")
             return node
@@ -488,10 +528,14 @@ class _Elaborator:
         name = self._name(block.name, row.label, counters)
         if row.patch is not None:
             self.bag.error(f"block '{block.name}' takes no patch size", row.patch.span)
-        values = self.bind(block, row, scope)
-        node = ir.Call(name=name, span=row.span, in_shape=x, block=block, row=row, label=row.label)
-        if values is None:
+        bound = self.bind(block, row, scope)
+        node = ir.Call(
+            name=name, span=row.span, in_shape=x, block=self.info(block), label=row.label
+        )
+        node.auto = block.name if row.label is None else None
+        if bound is None:
             return node
+        values, node.arg_exprs = bound
         node.args = values
         if block.name in self.stack:
             chain = " -> ".join([*self.stack[self.stack.index(block.name) :], block.name])
@@ -538,9 +582,19 @@ class _Elaborator:
             if d.span is not None and d.span != row.span:
                 items[i] = Diagnostic(d.severity, d.message, d.span, (*d.notes, note))
 
-    def bind(self, block: A.BlockDef, row: A.Row, scope) -> dict[str, Any] | None:
+    def info(self, block: A.BlockDef) -> ir.BlockInfo:
+        found = self.infos.get(block.name)
+        if found is None:
+            params = tuple(ir.ParamInfo(p.name, None, p.header, p.span) for p in block.params)
+            found = ir.BlockInfo(block.name, params, block.span, block.span.file)
+            self.infos[block.name] = found
+        return found
+
+    def bind(self, block: A.BlockDef, row: A.Row, scope):
+        """A call's argument values and their expressions over the caller's parameters."""
         params = block.params
         values: dict[str, Any] = {}
+        exprs: dict[str, E.Expr] = {}
         ok = True
         if len(row.args) > len(params):
             extra = row.args[len(params)]
@@ -552,6 +606,7 @@ class _Elaborator:
             )
             ok = False
         for p, a in zip(params, row.args, strict=False):
+            exprs[p.name] = E.lower(a, scope)
             try:
                 values[p.name] = _value(self.eval(a, scope), a, scope)
             except SpecError as e:
@@ -573,6 +628,7 @@ class _Elaborator:
                 self.bag.error(f"argument '{kw.name}' is given twice", kw.span)
                 ok = False
                 continue
+            exprs[kw.name] = E.lower(kw.value, scope)
             try:
                 values[kw.name] = _value(self.eval(kw.value, scope), kw.value, scope)
             except SpecError as e:
@@ -586,6 +642,7 @@ class _Elaborator:
             if p.default is None:
                 missing.append(p.name)
                 continue
+            exprs[p.name] = E.substitute(E.lower(p.default, values), exprs)
             try:
                 values[p.name] = _value(self.eval(p.default, values), p.default, values)
             except SpecError as e:
@@ -599,14 +656,7 @@ class _Elaborator:
                 f"{block.name}({', '.join(names)})",
             )
             ok = False
-        return values if ok else None
-
-
-def _labelled(node: ir.Node) -> bool:
-    row = getattr(node, "row", None)
-    if row is None and node.stmt is not None:
-        row = getattr(node.stmt, "row", None)
-    return row is not None and row.label is not None
+        return (values, exprs) if ok else None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -651,13 +701,11 @@ def _elaborate(path, text, params, name) -> ir.Network:
         units="exact",
         init=("default", {}),
         defaults={},
-        blocks=loader.blocks,
-        block_files=loader.block_files,
+        blocks={name: el.info(b) for name, b in loader.blocks.items()},
         body=ir.Seq(name="", span=Span(file, 1, 1, 1, 1)),
         rows=[],
         diagnostics=[],
         sources=loader.sources,
-        module=module,
     )
     if module is None:
         net.diagnostics = bag.sorted()
@@ -671,6 +719,7 @@ def _elaborate(path, text, params, name) -> ir.Network:
                 "start the file with: network NAME",
             )
         _check_library(module, el, bag)
+        net.definitions = _definitions(loader.blocks, el.defaults)
         net.diagnostics = bag.sorted()
         return net
 
@@ -727,9 +776,15 @@ def _elaborate(path, text, params, name) -> ir.Network:
                     continue
                 try:
                     v = _num(_defined(evaluate(kw.value, scope), kw.value, scope), kw.value)
-                    opts[kw.name] = float(v)
+                    opts[kw.name] = _init_option(kw.name, float(v), opts, kw.value.span)
+                    net.init_exprs[kw.name] = E.lower(kw.value, scope)
                 except SpecError as e:
                     bag.error(e.message, e.span or kw.span, *e.notes)
+            if opts.get("a", 0.0) >= opts.get("b", 1.0):
+                bag.error(
+                    f"init {scheme}: the lower bound a = {opts['a']:g} must be below b = {opts['b']:g}",
+                    module.init.span,
+                )
             net.init = (scheme, opts)
 
     for d in module.defaults:
@@ -757,7 +812,7 @@ def _elaborate(path, text, params, name) -> ir.Network:
             except SpecError as e:
                 bag.error(e.message, e.span or kw.span, *e.notes)
                 continue
-            table[kw.name] = (v, kw.value.span, kw.value)
+            table[kw.name] = (v, kw.value.span, E.lower(kw.value, scope))
     net.defaults = {k: {n: v for n, (v, _, _) in t.items()} for k, t in el.defaults.items()}
 
     x = None
@@ -778,13 +833,50 @@ def _elaborate(path, text, params, name) -> ir.Network:
     body = el.body(module.body, x, scope, module.network.span, top=True)
     net.body = body
     for node in body.items:
-        exps = [ir.Expectation(e.key, e.raw, e.span) for e in getattr(node.stmt, "expect", ())]
-        net.rows.append(ir.Row(node=node, stmt=node.stmt, expectations=exps))
+        exps = [ir.Expectation(e.key, e.raw, e.span) for e in node.expect]
+        net.rows.append(ir.Row(node=node, expectations=exps))
+    net.definitions = _definitions(loader.blocks, el.defaults)
 
     for run in PASSES:
         run(net, bag)
     net.diagnostics = bag.sorted()
     return net
+
+
+def _members(seq: ir.Seq):
+    """The nodes named in a body's scope: its rows, and the rows of residual bodies (which share it)."""
+    for n in seq.items:
+        yield n
+        if isinstance(n, ir.Residual):
+            yield from _members(n.body)
+
+
+def _init_option(name: str, v: float, opts: dict[str, float], span: Span) -> float:
+    """An init option: finite, and a standard deviation positive."""
+    if not math.isfinite(v):
+        raise SpecError(f"init option {name} must be finite, got {v:g}", span=span)
+    if name == "std" and v <= 0:
+        raise SpecError(f"init option std must be positive, got {v:g}", span=span)
+    return v
+
+
+def _definitions(blocks: dict[str, A.BlockDef], defaults) -> dict[str, ir.Call]:
+    """Every block elaborated once with symbolic arguments: its rows, names and expressions as the
+    definition writes them, with no shapes (what `diagram --block` draws when no instance exists)."""
+    el = _Elaborator(DiagnosticBag(), blocks)
+    el.symbolic = True
+    el.defaults = defaults
+    out: dict[str, ir.Call] = {}
+    for name, block in blocks.items():
+        scope: dict[str, Any] = {p.name: UNKNOWN for p in block.params}
+        scope["in"] = UNKNOWN
+        el.stack = [name]
+        body = el.body(block.body, None, scope, block.span)
+        exprs = {p.name: E.Ref(p.span, p.name) for p in block.params}
+        out[name] = ir.Call(
+            name=name, span=block.span, block=el.info(block), arg_exprs=exprs, body=body
+        )
+    return out
 
 
 _KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}

@@ -11,10 +11,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from inspec.analysis.exprs import Expr
+from inspec.analysis.naming import member, standalone
 from inspec.analysis.ops import ZERO, Cost, OpDef
 from inspec.analysis.shapes import Shape
 from inspec.diagnostics import Diagnostic, Span
-from inspec.language import ast as A
 
 
 @dataclass(eq=False)
@@ -26,8 +27,12 @@ class Node:
     cost: Cost = ZERO
     depth: int = 0
     active: bool = True  # False: a conditional row whose condition is false for these parameters
-    cond: A.Expr | None = None
-    stmt: object = None  # the statement this node was elaborated from
+    cond: Expr | None = None  # the row's `if` condition
+    label: str | None = None  # the label the spec gave the row, if any
+    label_span: Span | None = None
+    auto: str | None = None  # the base of a generated name (`conv` for conv2); None for given names
+    chan: Expr | None = None  # the output channels as an expression of the scope's parameters
+    expect: tuple = ()  # the row's `expect` items (top-level rows)
 
     def children(self) -> list[Node]:
         return []
@@ -42,23 +47,32 @@ class Node:
         yield from _layers(self, "", include_inactive)
 
 
-def scope_children(items: list[Node]) -> list[tuple[Node, str]]:
-    """Children of a scope with their path names. Concats and residuals are transparent: their
-    branches and body rows live directly in the enclosing scope (as in torchvision and timm, where an
-    Inception block has attributes branch1..branch4 and a residual block branch0.., conv2d)."""
+def scope_children(items: list[Node], flat: str = "") -> list[tuple[Node, str]]:
+    """Children of a scope with their path names (see naming.py). Concats and residuals are
+    transparent: their branches and body rows live directly in the enclosing scope (as in torchvision
+    and timm, where an Inception block has attributes branch1..branch4 and a residual block branch0..,
+    conv2d). A flattened branch's rows join the scope too, prefixed with the branch's name."""
     out: list[tuple[Node, str]] = []
     for n in items:
         if isinstance(n, Concat):
             for b in n.branches:
-                if b.is_sequence:
-                    out.append((b, b.name))
-                else:  # its rows live in this scope too, prefixed with the branch's name
-                    out += [(c, f"{b.name}_{p}") for c, p in scope_children(b.body.items)]
+                name = member("", flat, b.name, b.given)
+                if b.flattened:
+                    out += scope_children(b.body.items, f"{name}_")
+                else:
+                    out.append((b, name))
         elif isinstance(n, Residual):
-            out += scope_children(n.body.items)
+            out += scope_children(n.body.items, flat)
         else:
-            out.append((n, n.name))
+            out.append((n, member("", flat, n.name, standalone(n.label))))
     return out
+
+
+def row_layers(node: Node, include_inactive: bool = False) -> Iterator[tuple[str, Layer]]:
+    """The layers of one row of a scope, with their module paths in that scope (a concat or residual
+    row is transparent: its layers are named as the scope names them)."""
+    for child, sub in scope_children([node]):
+        yield from _layers(child, f"{sub}." if sub else "", include_inactive)
 
 
 def _layers(node: Node, prefix: str, inactive: bool) -> Iterator[tuple[str, Layer]]:
@@ -75,12 +89,11 @@ def _layers(node: Node, prefix: str, inactive: bool) -> Iterator[tuple[str, Laye
 class Layer(Node):
     op: OpDef | None = None
     attrs: dict[str, Any] = field(default_factory=dict)
-    row: A.Row | None = None
-    label: str | None = None
-    # which expression set each attribute: in the row (an argument, a flag or key=value) or in the
-    # network's `defaults` line; attributes in neither are the registry's defaults or the patch's
-    sources: dict[str, A.Expr] = field(default_factory=dict)
-    defaulted: dict[str, A.Expr] = field(default_factory=dict)
+    # which expression set each attribute: in the row (an argument, a flag or key=value; over the
+    # scope's parameters) or in the network's `defaults` line (over the network's parameters);
+    # attributes in neither are the registry's defaults or the patch's
+    sources: dict[str, Expr] = field(default_factory=dict)
+    defaulted: dict[str, Expr] = field(default_factory=dict)
 
     def child_paths(self):
         return []
@@ -116,20 +129,33 @@ class Branch(Node):
     (torchvision's `inception3a.branch1.conv`)."""
 
     body: Seq | None = None
+    given: bool = False  # named by the spec (`branch NAME`), not by position
 
     def children(self) -> list[Node]:
         return [self.body]
 
     @property
     def single(self) -> Node | None:
+        """The branch's one unlabelled layer, which is the branch in module paths."""
         items = self.body.items
-        return items[0] if len(items) == 1 and isinstance(items[0], Layer) else None
+        if len(items) == 1 and isinstance(items[0], Layer) and items[0].label is None:
+            return items[0]
+        return None
 
     @property
     def is_sequence(self) -> bool:
-        """A plain sequence of rows (an nn.Sequential in PyTorch, its rows numbered 0, 1, ...).
-        A branch holding branches or a residual is not: its rows join the enclosing scope."""
-        return all(isinstance(n, (Layer, Call, Repeat)) and n.cond is None for n in self.body.items)
+        """A plain sequence of unlabelled rows (an nn.Sequential in PyTorch, its rows numbered 0, 1,
+        ...)."""
+        return all(
+            isinstance(n, (Layer, Call, Repeat)) and n.cond is None and n.label is None
+            for n in self.body.items
+        )
+
+    @property
+    def flattened(self) -> bool:
+        """A branch whose rows join the enclosing scope (it holds labelled or conditional rows,
+        branches or a residual)."""
+        return self.single is None and not self.is_sequence
 
     def child_paths(self):
         if self.single is not None:
@@ -156,7 +182,8 @@ class Residual(Node):
     op: OpDef | None = None
     attrs: dict[str, Any] = field(default_factory=dict)
     body: Seq | None = None
-    ast: A.Residual | None = None
+    sources: dict[str, Expr] = field(default_factory=dict)  # as in Layer: scale, act
+    defaulted: dict[str, Expr] = field(default_factory=dict)
 
     def children(self) -> list[Node]:
         return [self.body]
@@ -169,10 +196,10 @@ class Residual(Node):
 class Call(Node):
     """An instance of a block definition."""
 
-    block: A.BlockDef | None = None
+    block: BlockInfo | None = None
     args: dict[str, Any] = field(default_factory=dict)
-    row: A.Row | None = None
-    label: str | None = None
+    # each argument as an expression of the caller's parameters (defaults included)
+    arg_exprs: dict[str, Expr] = field(default_factory=dict)
     body: Seq | None = None
 
     def children(self) -> list[Node]:
@@ -192,7 +219,7 @@ class Repeat(Node):
 
     count: int = 0
     items: list[Node] = field(default_factory=list)
-    count_expr: A.Expr | None = None  # set when the count is a parameter (`n x block`)
+    count_expr: Expr | None = None  # set when the count is a parameter (`n x block`)
 
     def children(self) -> list[Node]:
         return list(self.items)
@@ -223,6 +250,16 @@ class ParamInfo:
 
 
 @dataclass(frozen=True)
+class BlockInfo:
+    """A block definition as the backends see it: its name, parameters and where it is written."""
+
+    name: str
+    params: tuple[ParamInfo, ...]
+    span: Span
+    file: str
+
+
+@dataclass(frozen=True)
 class Expectation:
     key: str  # output | params | weights | ops | depth
     raw: str
@@ -244,7 +281,6 @@ class Row:
     """One top-level statement of the spec: a row of the paper's table."""
 
     node: Node
-    stmt: object
     expectations: list[Expectation] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
 
@@ -263,13 +299,14 @@ class Network:
     units: str
     init: tuple[str, dict[str, Any]]
     defaults: dict[str, dict[str, Any]]
-    blocks: dict[str, A.BlockDef]
-    block_files: dict[str, str]
+    blocks: dict[str, BlockInfo]
     body: Seq
     rows: list[Row]
     diagnostics: list[Diagnostic]
-    sources: dict[str, str]
-    module: A.Module | None = None
+    sources: dict[str, str]  # file -> text, for diagnostics
+    init_exprs: dict[str, Expr] = field(default_factory=dict)  # init options as written
+    # every block elaborated once with symbolic arguments (drawn by `diagram --block`)
+    definitions: dict[str, Call] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

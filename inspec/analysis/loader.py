@@ -1,4 +1,9 @@
-"""Loading a spec and its imports: files read safely, parsed, and their blocks collected."""
+"""Loading a spec and its imports: files read safely, parsed, and their blocks collected.
+
+Imports nest at most MAX_IMPORT_DEPTH files deep (the loader recurses once a level). An imported file
+that does not parse as a spec (say `import "/etc/shadow"`) is not quoted: its diagnostics are cut to the
+first, which shows only the offending token, at most MAX_TOKEN_SHOWN characters of it.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,43 @@ import os
 from pathlib import Path
 
 from inspec.analysis.ops import ROW_OPS
-from inspec.diagnostics import DiagnosticBag
+from inspec.diagnostics import Diagnostic, DiagnosticBag, Span
 from inspec.language import ast as A
-from inspec.language.parser import MAX_SOURCE_BYTES, parse
+from inspec.language.parser import MAX_SOURCE_BYTES, normalize_source, parse
+
+MAX_IMPORT_DEPTH = 32  # files below the spec in one chain of imports
+# characters of the offending token shown from an imported file that does not parse
+MAX_TOKEN_SHOWN = 16
+
+
+def _token_only(d: Diagnostic, text: str, via: A.Import) -> tuple[Diagnostic, str]:
+    """The first syntax error of an imported file that does not parse, and a stand-in for the file's
+    text that holds nothing but the offending token (cut to MAX_TOKEN_SHOWN characters) where it
+    stood, so that the quoted line and caret show no more of the file than that."""
+    lines = text.split("\n")
+    span = d.span
+    blank = "\n" * (len(lines) - 1)
+    if span is None or not 1 <= span.line <= len(lines):
+        return d, blank
+    line = lines[span.line - 1]
+    start = max(span.col, 1)
+    end = span.end_col if span.end_line == span.line else len(line) + 1
+    token = line[start - 1 : max(end - 1, start)]
+    shown = token if len(token) <= MAX_TOKEN_SHOWN else token[:MAX_TOKEN_SHOWN] + "\u2026"
+    message = d.message
+    if token and shown != token:
+        message = message.replace(repr(token), repr(shown))
+    if len(message) > 120:
+        message = message[:120] + "\u2026"
+    notes = (
+        *d.notes,
+        f"imported at {via.span}: of a file that does not parse, only the first error and its token "
+        "are shown",
+    )
+    cut = Span(span.file, span.line, start, span.line, start + max(len(shown), 1))
+    stand_in = [""] * len(lines)
+    stand_in[span.line - 1] = " " * (start - 1) + shown
+    return Diagnostic(d.severity, message, cut, notes), "\n".join(stand_in)
 
 
 class _Loader:
@@ -27,6 +66,14 @@ class _Loader:
             return None
         if key in self.modules:
             return self.modules[key]
+        if via is not None and len(stack) > MAX_IMPORT_DEPTH:
+            self.bag.error(
+                f"imports nested more than {MAX_IMPORT_DEPTH} files deep",
+                via.span,
+                f"each file of a chain imports the next: at most {MAX_IMPORT_DEPTH} files below the "
+                "spec are followed",
+            )
+            return None
         if text is None:
             try:
                 # a device or FIFO (/dev/zero, /dev/stdin) would be read forever: regular files only,
@@ -50,8 +97,14 @@ class _Loader:
                 self.modules[key] = None
                 return None
         display = path
-        self.sources[display] = text
+        # the text the spans count in: the parser's (no byte order mark, \n line ends only)
+        self.sources[display] = normalize_source(text)
         module, diags = parse(text, display)
+        errors = [d for d in diags if d.is_error]
+        if module is None and via is not None and errors:
+            first = min(errors, key=lambda d: (d.span.line, d.span.col) if d.span else (0, 0))
+            first, self.sources[display] = _token_only(first, self.sources[display], via)
+            diags = [first]
         for d in diags:
             self.bag.add(d)
         self.modules[key] = module
@@ -62,6 +115,12 @@ class _Loader:
             target = os.path.normpath(str(base / imp.path))
             self.load(target, None, (*stack, key), imp)
         for b in module.blocks:
+            for param in b.params:
+                if param.name == "in":
+                    self.bag.error(
+                        "'in' is the block's input channels; a parameter cannot take that name",
+                        param.span,
+                    )
             if b.name in ROW_OPS:
                 self.bag.error(f"block '{b.name}' has the name of a built-in op", b.span)
             elif b.name in self.blocks:

@@ -1,9 +1,14 @@
 """The op registry: every layer type is declared exactly once, here.
 
-An entry holds the op's attributes with their kinds and defaults, which attributes a row may give by
-position, the bare words it accepts as flags, its shape rule, its cost rule (params, weights and
-multiply-adds), its table title, its diagram category and the name of its code template. The elaborator,
-the table, the diagram and the PyTorch backend all read these entries; none of them switches on op names.
+An entry holds the op's attributes with their kinds, defaults and ranges, which attributes a row may
+give by position, the bare words it accepts as flags, its shape rule, the attributes it derives from its
+input (resolved padding), its cost rule (params, weights and multiply-adds), its table title, its diagram
+category and the name of its code template. The elaborator, the table, the diagram and the PyTorch backend
+all read these entries; none of them switches on op names. The activation words (`act=...`) are one
+table here too, with the code each one becomes.
+
+Rules are pure: a shape rule, a resolver or a cost rule reads the attribute dict it is given and never
+writes to it.
 """
 
 from __future__ import annotations
@@ -12,15 +17,50 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from inspec.analysis.shapes import Padding, Shape, resolve_padding, split_pad, window_out
+from inspec.analysis.shapes import (
+    Padding,
+    Shape,
+    ceil_read_after,
+    resolve_padding,
+    split_pad,
+    window_out,
+)
 from inspec.diagnostics import SpecError
-
-ACTIVATIONS = ("relu", "relu6", "tanh", "sigmoid", "gelu", "silu", "none")
 
 # Resource guards: larger values are rejected before anything is allocated or rendered.
 MAX_CHANNELS = 1 << 20
 MAX_SPATIAL = 1 << 16
 MAX_KERNEL = 1 << 12
+# A dilated window pads its input by up to dilation * (kernel - 1) without adding weights; at 64 (past
+# any published rate) the padded map stays within 64^2 times the input and the weights together.
+MAX_DILATION = 64
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An activation word of the language (`act=relu`) and the PyTorch code it becomes."""
+
+    name: str
+    functional: str  # applied to a fresh tensor, which {} stands for: "F.relu({}, inplace=True)"
+    module: str  # as a module (an activation a parameter chooses): "nn.ReLU(inplace=True)"
+    title: str  # in the name of a generated conv unit class: ConvBNReLU
+
+
+# Every activation an `act` attribute accepts; adding one is adding an entry. "none" comes first: it is
+# every `act`'s default, and the generated activation(...) function tests for it first.
+ACTIVATIONS: dict[str, Activation] = {
+    a.name: a
+    for a in (
+        Activation("none", "{}", "nn.Identity()", ""),
+        Activation("relu", "F.relu({}, inplace=True)", "nn.ReLU(inplace=True)", "ReLU"),
+        Activation("relu6", "F.relu6({}, inplace=True)", "nn.ReLU6(inplace=True)", "ReLU6"),
+        Activation("tanh", "torch.tanh({})", "nn.Tanh()", "Tanh"),
+        Activation("sigmoid", "torch.sigmoid({})", "nn.Sigmoid()", "Sigmoid"),
+        Activation("gelu", "F.gelu({})", "nn.GELU()", "GELU"),
+        Activation("silu", "F.silu({}, inplace=True)", "nn.SiLU(inplace=True)", "SiLU"),
+    )
+}
+ACT_WORDS = tuple(ACTIVATIONS)
 
 
 @dataclass(frozen=True)
@@ -76,7 +116,11 @@ class OpDef:
     patch: bool = False  # accepts a KxK[/S] patch
     patch_required: bool = False
     weighted: bool = False  # counts toward depth
+    # shape(attrs, x, ctx) -> the output shape, or SpecError; reads attrs, never writes them
     shape: Callable[..., Shape] | None = None
+    # resolve(attrs, x) -> attributes derived from the input, for the backends (a sliding window's
+    # resolved `padding`); called after the shape rule accepted the row, and as pure
+    resolve: Callable[[dict, Shape], dict] = lambda a, x: {}
     cost: Callable[[dict, Shape, Shape], Cost] = lambda a, x, y: ZERO
     title_fn: Callable[[dict], str] | None = None
     template: str = ""
@@ -92,6 +136,13 @@ class OpDef:
     def display(self, attrs: dict) -> str:
         return self.title_fn(attrs) if self.title_fn else self.title
 
+    def default(self, name: str) -> Any:
+        """The registry's default of attribute `name` (KeyError if the op has no such attribute)."""
+        attr = self.attr(name)
+        if attr is None:
+            raise KeyError(f"{self.name} has no attribute {name!r}")
+        return attr.default
+
 
 # ------------------------------------------------------------------------------------------------
 # Shared pieces
@@ -105,19 +156,27 @@ def _need_map(x: Shape, what: str) -> None:
         )
 
 
-def _sliding(a: dict, x: Shape, ctx: Ctx, what: str, kh: int, kw: int) -> Shape:
-    """Shape rule shared by conv and pools: resolves padding into a['padding']."""
-    s = a["stride"]
-    d = a.get("dilation", 1)
+def _window_padding(a: dict, x: Shape) -> Padding:
+    """A sliding window's `pad` (same, valid or explicit) resolved against the input's size."""
+    kh, kw = _kernel(a)
+    s, d = a["stride"], a.get("dilation", 1)
     ph, pw = split_pad(a["pad"])
     top, bottom = resolve_padding(ph, x.h, kh, s, d, "height")
     left, right = resolve_padding(pw, x.w, kw, s, d, "width")
-    pad = Padding(top, bottom, left, right)
-    a["padding"] = pad
-    if a["pad"] == "same":
-        rounding = "floor"
-    else:
-        rounding = a.get("round", "floor")
+    return Padding(top, bottom, left, right)
+
+
+def _rounding(a: dict) -> str:
+    return "floor" if a["pad"] == "same" else a.get("round", "floor")
+
+
+def _sliding(a: dict, x: Shape, ctx: Ctx, what: str, kh: int, kw: int) -> Shape:
+    """Shape rule shared by conv and pools."""
+    s = a["stride"]
+    d = a.get("dilation", 1)
+    pad = _window_padding(a, x)
+    top, bottom, left, right = pad.top, pad.bottom, pad.left, pad.right
+    rounding = _rounding(a)
     oh, nh = window_out(x.h, kh, s, top, bottom, d, rounding, "height", what)
     ow, nw = window_out(x.w, kw, s, left, right, d, rounding, "width", what)
     notes = [n for n in (nh, nw) if n]
@@ -130,8 +189,24 @@ def _sliding(a: dict, x: Shape, ctx: Ctx, what: str, kh: int, kw: int) -> Shape:
     return Shape(oh, ow, x.c)
 
 
-def _check_pad_limit(a: dict, kh: int, kw: int, what: str) -> None:
-    p: Padding = a["padding"]
+def _sliding_resolve(a: dict, x: Shape) -> dict:
+    """The padding the generated code applies: `pad` resolved against the input.
+
+    With round=ceil and asymmetric padding (which PyTorch receives as a padding layer followed by a pool
+    with padding 0), trailing padding past the last window's end is left out: no window reads it, and a
+    pool that saw it as input could start one more window inside it.
+    """
+    p = _window_padding(a, x)
+    if _rounding(a) == "ceil" and not p.symmetric:
+        kh, kw = _kernel(a)
+        s, d = a["stride"], a.get("dilation", 1)
+        bottom = ceil_read_after(x.h, kh, s, p.top, p.bottom, d)
+        right = ceil_read_after(x.w, kw, s, p.left, p.right, d)
+        p = Padding(p.top, bottom, p.left, right)
+    return {"padding": p}
+
+
+def _check_pad_limit(p: Padding, kh: int, kw: int, what: str) -> None:
     if max(p.top, p.bottom) > kh // 2 or max(p.left, p.right) > kw // 2:
         raise SpecError(
             f"padding {p} is more than half the {kh}x{kw} {what} window",
@@ -182,17 +257,38 @@ CONV = OpDef(
     attrs=(
         Attr("out", "int", None, "output channels (required)", minimum=1, maximum=MAX_CHANNELS),
         Attr("kernel", "kernel", None, "kernel size; written as the patch KHxKW"),
-        Attr("stride", "int", 1, "stride; written after the patch as /S", minimum=1),
+        Attr(
+            "stride",
+            "int",
+            1,
+            "stride; written after the patch as /S",
+            minimum=1,
+            maximum=MAX_KERNEL,
+        ),
         Attr(
             "pad", "pad", "same", "padding: same (output = ceil(in / stride)), valid, or explicit"
         ),
-        Attr("dilation", "int", 1, "dilation", minimum=1, maximum=MAX_KERNEL),
-        Attr("groups", "int", 1, "groups (2 models AlexNet's two-GPU split)", minimum=1),
+        Attr("dilation", "int", 1, "dilation", minimum=1, maximum=MAX_DILATION),
+        Attr(
+            "groups",
+            "int",
+            1,
+            "groups (2 models AlexNet's two-GPU split)",
+            minimum=1,
+            maximum=MAX_CHANNELS,
+        ),
         Attr("bias", "bool", True, "add a bias"),
         Attr("bn", "bool", False, "batch norm after the conv"),
-        Attr("eps", "float", 1e-5, "batch norm epsilon", minimum=0.0),
-        Attr("momentum", "float", 0.1, "batch norm momentum (PyTorch convention)", minimum=0.0),
-        Attr("act", "enum", "none", "activation after conv (and bn)", ACTIVATIONS),
+        Attr("eps", "float", 1e-5, "batch norm epsilon", minimum=0.0, maximum=1.0),
+        Attr(
+            "momentum",
+            "float",
+            0.1,
+            "batch norm momentum (PyTorch convention)",
+            minimum=0.0,
+            maximum=1.0,
+        ),
+        Attr("act", "enum", "none", "activation after conv (and bn)", ACT_WORDS),
         Attr("round", "enum", "floor", "rounding of the output size", ("floor", "exact")),
     ),
     positional=("out",),
@@ -201,6 +297,7 @@ CONV = OpDef(
     patch_required=True,
     weighted=True,
     shape=_conv_shape,
+    resolve=_sliding_resolve,
     cost=_conv_cost,
     template="conv",
 )
@@ -213,18 +310,22 @@ def _pool_shape(kind: str):
     def rule(a: dict, x: Shape, ctx: Ctx) -> Shape:
         _need_map(x, kind)
         if a["global"]:
-            a["kernel"] = (x.h, x.w)
-            a["stride"] = 1
-            a["padding"] = Padding(0, 0, 0, 0)
             return Shape(1, 1, x.c)
         if a.get("kernel") is None:
             raise SpecError(f"{kind} needs a window such as 3x3/2, or the flag 'global'")
         kh, kw = _kernel(a)
         y = _sliding(a, x, ctx, kind, kh, kw)
-        _check_pad_limit(a, kh, kw, kind)
+        _check_pad_limit(_window_padding(a, x), kh, kw, kind)
         return y
 
     return rule
+
+
+def _pool_resolve(a: dict, x: Shape) -> dict:
+    """A global pool's window is the whole input; other pools resolve their padding as conv does."""
+    if a["global"]:
+        return {"kernel": (x.h, x.w), "stride": 1, "padding": Padding(0, 0, 0, 0)}
+    return _sliding_resolve(a, x)
 
 
 def _pool_title(word: str):
@@ -236,9 +337,18 @@ def _pool_title(word: str):
 
 _POOL_ATTRS = (
     Attr("kernel", "kernel", None, "window size; written as the patch KHxKW"),
-    Attr("stride", "int", 1, "stride; written after the patch as /S", minimum=1),
+    Attr(
+        "stride", "int", 1, "stride; written after the patch as /S", minimum=1, maximum=MAX_KERNEL
+    ),
     Attr("pad", "pad", "same", "padding: same, valid, or explicit"),
-    Attr("round", "enum", "floor", "rounding of the output size", ("floor", "ceil", "exact")),
+    Attr(
+        "round",
+        "enum",
+        "floor",
+        "rounding of the output size (ceil: a last window may hang over the end of the padded input,"
+        " but it starts inside the input or the leading padding, as PyTorch's ceil_mode)",
+        ("floor", "ceil", "exact"),
+    ),
     Attr("global", "bool", False, "pool the whole feature map to 1x1"),
 )
 
@@ -256,6 +366,7 @@ MAXPOOL = OpDef(
     },
     patch=True,
     shape=_pool_shape("max pool"),
+    resolve=_pool_resolve,
     title_fn=_pool_title("max pool"),
     template="maxpool",
 )
@@ -282,6 +393,7 @@ AVGPOOL = OpDef(
     },
     patch=True,
     shape=_pool_shape("avg pool"),
+    resolve=_pool_resolve,
     title_fn=_pool_title("avg pool"),
     template="avgpool",
 )
@@ -310,10 +422,10 @@ LRN = OpDef(
     "b = a / (k + alpha * sum(a^2))^beta over `size` neighbouring channels. "
     "(PyTorch's LocalResponseNorm divides alpha by size; the generated code compensates.)",
     attrs=(
-        Attr("size", "int", 5, "channels in the window", minimum=1),
-        Attr("alpha", "float", 1e-4, "alpha, not divided by size", minimum=0.0),
-        Attr("beta", "float", 0.75, "beta"),
-        Attr("k", "float", 1.0, "additive constant k"),
+        Attr("size", "int", 5, "channels in the window", minimum=1, maximum=MAX_KERNEL),
+        Attr("alpha", "float", 1e-4, "alpha, not divided by size", minimum=0.0, maximum=10.0),
+        Attr("beta", "float", 0.75, "beta", minimum=0.0, maximum=10.0),
+        Attr("k", "float", 1.0, "additive constant k", minimum=0.0, maximum=1000.0),
     ),
     positional=("size",),
     shape=_same_map("lrn"),
@@ -326,8 +438,8 @@ BN = OpDef(
     category="norm",
     doc="Batch normalisation on its own row (a conv row can carry it with bn=true).",
     attrs=(
-        Attr("eps", "float", 1e-5, "epsilon", minimum=0.0),
-        Attr("momentum", "float", 0.1, "momentum (PyTorch convention)", minimum=0.0),
+        Attr("eps", "float", 1e-5, "epsilon", minimum=0.0, maximum=1.0),
+        Attr("momentum", "float", 0.1, "momentum (PyTorch convention)", minimum=0.0, maximum=1.0),
     ),
     shape=_identity,
     cost=lambda a, x, y: Cost(2 * x.c, 0, 0),
@@ -342,6 +454,16 @@ RELU = OpDef(
     attrs=(),
     shape=_identity,
     template="relu",
+)
+
+RELU6 = OpDef(
+    name="relu6",
+    title="relu6",
+    category="activation",
+    doc="ReLU capped at 6, min(max(x, 0), 6), on its own row (MobileNet's activation).",
+    attrs=(),
+    shape=_identity,
+    template="relu6",
 )
 
 DROPOUT = OpDef(
@@ -389,7 +511,7 @@ LINEAR = OpDef(
     attrs=(
         Attr("out", "int", None, "output features (required)", minimum=1, maximum=MAX_CHANNELS),
         Attr("bias", "bool", True, "add a bias"),
-        Attr("act", "enum", "none", "activation after the layer", ACTIVATIONS),
+        Attr("act", "enum", "none", "activation after the layer", ACT_WORDS),
     ),
     positional=("out",),
     weighted=True,
@@ -426,7 +548,23 @@ def concat_shape(parts: list[tuple[str, Shape]]) -> Shape:
     return Shape(s0.h, s0.w, sum(s.c for _, s in parts), s0.flat)
 
 
+def _kind(s: Shape) -> str:
+    return "a flat vector" if s.flat else "a feature map"
+
+
+def _described(s: Shape) -> str:
+    return f"a vector of {s.c} features" if s.flat else f"{s}"
+
+
 def add_shape(x: Shape, body: Shape) -> Shape:
+    if x.flat != body.flat:
+        raise SpecError(
+            f"residual add: the body gives {_kind(body)}, but its input is {_kind(x)}",
+            f"input (skip connection): {_described(x)}",
+            f"body: {_described(body)}",
+            "a vector and a feature map cannot be added (PyTorch would broadcast one against the"
+            " other); a flatten or linear row belongs after the residual block",
+        )
     if (x.h, x.w, x.c) != (body.h, body.w, body.c):
         what = "channel count" if (x.h, x.w) == (body.h, body.w) else "shape"
         raise SpecError(
@@ -455,8 +593,10 @@ ADD = OpDef(
     category="merge",
     doc="Residual connection act(x + scale * body(x)) (written as `residual { ... }`).",
     attrs=(
-        Attr("scale", "float", 1.0, "scale applied to the body's output"),
-        Attr("act", "enum", "none", "activation after the sum", ACTIVATIONS),
+        Attr(
+            "scale", "float", 1.0, "scale applied to the body's output", minimum=-10.0, maximum=10.0
+        ),
+        Attr("act", "enum", "none", "activation after the sum", ACT_WORDS),
     ),
     template="add",
     user_visible=False,
@@ -472,6 +612,7 @@ OPS: dict[str, OpDef] = {
         LRN,
         BN,
         RELU,
+        RELU6,
         DROPOUT,
         FLATTEN,
         LINEAR,

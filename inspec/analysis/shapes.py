@@ -101,15 +101,18 @@ def window_out(
     kstr = f"{eff}" if dilation == 1 else f"{dilation}*({k}-1)+1"
     formula = f"({size}{pads} - {kstr}) / {stride} + 1"
     if rounding == "ceil":
-        out = -(-span // stride) + 1
-        # PyTorch: the last window must start inside the input or the leading padding.
-        if (out - 1) * stride >= size + before:
-            out -= 1
+        out = ceil_windows(size, eff, stride, before, after)
         if out >= 1:
             exact = span >= 0 and span % stride == 0
             if exact:
                 return out, None
             value = span / stride + 1
+            up = ceil_div(span, stride) + 1
+            if up > out:  # the last window would start after the input (in the trailing padding)
+                return out, (
+                    f"{axis}: {formula} = {value:g}, rounded up to {up}, less a last window that"
+                    f" would start after the input: {out}"
+                )
             return out, f"{axis}: {formula} = {value:g}, rounded up to {out}"
     if span < 0:
         raise SpecError(
@@ -127,6 +130,32 @@ def window_out(
             )
         return out, f"{axis}: {formula} = {value:g}, rounded {rounding_word(rounding)} to {out}"
     return out, None
+
+
+def ceil_windows(size: int, eff: int, stride: int, before: int, after: int) -> int:
+    """How many windows of extent `eff` round=ceil fits along one axis (may be < 1: none fit).
+
+    PyTorch's ceil_mode: the last window may hang over the end of the padded input, but it must start
+    inside the input or the leading padding.
+    """
+    out = ceil_div(size + before + after - eff, stride) + 1
+    if (out - 1) * stride >= size + before:
+        out -= 1
+    return out
+
+
+def ceil_read_after(size: int, k: int, stride: int, before: int, after: int, dilation: int) -> int:
+    """The part of the trailing padding `after` that round=ceil's windows read along one axis.
+
+    Padding past the last window's end changes nothing in the result, but a pool that sees it as input
+    (a padding layer followed by a pool with padding 0, which is how asymmetric padding reaches
+    PyTorch) may start one more window inside it: PyTorch's rule allows a last window that starts in
+    the input, and to the pool the trailing padding is input.
+    """
+    eff = dilation * (k - 1) + 1
+    out = ceil_windows(size, eff, stride, before, after)
+    end = (out - 1) * stride + eff  # the last window's end, counted from the leading padding
+    return min(after, max(0, end - size - before))
 
 
 def rounding_word(rounding: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from inspec.analysis.ops import OPS
+from inspec.analysis.ops import ACTIVATIONS, OPS
 
 BEGIN = "<!-- ops:begin (generated from inspec/analysis/ops.py by scripts/regen-golden; do not edit) -->"
 END = "<!-- ops:end -->"
@@ -55,5 +55,16 @@ def ops_markdown() -> str:
                 kind = a.describe_kind().replace("|", "\\|")
                 out.append(f"| `{a.name}` | {kind}{rng} | {_default(a.default)} | {a.doc} |")
             out.append("")
+    out.append("### Activations")
+    out.append("")
+    out.append(
+        "The words an `act` attribute accepts (conv, linear, residual), with the code each becomes."
+    )
+    out.append("")
+    out.append("| `act` | applied to a tensor `x` | as a module |")
+    out.append("|---|---|---|")
+    for a in ACTIVATIONS.values():
+        out.append(f"| `{a.name}` | `{a.functional.format('x')}` | `{a.module}` |")
+    out.append("")
     out.append(END)
     return "\n".join(out) + "\n"

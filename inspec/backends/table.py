@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,8 +81,7 @@ def _describe(node: ir.Node) -> tuple[str, str | None, dict[str, Any], dict[str,
         first = node.items[0] if node.items else None
         inner = _describe(first)[0] if first else node.name
         _, _, args, headers = _describe(first) if first else ("", None, {}, {})
-        label = node.stmt.row.label if node.stmt is not None else None
-        return f"{node.count} x {inner}", label, args, headers
+        return f"{node.count} x {inner}", node.label, args, headers
     if isinstance(node, ir.Call):
         headers = {p.name: p.header for p in node.block.params if p.header}
         t = node.block.name
@@ -133,8 +133,7 @@ def rows(net: ir.Network, granularity: str = "rows") -> list[TableRow]:
             out.append(tr)
             continue
         is_side = isinstance(node, ir.Side)
-        for path, layer in node.layers(include_inactive=True):
-            full = f"{node.name}.{path}" if path else node.name
+        for full, layer in ir.row_layers(node, include_inactive=True):
             tr = _row(layer, level=0, path=full, side=is_side)
             title = layer.op.display(layer.attrs) if layer.attrs else layer.op.title
             tr.type = f"{full}: {title}"
@@ -280,13 +279,14 @@ def render_markdown(net: ir.Network, granularity: str = "rows", units: str = "ex
     head, body = _grid(net, trs, units)
 
     def esc(c: str) -> str:
-        return c.replace("|", "\\|").strip() or " "
+        """A cell: a backslash and a pipe escaped (a pipe would end the cell)."""
+        return c.replace("\\", "\\\\").replace("|", "\\|").strip() or " "
 
     out = [
         f"**{net.name}**: input {'x'.join(map(str, net.input.as_list())) if net.input else '?'}",
         "",
     ]
-    out.append("| " + " | ".join(head) + " |")
+    out.append("| " + " | ".join(esc(h) for h in head) + " |")
     out.append(
         "|"
         + "|".join("---" if i < 3 or h.startswith("paper") else "---:" for i, h in enumerate(head))
@@ -295,7 +295,7 @@ def render_markdown(net: ir.Network, granularity: str = "rows", units: str = "ex
     for r in body:
         out.append("| " + " | ".join(esc(c) for c in r) + " |")
     for cells in _total_cells(net, head, units):
-        out.append("| " + " | ".join(f"**{c}**" if c else " " for c in cells) + " |")
+        out.append("| " + " | ".join(f"**{esc(c)}**" if c else " " for c in cells) + " |")
     out.append("")
     out.append(f"params = {CONVENTION['params']}; ops = {CONVENTION['ops']}; {_units_line(units)}.")
     return "\n".join(out) + "\n"
@@ -358,8 +358,22 @@ def to_json(net: ir.Network, granularity: str = "rows") -> dict[str, Any]:
     }
 
 
+def _jsonable(v: Any) -> Any:
+    """A value as JSON holds it: a word (an enum value such as relu) as its string; a float that is not
+    finite as the string "inf", "-inf" or "nan" (JSON has no such numbers); a tuple as a list."""
+    if v is None or isinstance(v, (bool, int, str)):
+        return v
+    if isinstance(v, float):
+        return v if math.isfinite(v) else ("nan" if math.isnan(v) else ("inf" if v > 0 else "-inf"))
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    return str(v)
+
+
 def render_json(net: ir.Network, granularity: str = "rows", units: str = "exact") -> str:
-    return json.dumps(to_json(net, granularity), indent=2) + "\n"
+    return json.dumps(_jsonable(to_json(net, granularity)), indent=2, allow_nan=False) + "\n"
 
 
 RENDERERS = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 
 from inspec.diagnostics import Span
 
@@ -219,3 +219,56 @@ def grouped(stmts) -> Iterator[object]:
         else:
             yield stmts[i]
             i += 1
+
+
+# ----------------------------------------------------------------------------------------------
+# A readable dump (the parse stage's golden files, tests/golden/parse/)
+
+
+def dump(module: Module) -> str:
+    """The typed AST as indented text, one field a line, deterministic (no ids, no hashes).
+
+    A node is its class name and span (`line:col-end_line:end_col`), then its fields, indented; a
+    sequence of nodes is its length, then each item with its index (an empty one is `()`). The module's text is left out, and
+    so is the file of every span (a module's spans are all in its own file)."""
+    out = [f"Module {module.file!r}"]
+    for f in fields(module):
+        if f.name not in ("file", "text"):
+            _dump_field(f.name, getattr(module, f.name), 1, out)
+    return "\n".join(out) + "\n"
+
+
+def _span(s: Span) -> str:
+    return f"{s.line}:{s.col}-{s.end_line}:{s.end_col}"
+
+
+def _is_node(x) -> bool:
+    return is_dataclass(x) and not isinstance(x, (type, Span))
+
+
+def _dump_field(name: str, value, depth: int, out: list[str]) -> None:
+    pad = "  " * depth
+    if isinstance(value, Span):
+        out.append(f"{pad}{name}: {_span(value)}")
+    elif _is_node(value):
+        out.append(f"{pad}{name}: {_head(value)}")
+        _dump_fields(value, depth + 1, out)
+    elif isinstance(value, (tuple, list)) and not value:
+        out.append(f"{pad}{name}: ()")
+    elif isinstance(value, (tuple, list)) and any(_is_node(v) for v in value):
+        out.append(f"{pad}{name}: ({len(value)})")
+        for i, v in enumerate(value):
+            _dump_field(f"[{i}]", v, depth + 1, out)
+    else:
+        out.append(f"{pad}{name}: {value!r}")
+
+
+def _head(node) -> str:
+    span = getattr(node, "span", None)
+    return f"{type(node).__name__} {_span(span)}" if isinstance(span, Span) else type(node).__name__
+
+
+def _dump_fields(node, depth: int, out: list[str]) -> None:
+    for f in fields(node):
+        if f.name != "span":
+            _dump_field(f.name, getattr(node, f.name), depth, out)

@@ -64,68 +64,154 @@ class _ParenNewlines:
 _TRANSFORMER = None
 _LOCK = threading.Lock()
 
+# Every option the parser is built with. The cache key hashes them with the grammar and lark's version,
+# so a change to any of them builds a new parser instead of loading one built differently.
+_LARK_OPTIONS = {
+    "parser": "lalr",
+    "lexer": "contextual",
+    "keep_all_tokens": True,
+    "maybe_placeholders": True,
+}
+_CACHE_FORMAT = 1  # bump when the cache file's layout changes
+
 
 @functools.lru_cache(maxsize=1)
 def _parser() -> Lark:
     """The LALR parser, built once. It calls _ToAst as it reduces (no parse tree is built).
 
-    Building the LALR tables takes ~0.1 s, a large part of `inspec check`; the built parser is kept
-    in the user's cache directory (keyed by a hash of the grammar and the lark version) and loaded in
-    a few milliseconds next time. Any problem with the cache only means building again."""
+    Building the LALR tables takes ~0.1 s, a large part of `inspec check`; the built tables are kept in
+    the user's cache directory as JSON (see _cache_file) and loaded in a few milliseconds next time.
+    The file is data only: reading it never runs code, unlike the pickle lark's own `save` writes.
+    Any problem with the cache (missing, stale, damaged, unwritable) only means building again."""
     global _TRANSFORMER
     grammar = (Path(__file__).parent / "grammar.lark").read_text(encoding="utf-8")
     _TRANSFORMER = _ToAst()
+    runtime = {"transformer": _TRANSFORMER, "postlex": _ParenNewlines()}
     cache = _cache_file(grammar)
     if cache is not None:
         try:
-            with open(cache, "rb") as f:
-                return Lark.__new__(Lark)._load(
-                    f, transformer=_TRANSFORMER, postlex=_ParenNewlines()
-                )
+            return _load(cache, _cache_key(grammar), runtime)
         except Exception:  # a missing, stale or damaged cache: build instead
             pass
-    parser = Lark(
-        grammar,
-        parser="lalr",
-        lexer="contextual",
-        postlex=_ParenNewlines(),
-        keep_all_tokens=True,
-        maybe_placeholders=True,
-        transformer=_TRANSFORMER,
-    )
+    parser = Lark(grammar, **_LARK_OPTIONS, **runtime)
     if cache is not None:
-        _save(parser, cache)
+        _save(parser, cache, _cache_key(grammar), tuple(runtime))
     return parser
 
 
-def _cache_file(grammar: str) -> Path | None:
+def _cache_key(grammar: str) -> str:
+    """A hash of everything the built tables depend on: the grammar text, lark's version, the Lark
+    options and the post-lexer's always-accepted terminals (the transformer is bound at load time)."""
     import hashlib
-    import os
+    import json
 
     import lark
 
-    if os.environ.get("INSPEC_NO_CACHE"):
+    what = {
+        "format": _CACHE_FORMAT,
+        "lark": lark.__version__,
+        "options": _LARK_OPTIONS,
+        "postlex": [_ParenNewlines.__qualname__, list(_ParenNewlines.always_accept)],
+        "grammar": grammar,
+    }
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
+
+
+def _cache_file(grammar: str) -> Path | None:
+    """$XDG_CACHE_HOME/inspec/parser-KEY.json (~/.cache when unset); None when INSPEC_NO_CACHE=1."""
+    import os
+
+    if os.environ.get("INSPEC_NO_CACHE") == "1":
         return None
-    key = hashlib.sha256(f"{lark.__version__}\n{grammar}".encode()).hexdigest()[:16]
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "inspec" / f"parser-{key}.pickle"
+    return Path(base) / "inspec" / f"parser-{_cache_key(grammar)[:32]}.json"
 
 
-def _save(parser: Lark, path: Path) -> None:
+# The cache holds lark's own serialised form of the parser (Lark.memo_serialize: the data lark's
+# standalone generator embeds) written as JSON. That data is nested dicts, lists and tuples of str,
+# int, bool and None. JSON keeps lists and str-keyed dicts; a tuple is written {"__tuple__": [...]} and
+# any other dict (lark's have int keys) {"__items__": [[key, value], ...]}. Reading it back builds only
+# those containers; Lark._load then instantiates only lark's own grammar classes (Rule, TerminalDef,
+# patterns). Nothing in the file can name a function or class to call, as a pickle can.
+_SCALARS = (str, int, bool, type(None))
+_TAGS = ("__tuple__", "__items__")
+
+
+def _encode(x):
+    if isinstance(x, _SCALARS):
+        return x
+    if type(x) is list:
+        return [_encode(v) for v in x]
+    if type(x) is tuple:
+        return {"__tuple__": [_encode(v) for v in x]}
+    if type(x) is dict:
+        if all(type(k) is str for k in x) and not any(t in x for t in _TAGS):
+            return {k: _encode(v) for k, v in x.items()}
+        return {"__items__": [[_encode(k), _encode(v)] for k, v in x.items()]}
+    raise TypeError(f"cannot cache a {type(x).__name__}")
+
+
+def _decode_object(d: dict):
+    """json's object_hook: the inverse of _encode for the tagged objects (their contents are already
+    decoded). A list as a key (a damaged or planted file) raises TypeError: the parser is built."""
+    if len(d) == 1:
+        if "__tuple__" in d:
+            return tuple(d["__tuple__"])
+        if "__items__" in d:
+            return {k: v for k, v in d["__items__"]}
+    return d
+
+
+def _load(path: Path, key: str, runtime: dict) -> Lark:
+    import json
+
+    _check_owner(path.parent)
+    _check_owner(path)
+    with open(path, encoding="utf-8") as f:
+        doc = json.load(f, object_hook=_decode_object)
+    if not isinstance(doc, dict) or doc.get("key") != key:
+        raise ValueError("stale parser cache")
+    data, memo = doc["data"], doc["memo"]
+    if not isinstance(data, dict) or not isinstance(memo, dict):
+        raise ValueError("damaged parser cache")
+    return Lark._load_from_dict(data, memo, **runtime)
+
+
+def _check_owner(path: Path) -> None:
+    """Use only a cache directory and file of this user's that other users cannot write (POSIX)."""
+    import os
+
+    if hasattr(os, "getuid"):
+        st = os.stat(path)
+        if st.st_uid != os.getuid() or st.st_mode & 0o002:
+            raise PermissionError(f"{path} is not this user's own")
+
+
+def _save(parser: Lark, path: Path, key: str, runtime: tuple[str, ...]) -> None:
+    import json
     import os
     import tempfile
 
+    from lark.grammar import Rule
+    from lark.lexer import TerminalDef
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".parser-", dir=path.parent)
+        data, memo = parser.memo_serialize([TerminalDef, Rule])
+        # the transformer and post-lexer are objects: passed again when loading
+        data["options"] = {k: v for k, v in data["options"].items() if k not in runtime}
+        doc = {"key": key, "data": _encode(data), "memo": _encode(memo)}
+        text = json.dumps(doc, separators=(",", ":"))
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _check_owner(path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=".parser-", dir=path.parent)  # mode 0600
         try:
-            with os.fdopen(fd, "wb") as f:
-                parser.save(f)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
             os.replace(tmp, path)
         except BaseException:
             os.unlink(tmp)
             raise
-    except Exception:  # no cache (read-only home, full disk): build each time
+    except Exception:  # no cache (read-only home, full disk, an option lark adds): build each time
         pass
 
 
@@ -451,13 +537,26 @@ def _unbalanced(line: str) -> bool:
     return code.count("{") > code.count("}") or code.count("(") > code.count(")")
 
 
+def normalize_source(text: str) -> str:
+    """The text as the parser reads it: a leading UTF-8 byte order mark dropped, and every line end
+    (\\r\\n, or \\r alone as old Mac editors write) as \\n. Spans count lines and columns in this text."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
+
+
 def parse(text: str, file: str = "<string>") -> tuple[A.Module | None, list[Diagnostic]]:
-    """Parse one .isp source. Returns the module (None on a syntax error) and diagnostics."""
+    """Parse one .isp source. Returns the module (None on a syntax error) and diagnostics.
+
+    The module's text is normalize_source(text): without a byte order mark, \\n line ends only."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_SOURCE_BYTES:
         span = Span(file, 1, 1, 1, 2)
         return None, [
             Diagnostic(Severity.ERROR, f"file is larger than {MAX_SOURCE_BYTES:,} bytes", span)
         ]
+    text = normalize_source(text)
     nest = _surrogate_error(text, file) or _nesting_error(text, file) or _size_error(text, file)
     if nest:
         return None, [nest]

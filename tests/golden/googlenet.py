@@ -105,8 +105,8 @@ class Googlenet(nn.Module):
         )
         self.inception5a = Inception(832, 256, 160, 320, 32, 128, 128)
         self.inception5b = Inception(832, 384, 192, 384, 48, 128, 128)
-        self.avgpool1 = nn.AvgPool2d(7, stride=1)
-        self.dropout1 = nn.Dropout(p=dropout)
+        self.avgpool = nn.AvgPool2d(7, stride=1)
+        self.dropout = nn.Dropout(p=dropout)
         self.fc = nn.Linear(1024, num_classes)
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
@@ -139,8 +139,8 @@ class Googlenet(nn.Module):
         x = self.maxpool4(x)  # N x 832 x 7 x 7
         x = self.inception5a(x)  # N x 832 x 7 x 7
         x = self.inception5b(x)  # N x 1024 x 7 x 7
-        x = self.avgpool1(x)  # N x 1024 x 1 x 1
-        x = self.dropout1(x)  # N x 1024 x 1 x 1
+        x = self.avgpool(x)  # N x 1024 x 1 x 1
+        x = self.dropout(x)  # N x 1024 x 1 x 1
         x = torch.flatten(x, 1)  # N x 1024
         x = self.fc(x)  # N x 1000
         # softmax: left to the loss (nn.CrossEntropyLoss takes logits)
@@ -232,18 +232,18 @@ class Aux(nn.Module):
 
     def __init__(self, in_channels: int, num_classes: int) -> None:
         super().__init__()
-        self.avgpool1 = nn.AvgPool2d(5, stride=3)
-        self.conv1 = ConvReLU(in_channels, 128, kernel_size=1)
+        self.avgpool = nn.AvgPool2d(5, stride=3)
+        self.conv = ConvReLU(in_channels, 128, kernel_size=1)
         self.linear1 = nn.Linear(2048, 1024)
-        self.dropout1 = nn.Dropout(p=0.7)
+        self.dropout = nn.Dropout(p=0.7)
         self.linear2 = nn.Linear(1024, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.avgpool1(x)  # N x 512 x 4 x 4
-        x = self.conv1(x)  # N x 128 x 4 x 4
+        x = self.avgpool(x)  # N x 512 x 4 x 4
+        x = self.conv(x)  # N x 128 x 4 x 4
         x = torch.flatten(x, 1)  # N x 2048
         x = F.relu(self.linear1(x), inplace=True)  # N x 1024
-        x = self.dropout1(x)  # N x 1024
+        x = self.dropout(x)  # N x 1024
         x = self.linear2(x)  # N x 1000
         # softmax: left to the loss (nn.CrossEntropyLoss takes logits)
         return x

@@ -213,18 +213,18 @@ class Aux(nn.Module):
 
     def __init__(self, in_channels: int, num_classes: int) -> None:
         super().__init__()
-        self.avgpool1 = nn.AvgPool2d(5, stride=3)
+        self.avgpool = nn.AvgPool2d(5, stride=3)
         self.conv = ConvBNReLU(in_channels, 128, kernel_size=1)
         self.fc1 = nn.Linear(2048, 1024)
-        self.dropout1 = nn.Dropout(p=0.7)
+        self.dropout = nn.Dropout(p=0.7)
         self.fc2 = nn.Linear(1024, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.avgpool1(x)  # N x 512 x 4 x 4
+        x = self.avgpool(x)  # N x 512 x 4 x 4
         x = self.conv(x)  # N x 128 x 4 x 4
         x = torch.flatten(x, 1)  # N x 2048
         x = F.relu(self.fc1(x), inplace=True)  # N x 1024
-        x = self.dropout1(x)  # N x 1024
+        x = self.dropout(x)  # N x 1024
         x = self.fc2(x)  # N x 1000
         return x
 

@@ -1,11 +1,13 @@
 """View tree -> DOT text, built by hand so that it is deterministic (no dict-of-sets, no ids from `id()`:
 node ids are the table's dotted paths) and fully escaped (every label is an HTML-like label whose text
-goes through `_html`; every quoted attribute through `_quote`). Styling comes from the op registry: a
-box's colour is `CATEGORY_STYLE[op.category]`; nothing here switches on op names.
+goes through `_html`; every quoted attribute through `_text`; every name through `_id`). Styling comes
+from the op registry: a box's colour is `CATEGORY_STYLE[op.category]`; nothing here switches on op
+names.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from inspec.analysis import ir
@@ -15,12 +17,11 @@ from inspec.backends.diagram.view import (
     VSeq,
     VSide,
     VSplit,
-    _ASTView,
     _IRView,
     _shape,
 )
 from inspec.diagnostics import did_you_mean
-from inspec.fileio import MARKER
+from inspec.fileio import DOT_HEADER
 
 FORMATS = ("svg", "png", "pdf", "dot")
 DETAILS = ("network", "blocks")
@@ -60,28 +61,79 @@ class DotNotFound(DiagramError):
 
 # ------------------------------------------------------------------------------------------------
 # Escaping
+#
+# Every piece of text from a spec reaches the DOT through one of three helpers: `_html` (HTML-like labels:
+# titles, lines, edge labels), `_text` (quoted escString attributes: tooltips) and `_id` (node, cluster
+# and graph names). None of them lets dot expand an escape (\N, \G, \L, \E, \T, \H, \l, \n, \r) from a
+# spec, and each bounds its output: dot refuses a string or HTML label longer than 16,384 bytes.
+
+MAX_TEXT_BYTES = 2000  # one spec-derived text, escaped (a label holds a few: under dot's 16,384)
+MAX_ID_BYTES = 200  # a longer node or graph name is shortened, kept unique by a hash of the whole
+ELLIPSIS = "\u2026"
+ZWSP = "\u200b"  # a zero-width space after a backslash keeps it literal (see _html and _text)
+
+_HTML_ESCAPES = {
+    "&": "&amp;",
+    "<": "&lt;",
+    ">": "&gt;",
+    '"': "&quot;",
+    # dot reads backslash escapes even in HTML-like labels (entities included): a zero-width space after
+    # each backslash keeps every one of them literal.
+    "\\": "&#92;&#8203;",
+    "\n": " ",
+    "\r": " ",
+}
+# In a quoted string, dot 2.43 reads \\ as \ and then expands the escString \N, \G, ... that follows;
+# newer versions keep \\ for the escString pass, which reads it as \. Either way `\\` and a zero-width
+# space come out as a backslash followed by that (invisible) space, never an escape.
+_TEXT_ESCAPES = {"\\": "\\\\" + ZWSP, '"': '\\"', "\n": " ", "\r": " "}
 
 
-def _html(text: object) -> str:
-    """Text for an HTML-like label: nothing in it can close the label or open a tag."""
-    return (
-        str(text)
-        .replace("&", "&amp;")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-        .replace('"', "&quot;")
-        # dot reads backslash escapes even in HTML-like labels (entities included): a zero-width
-        # space after each backslash keeps every one of them literal.
-        .replace("\\", "&#92;&#8203;")
-        .replace("\n", " ")
-        .replace("\r", " ")
-    )
+def _escape(text: object, table: dict[str, str], limit: int) -> str:
+    """Escape text character by character; past `limit` bytes of output, cut it and end with '…'."""
+    s = str(text)
+    if len(s) * 12 <= limit:  # no escape is longer than 12 bytes: the fast path
+        for ch, rep in table.items():
+            s = s.replace(ch, rep)
+        return s
+    out: list[str] = []
+    size = 0
+    budget = limit - len(ELLIPSIS.encode())
+    for ch in s:
+        rep = table.get(ch, ch)
+        size += len(rep.encode("utf-8", "surrogatepass"))
+        if size > budget:
+            out.append(ELLIPSIS)
+            break
+        out.append(rep)
+    return "".join(out)
+
+
+def _html(text: object, limit: int = MAX_TEXT_BYTES) -> str:
+    """Text for an HTML-like label: nothing in it can close the label or open a tag, or be read by dot
+    as an escape; at most `limit` bytes."""
+    return _escape(text, _HTML_ESCAPES, limit)
+
+
+def _text(text: object, limit: int = MAX_TEXT_BYTES) -> str:
+    """A quoted escString attribute (a tooltip) that dot shows as written: no \\N, \\G, \\l, ... of the
+    text is expanded; at most `limit` bytes."""
+    return f'"{_escape(text, _TEXT_ESCAPES, limit)}"'
 
 
 def _quote(text: object) -> str:
-    """A DOT quoted string whose escString sequences (\\N, \\G, \\l, ...) are all literal."""
+    """A DOT quoted string, for names that dot does not expand (node, cluster and graph names): `_id`
+    bounds their length; `_text` is for attributes (escStrings)."""
     s = str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "")
     return f'"{s}"'
+
+
+def _id(name: str) -> str:
+    """A quoted DOT name, shortened (and kept unique by a hash of the whole) when it is too long."""
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES:
+        digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        name = _escape(name, {}, MAX_ID_BYTES // 2) + "#" + digest
+    return _quote(name)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -119,7 +171,7 @@ class _Emitter:
 
     @staticmethod
     def nid(path: str) -> str:
-        return _quote(f"n:{path}")
+        return _id(f"n:{path}")
 
     def edge(self, a: str, b: str, label: str = "", force: bool = False, **attrs: str) -> None:
         parts = [f"{k}={v}" for k, v in attrs.items()]
@@ -176,7 +228,7 @@ class _Emitter:
         if b.inactive:
             attrs.append('fontcolor="#888888"')
         if b.tooltip:
-            attrs.append(f"tooltip={_quote(b.tooltip)}")
+            attrs.append(f"tooltip={_text(b.tooltip)}")
         me = self.nid(b.id)
         self.put(f"{me} [{', '.join(attrs)}]")
         if src is not None:
@@ -212,7 +264,7 @@ class _Emitter:
             'ordering="in"',
         ]
         if s.merge.tooltip:
-            attrs.append(f"tooltip={_quote(s.merge.tooltip)}")
+            attrs.append(f"tooltip={_text(s.merge.tooltip)}")
         if s.skip:
             # the skip connection first, so that the body is drawn beside it
             self.edge(
@@ -237,11 +289,11 @@ class _Emitter:
         title = f"<B>{_html(c.title)}</B>" + "".join(
             f'<BR/><FONT POINT-SIZE="9">{_html(ln)}</FONT>' for ln in c.lines
         )
-        self.put(f"subgraph {_quote('cluster:' + c.id)} {{")
+        self.put(f"subgraph {_id('cluster:' + c.id)} {{")
         self.depth += 1
         style = "rounded,dashed" if (c.side or c.inactive) else "rounded"
         self.put(
-            f'label=<{title}>; style="{style}"; color="#999999"; bgcolor="#fbfbfb"; tooltip={_quote(c.tooltip)}'
+            f'label=<{title}>; style="{style}"; color="#999999"; bgcolor="#fbfbfb"; tooltip={_text(c.tooltip)}'
         )
         out = self.seq(c.body, src, label, **edge)
         self.depth -= 1
@@ -286,8 +338,8 @@ class _Emitter:
 
 def _header(name: str, title: str, rankdir: str) -> list[str]:
     return [
-        f"// {MARKER} (inspec diagram); edits will be overwritten",
-        f"digraph {_quote(name)} {{",
+        DOT_HEADER,
+        f"digraph {_id(name)} {{",
         (
             f'  graph [rankdir={rankdir}, fontname="{FONT}", fontsize=12, labelloc=t, '
             f"nodesep=0.25, ranksep=0.3, newrank=true, label=<{title}>]"
@@ -315,11 +367,35 @@ def _find_instance(net: ir.Network, name: str) -> tuple[ir.Call, str] | None:
                 return found
         return None
 
-    for row in net.rows:
-        found = walk(row.node, row.node.name)
+    for node, path in ir.scope_children(net.body.items):
+        found = walk(node, path)
         if found:
             return found
     return None
+
+
+# dot's layout time grows faster than the square of the boxes it places: 1,000 repeats of a 3-branch block
+# opened as clusters (7,000 boxes) take 93 s, 400 (2,800) take 5 s and 200 (1,400) 1 s on the project's
+# machine, while every shipped network, opened and expanded, draws under 500. --expand-repeats refuses to
+# draw more than this many boxes (layers, merges, collapsed blocks and clusters).
+MAX_EXPANDED_BOXES = 2000
+
+
+def _count_boxes(net: ir.Network, blocks: bool, expand: bool, limit: int) -> int:
+    """The boxes and clusters a diagram of the network draws, roughly (counting stops past limit)."""
+    count = 0
+    stack: list[ir.Node] = list(net.body.items)
+    while stack and count <= limit:
+        node = stack.pop()
+        if isinstance(node, ir.Repeat):
+            stack.extend(node.items if expand else node.items[:1])
+            continue
+        if isinstance(node, (ir.Layer, ir.Call, ir.Concat, ir.Residual)):
+            count += 1
+            if isinstance(node, ir.Call) and not blocks:
+                continue
+        stack.extend(c for c in node.children() if c is not None)
+    return count
 
 
 def to_dot(
@@ -353,6 +429,15 @@ def to_dot(
         raise DiagramError(
             f"{net.file} is a block library: draw one of its blocks with --block NAME ({names})"
         )
+    if repeats == "expand":
+        blocks = detail == "blocks"
+        drawn = _count_boxes(net, blocks, True, MAX_EXPANDED_BOXES)
+        if drawn > MAX_EXPANDED_BOXES and _count_boxes(net, blocks, False, drawn) < drawn:
+            raise DiagramError(
+                f"--expand-repeats would draw more than {MAX_EXPANDED_BOXES:,} boxes, more than dot "
+                "lays out in reasonable time: draw each repeat once (without --expand-repeats)"
+                + (" or at --detail network" if blocks else "")
+            )
     view = _IRView(net, detail, costs, repeats)
     body = view.seq(net.body, "")
     title = f"<B>{_html(net.name)}</B>"
@@ -386,7 +471,8 @@ def _block_dot(net: ir.Network, name: str, em: _Emitter, rankdir: str, costs: bo
             note += "; " + view.cost_line(call.cost)[0]
         inp, first = "previous layer", _shape(call.in_shape)
     else:
-        body = _ASTView(net, bdef).body(bdef.body, f"{name}.")
+        view = _IRView(net, "network", False, "collapse", symbolic=True)
+        body = view.seq(net.definitions[name].body, f"{name}.")
         sig = ", ".join(f'{p.name} "{p.header}"' if p.header else p.name for p in bdef.params)
         note = "from its definition: widths are symbolic (no instance in this network)"
         inp, first = "previous layer", ""

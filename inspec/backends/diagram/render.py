@@ -1,10 +1,17 @@
 """Rendering DOT with the system's `dot` (svg, png, pdf), the marker every output carries, and the
-`Diagram` object of the Python API (inline SVG in Jupyter)."""
+`Diagram` object of the Python API (inline SVG in Jupyter).
+
+`dot` runs as a subprocess of its own (not through the graphviz package), so that its environment fixes
+the PDF's date and every way it can fail becomes a DiagramError."""
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import signal
 import struct
+import subprocess
 import zlib
 from pathlib import Path
 
@@ -41,21 +48,64 @@ def _mark(data: bytes, fmt: str) -> bytes:
     return data
 
 
+_PDF_DATE = re.compile(rb"/(CreationDate|ModDate) \(D:[0-9]{14}(Z|[+-][0-9]{2}'[0-9]{2}'?)?\)")
+
+
+def _fixed_date(m: re.Match) -> bytes:
+    """The same date entry at the epoch, the same length (so that the PDF's byte offsets hold)."""
+    zone = m.group(2) or b""
+    zone = b"Z" if zone == b"Z" else re.sub(rb"[0-9]", b"0", zone).replace(b"-", b"+")
+    return b"/" + m.group(1) + b" (D:19700101000000" + zone + b")"
+
+
+def _run_dot(source: str, fmt: str) -> bytes:
+    """`dot -Tfmt` on source. Any way it can fail (not installed, cannot start, an error, killed by a
+    signal or out of memory, no output) is a DiagramError; Ctrl-C stays a KeyboardInterrupt."""
+    exe = shutil.which("dot")
+    if exe is None:
+        raise DotNotFound()
+    # Dates in the output are the epoch (cairo >= 1.18 reads SOURCE_DATE_EPOCH; older ones are
+    # normalised below), in UTC whatever the machine's time zone.
+    env = dict(os.environ, SOURCE_DATE_EPOCH="0", TZ="UTC")
+    try:
+        proc = subprocess.run(
+            [exe, "-Kdot", f"-T{fmt}"],
+            input=source.encode("utf-8", "replace"),
+            capture_output=True,
+            env=env,
+        )
+    except FileNotFoundError:
+        raise DotNotFound() from None
+    except (OSError, MemoryError, subprocess.SubprocessError) as e:
+        raise DiagramError(f"dot could not run: {getattr(e, 'strerror', None) or e}") from None
+    if proc.returncode < 0:
+        sig = -proc.returncode
+        if sig == signal.SIGINT:
+            raise KeyboardInterrupt
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = f"signal {sig}"
+        hint = ": out of memory? (the diagram may be too large)" if sig == signal.SIGKILL else ""
+        raise DiagramError(f"dot was killed by {name}{hint}")
+    if proc.returncode != 0:
+        lines = proc.stderr.decode(errors="replace").strip().splitlines()
+        msg = lines[0] if lines else f"exit status {proc.returncode}"
+        raise DiagramError(f"dot failed: {msg[:300]}")
+    if not proc.stdout:
+        raise DiagramError("dot produced no output")
+    return proc.stdout
+
+
 def render(source: str, fmt: str = "svg") -> bytes:
-    """Render DOT text with the system's `dot` (through the graphviz package), marked as generated."""
+    """Render DOT text with the system's `dot`, marked as generated; the same text gives the same bytes."""
     if fmt == "dot":
         return source.encode()
     if fmt not in FORMATS:
         raise DiagramError(f"unknown format '{fmt}' (choose {', '.join(FORMATS)})")
-    import graphviz
-
-    try:
-        data = graphviz.Source(source).pipe(format=fmt, engine="dot", quiet=True)
-    except graphviz.ExecutableNotFound:
-        raise DotNotFound() from None
-    except graphviz.CalledProcessError as e:
-        msg = (e.stderr or b"").decode(errors="replace").strip().splitlines()
-        raise DiagramError(f"dot failed: {msg[0] if msg else e}") from None
+    data = _run_dot(source, fmt)
+    if fmt == "pdf":
+        data = _PDF_DATE.sub(_fixed_date, data)
     return _mark(data, fmt)
 
 
@@ -92,7 +142,7 @@ class Diagram:
     def _repr_svg_(self) -> str | None:
         try:
             return self.render("svg").decode()
-        except DotNotFound:
+        except DiagramError:  # dot missing, failing or killed: Jupyter shows the DOT text instead
             return None
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:

@@ -1,7 +1,8 @@
 """The diagram's front end: what is drawn, as a tiny view tree of boxes (one per layer, collapsed block
 or repeat), sequences, splits (a concat's branches or a residual's body and skip) and clusters (an
-opened block instance). `_IRView` reads the elaborated network, with shapes and costs; `_ASTView` reads
-a block definition on its own, with symbolic widths.
+opened block instance). `_IRView` reads the elaborated network, with shapes and costs, or a block's
+definition elaborated with symbolic arguments (its widths are the expressions the spec writes). Node ids
+are module paths, named by inspec/analysis/naming.py as the table and the PyTorch module name them.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from inspec.analysis import exprs as E
 from inspec.analysis import ir
-from inspec.analysis.naming import scoped_name
-from inspec.analysis.ops import OPS, ROW_OPS, Cost
+from inspec.analysis.naming import member, standalone
+from inspec.analysis.ops import Cost
 from inspec.analysis.units import fmt_paper, fmt_si
-from inspec.language import ast as A
 
 # ------------------------------------------------------------------------------------------------
 # The view tree
@@ -32,6 +33,7 @@ class VBox:
     side: bool = False
     tooltip: str = ""
     shape: str = "box"
+    layer: bool = False  # the box of one layer (its id is the layer's module path)
 
 
 @dataclass
@@ -90,8 +92,11 @@ def _shape(s) -> str:
 
 
 class _IRView:
-    def __init__(self, net: ir.Network, detail: str, costs: bool, repeats: str):
+    def __init__(
+        self, net: ir.Network, detail: str, costs: bool, repeats: str, symbolic: bool = False
+    ):
         self.net = net
+        self.symbolic = symbolic  # a block definition: no shapes, widths as written
         self.open_blocks = detail == "blocks"
         self.costs = costs
         self.repeats = repeats
@@ -117,18 +122,29 @@ class _IRView:
         )
         return [f"{fmt(c.params, 'params')} params, {fmt(c.ops, 'ops')} ops"]
 
-    def view(self, node: ir.Node, path: str, prefix: str = "") -> Any:
+    def view(self, node: ir.Node, path: str, prefix: str = "", flat: str = "") -> Any:
         """path: the node's id, its module path as the table prints it; prefix: the enclosing scope, where
-        a concat's branches and a residual's rows live (they are transparent in module paths)."""
+        a concat's branches and a residual's rows live (they are transparent in module paths); flat:
+        the prefix of flattened branches around it (naming.member)."""
         if isinstance(node, (ir.Concat, ir.Residual)):
-            return self.handlers[type(node)](node, path, prefix)
+            return self.handlers[type(node)](node, path, prefix, flat)
         return self.handlers[type(node)](node, path)
 
-    def seq(self, seq: ir.Seq | None, prefix: str) -> VSeq:
+    def seq(self, seq: ir.Seq | None, prefix: str, flat: str = "") -> VSeq:
         out = VSeq()
         for n in seq.items if seq is not None else []:
-            out.items.append(self.view(n, f"{prefix}{n.name}", prefix))
+            path = member(prefix, flat, n.name, standalone(n.label))
+            out.items.append(self.view(n, path, prefix, flat))
         return out
+
+    def shape(self, s) -> str:
+        return "" if self.symbolic else _shape(s)
+
+    def written(self, e: E.Expr | None, value: Any) -> str:
+        """A value as the table shows it, or as the spec writes it in a symbolic definition."""
+        if self.symbolic and e is not None:
+            return E.show(e)
+        return f"{value:g}" if isinstance(value, float) else str(value)
 
     @staticmethod
     def category(node: ir.Node) -> str:
@@ -148,23 +164,29 @@ class _IRView:
                 return "block"
             node = main[-1]
 
-    @staticmethod
-    def args_text(call: ir.Call) -> str:
+    def args_text(self, call: ir.Call) -> str:
         parts = []
         for p in call.block.params:
-            v = call.args.get(p.name)
-            v = f"{v:g}" if isinstance(v, float) else v
+            v = self.written(call.arg_exprs.get(p.name), call.args.get(p.name))
             parts.append(f"{p.header or p.name} = {v}")
         return ", ".join(parts)
 
+    def title(self, node: ir.Layer) -> str:
+        try:
+            return node.title if node.attrs else node.op.title
+        except (KeyError, TypeError, ValueError):  # a symbolic definition lacks some attribute
+            return node.op.title
+
     # -- nodes -------------------------------------------------------------------------------------
     def layer(self, node: ir.Layer, path: str, count: int = 1) -> VBox:
-        title = _titled(node.title, node.label)
+        title = _titled(self.title(node), node.label)
         detail = []
         if node.patch is not None:
             kh, kw = node.patch
             detail.append(f"{kh}x{kw}/{node.stride}")
-        if node.op.attr("out") is not None and "out" in node.attrs:
+        if self.symbolic:  # the row's arguments as written
+            detail += [E.show(e) for k, e in node.sources.items() if k not in ("kernel", "stride")]
+        elif node.op.attr("out") is not None and "out" in node.attrs:
             detail.append(str(node.attrs["out"]))
         lines = [", ".join(detail)] if detail else []
         return VBox(
@@ -172,10 +194,11 @@ class _IRView:
             category=node.op.category,
             title=title,
             lines=lines + self.cost_line(node.cost),
-            out=_shape(node.out_shape),
+            out=self.shape(node.out_shape),
             count=count,
             inactive=not node.active,
             tooltip=path,
+            layer=True,
         )
 
     def call(self, node: ir.Call, path: str, count: int = 1, cost: Cost | None = None) -> Any:
@@ -190,12 +213,14 @@ class _IRView:
                 last = node.body.items[-1]
                 if last.patch is not None:
                     lines.append(f"{last.patch[0]}x{last.patch[1]}/{last.stride}")
+            if self.symbolic:
+                lines.append(", ".join(E.show(e) for e in node.arg_exprs.values()))
             return VBox(
                 id=path,
                 category=self.category(node),
                 title=_titled(node.block.name, node.label),
                 lines=lines + self.cost_line(cost),
-                out=_shape(node.out_shape),
+                out=self.shape(node.out_shape),
                 count=count,
                 inactive=not node.active,
                 tooltip=f"{path}: {node.block.name}({self.args_text(node)})",
@@ -206,45 +231,54 @@ class _IRView:
             title=title,
             lines=self.cost_line(cost),
             body=self.seq(node.body, f"{path}."),
-            out=_shape(node.out_shape),
+            out=self.shape(node.out_shape),
             inactive=not node.active,
             tooltip=f"{path}: {node.block.name}({self.args_text(node)})",
         )
 
-    def concat(self, node: ir.Concat, path: str, prefix: str) -> VSplit:
+    def concat(self, node: ir.Concat, path: str, prefix: str, flat: str = "") -> VSplit:
         merge = VBox(
             id=path,
             category=node.op.category,
             title=node.op.display({}),
-            out=_shape(node.out_shape),
+            out=self.shape(node.out_shape),
             tooltip=path,
         )
-        branches = [
-            VSeq([self.view(b.single, f"{prefix}{b.name}")])
-            if b.single is not None
-            else self.seq(b.body, f"{prefix}{b.name}.")
-            for b in node.branches
-        ]
+        branches = []
+        for b in node.branches:
+            name = member("", flat, b.name, b.given)
+            if b.single is not None:
+                branches.append(VSeq([self.view(b.single, prefix + name)]))
+            elif b.is_sequence:
+                branches.append(self.seq(b.body, f"{prefix}{name}."))
+            else:
+                branches.append(self.seq(b.body, prefix, f"{name}_"))
         return VSplit(id=path, branches=branches, merge=merge, inactive=not node.active)
 
-    def residual(self, node: ir.Residual, path: str, prefix: str) -> VSplit:
+    def residual(self, node: ir.Residual, path: str, prefix: str, flat: str = "") -> VSplit:
         scale = node.attrs.get("scale", 1.0)
         act = node.attrs.get("act", "none")
+        if self.symbolic and "act" in node.sources:
+            act = E.show(node.sources["act"])
         lines = [] if act in ("none", None) else [str(act)]
+        if self.symbolic and "scale" in node.sources:
+            scale = E.show(node.sources["scale"])
         merge = VBox(
             id=path,
             category=node.op.category,
             title=node.op.display(node.attrs),
             lines=lines,
-            out=_shape(node.out_shape),
+            out=self.shape(node.out_shape),
             tooltip=path,
         )
         return VSplit(
             id=path,
-            branches=[self.seq(node.body, prefix)],
+            branches=[self.seq(node.body, prefix, flat)],
             merge=merge,
             skip=True,
-            scale="" if scale == 1 else f"\u00d7 {scale:g}",
+            scale=""
+            if scale == 1
+            else f"\u00d7 {scale if isinstance(scale, str) else f'{scale:g}'}",
             inactive=not node.active,
         )
 
@@ -266,6 +300,8 @@ class _IRView:
             v = self.layer(first, f"{path}.{first.name}", count=node.count)
             v.lines = [ln for ln in v.lines if not ln.endswith(" ops")] + self.cost_line(node.cost)
         v.inactive = not node.active
+        if self.symbolic and node.count_expr is not None:
+            v.title += f" x {E.show(node.count_expr)}"
         return v
 
     def side(self, node: ir.Side, path: str) -> VSide:
@@ -275,107 +311,6 @@ class _IRView:
             id=path,
             head=head,
             name=node.name,
-            out=_shape(node.out_shape),
+            out=self.shape(node.out_shape),
             inactive=not node.active,
         )
-
-
-# ------------------------------------------------------------------------------------------------
-# Front end 2: a block definition with symbolic widths
-
-
-class _ASTView:
-    def __init__(self, net: ir.Network, block: A.BlockDef):
-        self.net = net
-        self.block = block
-
-    def text(self, e) -> str:
-        """An expression as written in the spec."""
-        src = self.net.sources.get(e.span.file)
-        if src is None:
-            return "?"
-        lines = src.splitlines()
-        if e.span.line == e.span.end_line:
-            return lines[e.span.line - 1][e.span.col - 1 : e.span.end_col - 1]
-        first = lines[e.span.line - 1][e.span.col - 1 :]
-        middle = lines[e.span.line : e.span.end_line - 1]
-        last = lines[e.span.end_line - 1][: e.span.end_col - 1]
-        return " ".join(s.strip() for s in [first, *middle, last])
-
-    def body(self, stmts, prefix: str, counters: dict | None = None, indexed: bool = False) -> VSeq:
-        """Names follow the elaborator: branches and residual rows in the enclosing scope, the unlabelled
-        rows of a branch by position."""
-        out = VSeq()
-        counters = {} if counters is None else counters
-        for s in A.grouped(stmts):
-            if isinstance(s, tuple):
-                out.items.append(self.concat(list(s), prefix, counters))
-            elif isinstance(s, A.Residual):
-                out.items.append(self.residual(s, prefix, counters))
-            elif isinstance(s, (A.RowStmt, A.SideStmt)):
-                index = str(len(out.items)) if indexed and s.row.label is None else None
-                out.items.append(self.row(s, prefix, counters, index))
-        return out
-
-    @staticmethod
-    def _name(base: str, label: str | None, counters: dict[str, int]) -> str:
-        return scoped_name(base, label, counters)
-
-    def row(self, s, prefix: str, counters, index: str | None = None) -> VBox:
-        row: A.Row = s.row
-        count = getattr(s, "repeat", None) or 1
-        name = index if index is not None else self._name(row.op, row.label, counters)
-        op = ROW_OPS.get(row.op)
-        args = [self.text(a) for a in row.args] + [
-            f"{k.name}={self.text(k.value)}" for k in row.kwargs
-        ]
-        detail = ", ".join(filter(None, [str(row.patch) if row.patch else "", *args]))
-        if op is None:  # a block call
-            return VBox(
-                id=f"{prefix}{name}",
-                category="block",
-                title=row.op + (f" ({row.label})" if row.label else ""),
-                lines=[detail] if detail else [],
-                count=count,
-                tooltip=f"{prefix}{name}",
-            )
-        attrs = {a.name: a.default for a in op.attrs}
-        for pos, a in zip(op.positional, row.args, strict=False):
-            if isinstance(a, A.Num):
-                attrs[pos] = a.value
-        try:
-            title = op.display(attrs)
-        except (
-            KeyError,
-            TypeError,
-            ValueError,
-        ):  # a title that needs an attribute given symbolically
-            title = op.title
-        return VBox(
-            id=f"{prefix}{name}",
-            category=op.category,
-            title=title + (f" ({row.label})" if row.label else ""),
-            lines=[detail] if detail else [],
-            count=count,
-            tooltip=f"{prefix}{name}",
-        )
-
-    def concat(self, group, prefix: str, counters) -> VSplit:
-        branches = []
-        for b in group:
-            bname = b.name or self._name("branch", None, counters)
-            branches.append(self.body(b.body, f"{prefix}{bname}.", indexed=True))
-        path = f"{prefix}{self._name('mixed', None, counters)}"
-        op = OPS["concat"]
-        merge = VBox(id=path, category=op.category, title=op.display({}), tooltip=path)
-        return VSplit(id=path, branches=branches, merge=merge)
-
-    def residual(self, s: A.Residual, prefix: str, counters) -> VSplit:
-        body = self.body(s.body, prefix, counters=counters)
-        path = f"{prefix}{self._name('residual', None, counters)}"
-        op = OPS["add"]
-        kw = {k.name: self.text(k.value) for k in s.kwargs}
-        lines = [kw["act"]] if "act" in kw else []
-        merge = VBox(id=path, category=op.category, title=op.title, lines=lines, tooltip=path)
-        scale = f"\u00d7 {kw['scale']}" if "scale" in kw else ""
-        return VSplit(id=path, branches=[body], merge=merge, skip=True, scale=scale)

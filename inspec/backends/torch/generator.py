@@ -21,12 +21,14 @@ import jinja2
 
 from inspec import __version__
 from inspec.analysis import ir
+from inspec.analysis.exprs import is_const
+from inspec.analysis.naming import RESERVED, class_name, ident, member, standalone, unique
+from inspec.analysis.ops import ACTIVATIONS, OPS
 from inspec.analysis.shapes import Padding
 from inspec.backends.torch.pyexpr import (
+    P_ATOM,
     P_MUL,
     Sym,
-    Untranslatable,
-    add,
     call,
     comment_text,
     docstring,
@@ -34,12 +36,10 @@ from inspec.backends.torch.pyexpr import (
     lit,
     lit_sym,
     mul,
-    py_ident,
     str_lit,
     translate,
 )
 from inspec.fileio import MARKER
-from inspec.language import ast as A
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -56,11 +56,17 @@ def environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.globals["call"] = call
+    env.globals["registry"] = OPS  # the op registry: registry.conv.default("stride")
+    env.globals["activations"] = ACTIVATIONS  # the registry's activation table
     return env
 
 
 class CodegenError(Exception):
     """A spec construct that has no exact PyTorch rendering."""
+
+
+class NeedsStatements(Exception):
+    """A layer needs statements of its own in forward (it cannot be one module of a Sequential)."""
 
 
 IND = "        "  # method bodies
@@ -86,12 +92,6 @@ class ClassModel:
     class_lines: list[str] = field(default_factory=list)
     init_tail: str = ""
     methods: list[str] = field(default_factory=list)
-
-
-def camel(name: str) -> str:
-    parts = [p for p in name.split("_") if p]
-    s = "".join(p[:1].upper() + p[1:] for p in parts) or "Block"
-    return s if s[0].isalpha() else "B" + s
 
 
 def _render(lines: list[Line], indent: str = IND) -> list[str]:
@@ -177,8 +177,6 @@ class LayerView:
         self.cin = chan.src
         feats = chan if x.flat else mul(chan, x.h * x.w)
         self.in_features = lit(x.numel) if feats.const else feats.src
-        self.sources = node.sources
-        self.defaulted = node.defaulted
         p: Padding | None = node.attrs.get("padding")
         self.asymmetric = p is not None and not p.symmetric
         self.pad4 = f"({p.left}, {p.right}, {p.top}, {p.bottom})" if self.asymmetric else None
@@ -191,18 +189,7 @@ class LayerView:
 
     def _translated(self, name: str) -> Sym | None:
         """The attribute as the spec wrote it (in the row, or in `defaults`), translated."""
-        e = self.sources.get(name)
-        if e is not None:
-            return translate(e, self.env)
-        e = self.defaulted.get(name)
-        if e is None:
-            return None
-        s = translate(e, self.gen.net_env)
-        if s.const or self.gen.frames[-1].network:
-            return s
-        # a network parameter through `defaults`, inside a block class: the block cannot see it
-        self.gen.frames[0].baked.update(s.deps)
-        return None
+        return self.gen.source_sym(self.node, name, self.env)
 
     def sym(self, name: str) -> Sym:
         value = self.node.attrs[name]
@@ -246,6 +233,8 @@ class LayerView:
         s = self.sym(name)
         if s.const:
             return str(self.gen.ops.act(self.attrs[name], e)).strip()
+        if self.scope is None:  # asked whether the layer fits in a Sequential: it does not
+            raise NeedsStatements()
         attr = self.scope.claim(f"{self.node.name}_{name}", self.prefix)
         fn = self.gen.helper("activation")
         self.scope.init.append(Line(f"self.{attr} = {fn}({s.src})"))
@@ -264,29 +253,32 @@ class LayerView:
 class Scope:
     """One class being written: its attribute names, local variable names and lines."""
 
-    def __init__(self, env: dict[str, Sym]):
+    def __init__(self, env: dict[str, Sym], items: list[ir.Node]):
         self.env = env
-        self.attrs: list[str] = []
-        self.locals: list[str] = ["x", "self"]
+        # the module paths of the scope's rows (naming.py), which extra attributes must not take
+        self.members = {path for _, path in ir.scope_children(items)}
+        self.attrs: set[str] = set()
+        self.locals: set[str] = {"x", "self"}
         self.init: list[Line] = []
         self.fwd: list[Line] = []
         self.paths: list[tuple[str, ir.Layer]] = []
         self.calls: list[tuple[str, ir.Call]] = []
 
+    def member(self, node: ir.Node, prefix: str) -> str:
+        """The attribute of a row: its module path in the scope, as the IR names it."""
+        alone = node.given if isinstance(node, ir.Branch) else standalone(node.label)
+        name = member("", prefix, node.name, alone)
+        if name in self.attrs:  # elaboration keeps a scope's names apart; this would be a bug
+            raise CodegenError(f"two modules named '{name}' in one class")
+        self.attrs.add(name)
+        return name
+
     def claim(self, name: str, prefix: str = "") -> str:
-        return _unique(py_ident(prefix + name), self.attrs)
+        """An attribute that is not a row (a residual's scale, an activation chosen by a parameter)."""
+        return unique(ident(prefix + name), self.attrs | self.members)
 
     def local(self, name: str) -> str:
-        return _unique(py_ident(name), self.locals)
-
-
-def _unique(base: str, taken: list[str]) -> str:
-    """`base`, or `base_2`, `base_3`, ... if taken; the name is added to `taken`."""
-    s, k = base, 2
-    while s in taken:
-        s, k = f"{base}_{k}", k + 1
-    taken.append(s)
-    return s
+        return unique(ident(name), self.locals)
 
 
 class Generator:
@@ -299,12 +291,23 @@ class Generator:
         self.init_t = self.env_j.get_template("init.j2").module
         self.helpers: dict[tuple, tuple[str, str]] = {}
         self.classes: dict[tuple, ClassModel] = {}  # key -> model, in first-use order
+        self.rendered: dict[tuple, tuple] = {}  # (elaborated body, terminal) -> block_class result
         self.class_names: set[str] = set()
+        self.param_idents: set[str] = set()  # constructor arguments: no class may take their names
         self.block_variants: dict[str, int] = {}
         self.used_fused = False
         self.frames: list[Frame] = []  # the network's frame, then the block class being written
         self.net_env: dict[str, Sym] = {}
         self.bn_eps = _common_bn_eps(net)
+
+    def class_name(self, base: str, suffix: str = "_", reserved=RESERVED) -> str:
+        """A free class name: not another class's or helper's, not a constructor argument's, not a
+        name the module imports (F, Tensor, ...) or a builtin's."""
+        name = base
+        while name in self.class_names or name in self.param_idents or name in reserved:
+            name += suffix
+        self.class_names.add(name)
+        return name
 
     def bake(self, names) -> None:
         """The class being written fixes these spec names to their compiled values."""
@@ -314,14 +317,15 @@ class Generator:
     def helper(self, kind: str, **opts: Any) -> str:
         key = (kind, tuple(sorted(opts.items())))
         if key not in self.helpers:
-            name = str(getattr(self.helpers_t, f"{kind}_name")(**opts)).strip()
+            # a helper's own name (`activation`) is one of the module's generated names
+            base = str(getattr(self.helpers_t, f"{kind}_name")(**opts)).strip()
+            name = self.class_name(base, reserved=())
             fused = bool(self.fuse_bn and opts.get("bn"))
             self.used_fused |= fused
             macro = getattr(self.helpers_t, kind)
             extra = {"fused": fused} if "fused" in macro.arguments else {}
             text = str(macro(name, **extra, **opts)).strip("\n")
             self.helpers[key] = (name, text)
-            self.class_names.add(name)
         return self.helpers[key][0]
 
     def macro(self, name: str):
@@ -332,39 +336,42 @@ class Generator:
         lv = LayerView(self, node, chan, env, inplace)
         expr = str(self.macro(node.op.template)(lv)).strip()
         self.bake(lv.fixed())
-        y, x = node.out_shape, node.in_shape
-        if node.op.attr("out") is not None:
-            out = lv.sym("out")
-        elif y.flat and not x.flat:
-            out = mul(chan, x.h * x.w)
-        else:
-            out = chan
-        if out.const:
-            out = lit_sym(y.c)
-        return lv, expr, out
+        return lv, expr, self.chan_sym(node, env)
 
-    def module_expr(self, node: ir.Node, chan: Sym, env, prev, terminal: bool, dry: bool):
+    def module_expr(self, node: ir.Node, chan: Sym, env, prev, terminal: bool):
         """A single module expression for a node in a Sequential context, or None if the node needs
         statements of its own in forward."""
         if node.cond is not None:
             return None
         if isinstance(node, ir.Layer):
             t = node.op.template
-            if self.macro(f"{t}_before") or self.macro(f"{t}_after"):
-                return None
             if terminal and self.macro(f"{t}_terminal"):
                 return None
-            _, expr, out = self.layer_parts(node, chan, env, _inplace_ok(node, prev))
+            lv, expr, out = self.layer_parts(node, chan, env, _inplace_ok(node, prev))
+            if not self._inline(lv):
+                return None
             return expr, out, [("", node)], []
         if isinstance(node, ir.Call):
-            expr, out, paths = self.call_expr(node, chan, env, terminal, dry)
+            expr, out, paths = self.call_expr(node, chan, env, terminal)
             return expr, out, paths, [("", node)]
         if isinstance(node, ir.Repeat):
-            r = self.repeat_expr(node, chan, env, terminal, dry)
+            r = self.repeat_expr(node, chan, env, terminal)
             return r
         return None
 
-    def repeat_expr(self, node: ir.Repeat, chan: Sym, env, terminal: bool, dry: bool):
+    def _inline(self, lv: LayerView) -> bool:
+        """Whether a layer is its module alone: its op's `_before` and `_after` macros (a flatten
+        before a linear, an activation after it) leave the input and the call unchanged."""
+        t = lv.op.template
+        before, after = self.macro(f"{t}_before"), self.macro(f"{t}_after")
+        try:
+            return (before is None or str(before(lv, "v")).strip() == "v") and (
+                after is None or str(after(lv, "e")).strip() == "e"
+            )
+        except NeedsStatements:
+            return False
+
+    def repeat_expr(self, node: ir.Repeat, chan: Sym, env, terminal: bool):
         chan_in = chan
         exprs: list[str] = []
         paths: list[tuple[str, ir.Layer]] = []
@@ -372,7 +379,7 @@ class Generator:
         prev = None
         for k, item in enumerate(node.items):
             last = k == len(node.items) - 1
-            r = self.module_expr(item, chan, env, prev, terminal and last, dry)
+            r = self.module_expr(item, chan, env, prev, terminal and last)
             if r is None:
                 raise CodegenError(
                     f"{node.span}: a repeated row must be one module in PyTorch "
@@ -384,7 +391,7 @@ class Generator:
             calls += [(f"{k}.{p}" if p else str(k), c) for p, c in cs]
             prev = item
         if node.count_expr is not None:
-            count = translate(node.count_expr, env)
+            count = _integral(translate(node.count_expr, env))
             # elaboration checked that an instance keeps its input's shape; if every instance also
             # renders the same (and maps its channel expression to itself), n copies are right for
             # any n. Otherwise the count is fixed to its compiled value.
@@ -408,51 +415,52 @@ class Generator:
 
     # -- block instances ----------------------------------------------------------------------
     def call_args(self, node: ir.Call, env) -> list[Sym]:
-        block = node.block
-        given: dict[str, A.Expr] = {}
-        for p, a in zip(block.params, node.row.args, strict=False):
-            given[p.name] = a
-        for kw in node.row.kwargs:
-            given[kw.name] = kw.value
-        bound: dict[str, Sym] = {}
+        """The instance's arguments as Python over the caller's constructor arguments."""
         out = []
-        for p in block.params:
-            e = given.get(p.name)
-            scope = env
-            if e is None:
-                e, scope = p.default, bound
-            s = translate(e, scope)
+        for p in node.block.params:
+            s = translate(node.arg_exprs[p.name], env)
+            value = node.args[p.name]
             if s.const:
-                s = lit_sym(node.args[p.name])
-            bound[p.name] = s
+                s = lit_sym(value)
+            elif isinstance(value, int) and not isinstance(value, bool):
+                s = _integral(s)  # `w / 2` is a whole number here: the block takes an int
             out.append(s)
         return out
 
-    def call_expr(self, node: ir.Call, chan: Sym, env, terminal: bool, dry: bool):
+    def chan_sym(self, node: ir.Node, env) -> Sym:
+        """A node's output channels as Python over the constructor's arguments (the channel pass)."""
+        if is_const(node.chan):
+            return lit_sym(node.out_shape.c)
+        return translate(node.chan, env)
+
+    def call_expr(self, node: ir.Call, chan: Sym, env, terminal: bool):
         args = self.call_args(node, env)
-        model, paths, baked = self.block_class(node, terminal, dry)
+        model, paths, baked = self.block_class(node, terminal)
         # what the block's class fixes, the caller fixes through the arguments it passes
-        by_name = {"in": chan, **{p.name: a for p, a in zip(node.block.params, args, strict=False)}}
+        by_name = {"in": chan, **{p.name: a for p, a in zip(node.block.params, args, strict=True)}}
         for name in baked:
             self.bake(by_name[name].deps)
-        expr = call(model.name if model else "?", chan.src, *[a.src for a in args])
-        if chan.const and all(a.const for a in args):
-            out = lit_sym(node.out_shape.c)
-        else:
-            # the block's output channels in the caller's terms: walk its body with the caller's values
-            scope = Scope(by_name)
-            self.frames.append(Frame(_call_values(node), self.frames[-1].baked))
-            out = self.emit_seq(scope, node.body.items, "x", "x", chan, terminal, dry=True)
-            self.frames.pop()
-        return expr, out, paths
+        expr = call(model.name, chan.src, *[a.src for a in args])
+        return expr, self.chan_sym(node, env), paths
 
-    def block_class(self, node: ir.Call, terminal: bool, dry: bool):
+    def block_class(self, node: ir.Call, terminal: bool):
+        """The class of a block instance: rendered once for each distinct elaborated body (instances
+        with the same arguments and input share one), then shared by name when two bodies render
+        alike."""
+        key = (id(node.body), terminal)
+        hit = self.rendered.get(key)
+        if hit is None:
+            hit = self.rendered[key] = self._block_class(node, terminal)
+        return hit
+
+    def _block_class(self, node: ir.Call, terminal: bool):
         block = node.block
         pynames: dict[str, str] = {}
         taken: set[str] = set()
         for p in block.params:
-            pynames[p.name] = py_ident(p.name, frozenset(taken | self.class_names))
+            pynames[p.name] = ident(p.name, taken | self.class_names)
             taken.add(pynames[p.name])
+        self.param_idents |= taken
         env = {"in": Sym("in_channels", const=False, deps=frozenset({"in"}))}
         env.update(
             {
@@ -460,17 +468,15 @@ class Generator:
                 for p in block.params
             }
         )
-        scope = Scope(env)
-        scope.locals += list(taken)
+        scope = Scope(env, node.body.items)
+        scope.locals |= taken
         frame = Frame(_call_values(node), set())
         self.frames.append(frame)
-        self.emit_seq(scope, node.body.items, "x", "x", env["in"], terminal, dry)
+        self.emit_seq(scope, node.body.items, "x", "x", env["in"], terminal)
         self.frames.pop()
         scope.fwd.append(Line("return x"))
         baked = [p.name for p in block.params if p.name in frame.baked]
         baked += ["in"] if "in" in frame.baked else []
-        if dry:
-            return None, scope.paths, baked
         sig = ["in_channels: int"]
         for p in block.params:
             sig.append(f"{pynames[p.name]}: {_annotation(node.args[p.name])}")
@@ -489,11 +495,8 @@ class Generator:
         if model is None:
             k = self.block_variants.get(block.name, 0) + 1
             self.block_variants[block.name] = k
-            base = camel(block.name)
-            name = base if k == 1 else f"{base}{k}"
-            while name in self.class_names or name in ("Tensor", "NamedTuple", "Optional"):
-                name += "_"
-            self.class_names.add(name)
+            base = class_name(block.name)
+            name = self.class_name(base if k == 1 else f"{base}{k}")
             doc = self.block_doc(node, pynames, k, base)
             model = ClassModel(
                 name=name,
@@ -508,7 +511,7 @@ class Generator:
 
     def block_doc(self, node: ir.Call, pynames, variant: int, base: str) -> str:
         block = node.block
-        file = self.net.block_files.get(block.name, self.net.file)
+        file = block.file
         lines = [f"Block `{block.name}` of {_display_path(file)} (line {block.span.line})."]
         if variant > 1:
             lines += [
@@ -538,7 +541,6 @@ class Generator:
         var_out: str,
         chan: Sym,
         terminal: bool,
-        dry: bool,
         prefix: str = "",
         depth: int = 0,
     ) -> Sym:
@@ -556,7 +558,6 @@ class Generator:
                 var_out,
                 chan,
                 terminal and node is last,
-                dry,
                 prefix,
                 depth,
                 prev,
@@ -572,14 +573,14 @@ class Generator:
             expr = f"{expr} if {cond} else None"
         scope.init.append(Line(f"self.{attr} = {expr}"))
 
-    def emit_layer(self, scope, node: ir.Layer, cur, out, chan, terminal, dry, prefix, depth, prev):
+    def emit_layer(self, scope, node: ir.Layer, cur, out, chan, terminal, prefix, depth, prev):
         t = node.op.template
         if terminal and self.macro(f"{t}_terminal"):
             lv = LayerView(self, node, chan, scope.env, False)
             scope.fwd.append(Line("", str(self.macro(f"{t}_terminal")(lv)).strip(), depth))
             return chan, cur
         lv, expr, ochan = self.layer_parts(node, chan, scope.env, _inplace_ok(node, prev))
-        attr = scope.claim(node.name, prefix)
+        attr = scope.member(node, prefix)
         self._assign(scope, node, attr, expr, scope.env)
         if node.active:
             scope.paths.append((attr, node))
@@ -599,20 +600,18 @@ class Generator:
         scope.fwd.append(Line(f"{out} = {e}", node.out_shape.torch_comment(), d))
         return ochan, out
 
-    def emit_call(self, scope, node: ir.Call, cur, out, chan, terminal, dry, prefix, depth, prev):
-        expr, ochan, paths = self.call_expr(node, chan, scope.env, terminal, dry)
+    def emit_call(self, scope, node: ir.Call, cur, out, chan, terminal, prefix, depth, prev):
+        expr, ochan, paths = self.call_expr(node, chan, scope.env, terminal)
         return ochan, self._emit_submodule(scope, node, expr, paths, cur, out, prefix, depth)
 
-    def emit_repeat(
-        self, scope, node: ir.Repeat, cur, out, chan, terminal, dry, prefix, depth, prev
-    ):
-        expr, ochan, paths, _calls = self.repeat_expr(node, chan, scope.env, terminal, dry)
+    def emit_repeat(self, scope, node: ir.Repeat, cur, out, chan, terminal, prefix, depth, prev):
+        expr, ochan, paths, _calls = self.repeat_expr(node, chan, scope.env, terminal)
         return ochan, self._emit_submodule(scope, node, expr, paths, cur, out, prefix, depth)
 
     def _emit_submodule(self, scope, node, expr, paths, cur, out, prefix, depth) -> str:
         """`self.NAME = expr` in __init__ and `out = self.NAME(cur)` in forward (guarded when the row
         is conditional); returns the forward variable."""
-        attr = scope.claim(node.name, prefix)
+        attr = scope.member(node, prefix)
         self._assign(scope, node, attr, expr, scope.env)
         if node.active:
             scope.paths += [(f"{attr}.{p}", layer) for p, layer in paths]
@@ -630,23 +629,27 @@ class Generator:
         scope.fwd.append(Line(f"if self.{attr} is not None:", depth=depth))
         return cur, depth + 1
 
-    def emit_concat(
-        self, scope, node: ir.Concat, cur, out, chan, terminal, dry, prefix, depth, prev
-    ):
+    def emit_concat(self, scope, node: ir.Concat, cur, out, chan, terminal, prefix, depth, prev):
         parts: list[str] = []
         chans: list[Sym] = []
         for br in node.branches:
             items = br.body.items
-            bvar = scope.local(prefix + br.name)
+            bvar = scope.local(member("", prefix, br.name, br.given))
             parts.append(bvar)
             if not items:
                 scope.fwd.append(Line(f"{bvar} = {cur}", br.in_shape.torch_comment(), depth))
                 chans.append(chan)
                 continue
-            seq = self.sequential(items, chan, scope.env, dry)
+            seq = None if br.flattened else self.sequential(items, chan, scope.env)
+            if seq is None and not br.flattened:
+                raise CodegenError(
+                    f"{br.span}: branch '{br.name}' must be one module in PyTorch (its rows are "
+                    "numbered), but a row in it needs statements of its own in forward; label "
+                    "its rows to make them attributes of the block"
+                )
             if seq is not None:
                 expr, bchan, paths, _calls = seq
-                attr = scope.claim(br.name, prefix)
+                attr = scope.member(br, prefix)
                 scope.init.append(Line(f"self.{attr} = {expr}"))
                 scope.paths += [(f"{attr}.{p}" if p else attr, layer) for p, layer in paths]
                 scope.fwd.append(
@@ -660,21 +663,16 @@ class Generator:
                     bvar,
                     chan,
                     False,
-                    dry,
-                    prefix=f"{prefix}{br.name}_",
+                    prefix=f"{member('', prefix, br.name, br.given)}_",
                     depth=depth,
                 )
             chans.append(bchan)
-        total = chans[0]
-        for c in chans[1:]:
-            total = add(total, c)
-        if total.const:
-            total = lit_sym(node.out_shape.c)
+        total = self.chan_sym(node, scope.env)
         expr = str(self.ops.concat(parts)).strip()
         scope.fwd.append(Line(f"{out} = {expr}", node.out_shape.torch_comment(), depth))
         return total, out
 
-    def sequential(self, items, chan: Sym, env, dry):
+    def sequential(self, items, chan: Sym, env):
         """A branch body as one module: the module itself, or nn.Sequential of its rows."""
         exprs: list[str] = []
         paths: list[tuple[str, ir.Layer]] = []
@@ -683,7 +681,7 @@ class Generator:
         for k, item in enumerate(items):
             if isinstance(item, ir.Side) or (not item.active and item.cond is None):
                 return None
-            r = self.module_expr(item, chan, env, prev, False, dry)
+            r = self.module_expr(item, chan, env, prev, False)
             if r is None:
                 return None
             expr, chan, ps, _cs = r
@@ -696,22 +694,16 @@ class Generator:
         return f"nn.Sequential({', '.join(exprs)})", chan, flat, calls
 
     def emit_residual(
-        self, scope, node: ir.Residual, cur, out, chan, terminal, dry, prefix, depth, prev
+        self, scope, node: ir.Residual, cur, out, chan, terminal, prefix, depth, prev
     ):
         identity = scope.local("identity")
         scope.fwd.append(Line(f"{identity} = {cur}", depth=depth))
         body_out = self.emit_seq(
-            scope, node.body.items, cur, out, chan, False, dry, prefix=prefix, depth=depth
+            scope, node.body.items, cur, out, chan, False, prefix=prefix, depth=depth
         )
         del body_out
         scale_src = None
-        scale_expr = next((kw.value for kw in node.ast.kwargs if kw.name == "scale"), None)
-        sym = None
-        if scale_expr is not None:
-            try:
-                sym = translate(scale_expr, scope.env)
-            except Untranslatable:
-                sym = None
+        sym = self.source_sym(node, "scale", scope.env)
         if sym is not None and not sym.const:
             attr = scope.claim("scale", prefix)
             scope.init.append(Line(f"self.{attr} = {sym.src}"))
@@ -735,32 +727,31 @@ class Generator:
 
     def residual_act(self, node: ir.Residual, env) -> Sym | None:
         """The residual's `act` as an expression of the constructor's arguments, or None if fixed."""
-        e = next((kw.value for kw in node.ast.kwargs if kw.name == "act"), None)
-        if e is not None:
-            s = translate(e, env)
-        else:
-            module = self.net.module
-            found = [
-                kw.value
-                for d in (module.defaults if module is not None else [])
-                if d.op == "add"
-                for kw in d.kwargs
-                if kw.name == "act"
-            ]
-            if not found:
-                return None
-            s = translate(found[-1], self.net_env)
-            if not s.const and not self.frames[-1].network:
-                self.frames[0].baked.update(s.deps)  # a block cannot see the network's parameters
-                return None
-        return None if s.const else s
+        s = self.source_sym(node, "act", env)
+        return None if s is None or s.const else s
 
-    def emit_side(self, scope, node: ir.Side, cur, out, chan, terminal, dry, prefix, depth, prev):
+    def source_sym(self, node: ir.Layer | ir.Residual, name: str, env) -> Sym | None:
+        """An attribute as the spec wrote it (in the row, or in the network's `defaults`), as Python
+        over the constructor's arguments; None where the spec did not write it. A `defaults` value
+        that reads network parameters cannot be seen by a block class: those parameters are fixed."""
+        e = node.sources.get(name)
+        if e is not None:
+            return translate(e, env)
+        e = node.defaulted.get(name)
+        if e is None:
+            return None
+        s = translate(e, self.net_env)
+        if s.const or self.frames[-1].network:
+            return s
+        self.frames[0].baked.update(s.deps)
+        return None
+
+    def emit_side(self, scope, node: ir.Side, cur, out, chan, terminal, prefix, depth, prev):
         head = node.head
-        attr = scope.claim(node.name, prefix)
+        attr = scope.member(node, prefix)
         var = scope.local(node.name)
         if isinstance(head, ir.Call):
-            expr, _, paths = self.call_expr(head, chan, scope.env, True, dry)
+            expr, _, paths = self.call_expr(head, chan, scope.env, True)
             if node.active:
                 scope.paths += [(f"{attr}.{p}", layer) for p, layer in paths]
             before = cur
@@ -790,32 +781,26 @@ class Generator:
         pynames: dict[str, str] = {}
         taken: set[str] = set()
         for p in net.params:
-            pynames[p.name] = py_ident(p.name, frozenset(taken))
+            pynames[p.name] = ident(p.name, taken)
             taken.add(pynames[p.name])
         self.param_names = pynames
+        self.param_idents |= taken
         env = {
             p.name: Sym(pynames[p.name], const=False, deps=frozenset({p.name})) for p in net.params
         }
         self.net_env = env
-        scope = Scope(env)
-        scope.locals += list(taken)
+        scope = Scope(env, net.body.items)
+        scope.locals |= taken
         frame = Frame(dict(net.values), set(), network=True)
         self.frames = [frame]
-        self.emit_seq(scope, net.body.items, "x", "x", lit_sym(net.input.c), True, False)
-        if net.module is not None and net.module.init is not None:
-            for kw in net.module.init.kwargs:  # init options are numbers in the constructor's tail
-                self.bake(translate(kw.value, env).deps)
+        self.emit_seq(scope, net.body.items, "x", "x", lit_sym(net.input.c), True)
+        for e in net.init_exprs.values():  # init options are numbers in the constructor's tail
+            self.bake(translate(e, env).deps)
         sides = getattr(scope, "sides", [])
-        name = camel(net.name)
-        while name in self.class_names or name in ("Tensor", "NamedTuple", "Optional"):
-            name += "Net"
-        self.class_names.add(name)
+        name = self.class_name(class_name(net.name), "Net")
         outputs = None
         if sides:
-            oname = name + "Outputs"
-            while oname in self.class_names:
-                oname += "_"
-            self.class_names.add(oname)
+            oname = self.class_name(name + "Outputs")
             fields = ["logits"]
             for var, _, _ in sides:
                 f = var.lstrip("_") or "side"
@@ -829,8 +814,8 @@ class Generator:
             scope.fwd.append(Line(f"return {oname}({args})", depth=1))
         scope.fwd.append(Line("return x"))
         sig = []
-        for p in net.params:
-            v = p.default
+        for p in net.params:  # the values compiled for (-p NAME=VALUE), which the table shows
+            v = _py_value(net.values[p.name])
             sig.append(f"{pynames[p.name]}: {_annotation(v)} = {lit(v)}")
         fixed = [(pynames[p.name], net.values[p.name]) for p in net.params if p.name in frame.baked]
         scope.init[:0] = _guards(fixed, {pynames[p.name]: p.name for p in net.params})
@@ -862,7 +847,8 @@ class Generator:
             lines.append("Args:")
             for p in net.params:
                 lines.append(
-                    f"    {self.param_names[p.name]}: {p.header or p.name} (default {lit(p.default)})"
+                    f"    {self.param_names[p.name]}: {p.header or p.name} "
+                    f"(default {lit(_py_value(net.values[p.name]))})"
                 )
             lines.append("")
         lines.append(
@@ -885,6 +871,19 @@ def _call_values(node: ir.Call) -> dict[str, Any]:
     values = dict(node.args)
     values["in"] = node.in_shape.c if node.in_shape is not None else None
     return values
+
+
+def _integral(s: Sym) -> Sym:
+    """An expression whose value is a whole number, as an int in Python (a true division is a float
+    in Python even where the spec's is whole)."""
+    if not s.has_div:
+        return s
+    return Sym(f"int({s.src})", P_ATOM, s.const, False, s.deps)
+
+
+def _py_value(v: Any) -> Any:
+    """A spec value as the generated module takes it (an enumeration word as a string)."""
+    return v if isinstance(v, (bool, int, float, str, tuple)) else str(v)
 
 
 def _annotation(v: Any) -> str:
@@ -956,6 +955,8 @@ def _inplace_ok(node: ir.Node, prev: ir.Node | None) -> bool:
     fresh output of the previous row in the same sequence (not a branch's or residual's shared input,
     not a tensor a side head also reads, not dropout's pass-through in eval)."""
     if prev is None or isinstance(prev, (ir.Side, ir.Call, ir.Repeat)):
+        return False
+    if prev.cond is not None:  # a row a parameter may switch off: its input would be overwritten
         return False
     if isinstance(prev, (ir.Concat, ir.Residual)):
         return True

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from inspec.language import ast as A
+from inspec.analysis import exprs as E
 
 LINE_LENGTH = 88
 
@@ -172,21 +172,19 @@ def _deps(*syms: Sym) -> frozenset[str]:
     return frozenset().union(*(s.deps for s in syms))
 
 
-def translate(e: A.Expr, env: dict[str, Sym]) -> Sym:
-    """A spec expression as Python over the constructor's arguments (`env`: spec name -> Sym).
-
-    A name that is not in `env` is a word (an enumeration value such as `relu`), as in elaboration:
-    it becomes a string literal, which is how the generated module takes enum values.
-    """
-    if isinstance(e, A.Num):
+def translate(e: E.Expr, env: dict[str, Sym]) -> Sym:
+    """An IR expression as Python over the constructor's arguments (`env`: parameter name -> Sym).
+    A word (an enumeration value such as `relu`) becomes a string literal, which is how the generated
+    module takes enum values."""
+    if isinstance(e, E.Lit):
         return lit_sym(e.value)
-    if isinstance(e, (A.Str, A.Bool)):
-        return lit_sym(e.value)
-    if isinstance(e, A.Name):
-        if e.id not in env:
-            return lit_sym(e.id)
-        return env[e.id]
-    if isinstance(e, A.Tuple):
+    if isinstance(e, E.Word):
+        return lit_sym(e.name)
+    if isinstance(e, E.Ref):
+        if e.name not in env:
+            raise Untranslatable(f"'{e.name}' is not visible here")
+        return env[e.name]
+    if isinstance(e, E.Tup):
         items = [translate(i, env) for i in e.items]
         inner = ", ".join(i.src for i in items)
         return Sym(
@@ -196,12 +194,12 @@ def translate(e: A.Expr, env: dict[str, Sym]) -> Sym:
             any(i.has_div for i in items),
             _deps(*items),
         )
-    if isinstance(e, A.Unary):
+    if isinstance(e, E.Unary):
         v = translate(e.operand, env)
         if e.op == "not":
             return Sym(f"not {v.wrap(P_NOT)}", P_NOT, v.const, v.has_div, v.deps)
         return Sym(f"-{v.wrap(P_UNARY)}", P_UNARY, v.const, v.has_div, v.deps)
-    if isinstance(e, A.Call):
+    if isinstance(e, E.Fn):
         args = [translate(a, env) for a in e.args]
         const = all(a.const for a in args)
         div = any(a.has_div for a in args)
@@ -213,7 +211,7 @@ def translate(e: A.Expr, env: dict[str, Sym]) -> Sym:
             return Sym(f"-int(-{args[0].wrap(P_UNARY)} // 1)", P_UNARY, const, div, deps)
         # int, round, min, max are Python builtins with the same meaning
         return Sym(f"{e.func}({srcs})", P_ATOM, const, div and e.func in ("min", "max"), deps)
-    if isinstance(e, A.BinOp):
+    if isinstance(e, E.BinOp):
         p = _BINARY[e.op]
         a = translate(e.left, env)
         b = translate(e.right, env)
@@ -223,23 +221,6 @@ def translate(e: A.Expr, env: dict[str, Sym]) -> Sym:
         div = a.has_div or b.has_div or e.op == "/"
         return Sym(src, p, a.const and b.const, div, _deps(a, b))
     raise Untranslatable(type(e).__name__)  # pragma: no cover
-
-
-def names_in(e: A.Expr) -> list[str]:
-    out: list[str] = []
-
-    def walk(n):
-        if isinstance(n, A.Name):
-            out.append(n.id)
-        for f in ("left", "right", "operand"):
-            if hasattr(n, f):
-                walk(getattr(n, f))
-        for f in ("args", "items"):
-            for c in getattr(n, f, ()) or ():
-                walk(c)
-
-    walk(e)
-    return out
 
 
 def add(a: Sym, b: Sym) -> Sym:
