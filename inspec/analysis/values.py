@@ -46,7 +46,7 @@ _FUNCS = {
     "min": (1, 64, lambda a: min(a)),
     "max": (1, 64, lambda a: max(a)),
 }
-_NUM_LIMIT = 10**15
+NUM_LIMIT = 10**15  # the largest magnitude of a number in a spec
 
 
 def _num(v: Any, e: A.Expr) -> int | float:
@@ -111,7 +111,7 @@ def evaluate(e: A.Expr, scope: dict[str, Any]) -> Any:
             return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[e.op]
         if e.op in ("/", "//", "%") and b == 0:
             raise SpecError(f"division by zero in {_src(e)}", span=e.span)
-        if e.op == "*" and abs(a) * abs(b) > _NUM_LIMIT:
+        if e.op == "*" and abs(a) * abs(b) > NUM_LIMIT:
             raise SpecError("number too large", span=e.span)
         result = {
             "+": lambda: a + b,
@@ -124,7 +124,7 @@ def evaluate(e: A.Expr, scope: dict[str, Any]) -> Any:
         if isinstance(result, float) and result.is_integer() and e.op == "/":
             if isinstance(a, int) and isinstance(b, int):
                 result = int(result)
-        if abs(result) > _NUM_LIMIT:
+        if abs(result) > NUM_LIMIT:
             raise SpecError("number too large", span=e.span)
         return result
     raise SpecError("unsupported expression", span=e.span)  # pragma: no cover

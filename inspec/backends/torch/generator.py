@@ -378,13 +378,10 @@ class Generator:
         calls: list[tuple[str, ir.Call]] = []
         prev = None
         for k, item in enumerate(node.items):
-            last = k == len(node.items) - 1
-            r = self.module_expr(item, chan, env, prev, terminal and last)
+            # a repeated final softmax is written out: only a single last row is left to the loss
+            r = self.module_expr(item, chan, env, prev, False)
             if r is None:
-                raise CodegenError(
-                    f"{node.span}: a repeated row must be one module in PyTorch "
-                    f"('{item.name}' needs statements of its own in forward)"
-                )
+                raise NeedsStatements()
             expr, chan, ps, cs = r
             exprs.append(expr)
             paths += [(f"{k}.{p}" if p else str(k), layer) for p, layer in ps]
@@ -585,28 +582,57 @@ class Generator:
         if node.active:
             scope.paths.append((attr, node))
         cur, d = self._guard(scope, node, attr, cur, out, depth)
+        self._apply(scope, lv, f"self.{attr}", cur, out, prefix, d)
+        return ochan, out
+
+    def _apply(self, scope, lv: LayerView, module: str, cur: str, out: str, prefix, depth) -> None:
+        """Forward lines applying a layer's module to `cur`, with its op's `_before` (a flatten) and
+        `_after` (an activation) macros."""
+        node, t = lv.node, lv.op.template
         before = self.macro(f"{t}_before")
         if before:
             e = str(before(lv, cur)).strip()
             if e != cur:
-                scope.fwd.append(Line(f"{out} = {e}", f"N x {node.in_shape.numel}", d))
+                scope.fwd.append(Line(f"{out} = {e}", f"N x {node.in_shape.numel}", depth))
                 cur = out
-        e = f"self.{attr}({cur})"
+        e = f"{module}({cur})"
         after = self.macro(f"{t}_after")
         if after:
             lv.scope, lv.prefix = scope, prefix
             e = str(after(lv, e)).strip()
             self.bake(lv.fixed())
-        scope.fwd.append(Line(f"{out} = {e}", node.out_shape.torch_comment(), d))
-        return ochan, out
+        scope.fwd.append(Line(f"{out} = {e}", node.out_shape.torch_comment(), depth))
 
     def emit_call(self, scope, node: ir.Call, cur, out, chan, terminal, prefix, depth, prev):
         expr, ochan, paths = self.call_expr(node, chan, scope.env, terminal)
         return ochan, self._emit_submodule(scope, node, expr, paths, cur, out, prefix, depth)
 
     def emit_repeat(self, scope, node: ir.Repeat, cur, out, chan, terminal, prefix, depth, prev):
-        expr, ochan, paths, _calls = self.repeat_expr(node, chan, scope.env, terminal)
+        try:
+            expr, ochan, paths, _calls = self.repeat_expr(node, chan, scope.env, terminal)
+        except NeedsStatements:
+            return self.emit_repeat_unrolled(scope, node, cur, out, chan, prefix, depth)
         return ochan, self._emit_submodule(scope, node, expr, paths, cur, out, prefix, depth)
+
+    def emit_repeat_unrolled(self, scope, node: ir.Repeat, cur, out, chan, prefix, depth):
+        """A repeated layer that needs statements of its own in forward (a linear after a feature
+        map, or with an activation): an nn.ModuleList, applied instance by instance."""
+        views = []
+        for item in node.items:
+            lv, expr, chan = self.layer_parts(item, chan, scope.env, False)
+            views.append((lv, expr))
+        if node.count_expr is not None:  # one line per instance: the count is fixed
+            self.bake(translate(node.count_expr, scope.env).deps)
+        attr = scope.member(node, prefix)
+        exprs = ", ".join(expr for _, expr in views)
+        self._assign(scope, node, attr, f"nn.ModuleList([{exprs}])", scope.env)
+        if node.active:
+            scope.paths += [(f"{attr}.{k}", item) for k, item in enumerate(node.items)]
+        cur, d = self._guard(scope, node, attr, cur, out, depth)
+        for k, (lv, _) in enumerate(views):
+            self._apply(scope, lv, f"self.{attr}[{k}]", cur, out, prefix, d)
+            cur = out
+        return chan, out
 
     def _emit_submodule(self, scope, node, expr, paths, cur, out, prefix, depth) -> str:
         """`self.NAME = expr` in __init__ and `out = self.NAME(cur)` in forward (guarded when the row

@@ -1,0 +1,556 @@
+"""The elaborator: a statement list -> IR nodes. Binds block arguments, expands blocks (each distinct
+instance once: bodies are memoised), repeats and branches, names every row (naming.py), resolves each
+row's attributes (attributes.py) and runs its op's shape and cost rules from the registry. A problem is
+a Diagnostic with a span; elaboration goes on with the shape unknown downstream, so that one run
+reports all of a file's errors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from inspec.analysis import exprs as E
+from inspec.analysis import ir
+from inspec.analysis.attributes import Attributes
+from inspec.analysis.naming import collapse, ident, scoped_name
+from inspec.analysis.ops import (
+    MAX_CHANNELS,
+    MAX_SPATIAL,
+    OPS,
+    ROW_OPS,
+    ZERO,
+    Attr,
+    Ctx,
+    OpDef,
+    add_shape,
+    concat_shape,
+)
+from inspec.analysis.shapes import Shape
+from inspec.analysis.values import (
+    UNKNOWN,
+    Silent,
+    _bool,
+    _value,
+    coerce,
+    evaluate,
+)
+from inspec.diagnostics import Diagnostic, DiagnosticBag, Span, SpecError, did_you_mean
+from inspec.language import ast as A
+
+MAX_REPEAT = 10_000
+MAX_LAYERS = 2_000_000
+MAX_BLOCK_DEPTH = 48
+
+
+# ------------------------------------------------------------------------------------------------
+# The elaborator
+
+
+class Elaborator:
+    def __init__(self, bag: DiagnosticBag, blocks: dict[str, A.BlockDef]):
+        self.bag = bag
+        self.blocks = blocks
+        self.defaults: dict[str, dict[str, tuple[Any, Span, E.Expr]]] = {}
+        self.infos: dict[str, ir.BlockInfo] = {}
+        self.symbolic = False  # elaborating a block definition with unknown arguments
+        self.provenance: tuple[dict, dict] = ({}, {})
+        self.stack: list[str] = []
+        self.memo: dict[tuple, tuple[ir.Seq, int]] = {}
+        self.layer_count = 0
+        self.too_big = False
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def error(self, e: SpecError, span: Span) -> None:
+        if not isinstance(e, Silent):
+            self.bag.error(e.message, e.span or span, *e.notes)
+
+    def eval(self, e: A.Expr, scope: dict[str, Any]) -> Any:
+        return evaluate(e, scope)
+
+    # -- bodies ----------------------------------------------------------------------------------
+    def body(
+        self,
+        stmts,
+        x: Shape | None,
+        scope: dict[str, Any],
+        span: Span,
+        top: bool = False,
+        ns: tuple[dict, dict] | None = None,
+        indexed: bool = False,
+    ) -> ir.Seq:
+        """Elaborate a statement list. `ns` (names, counters) is shared with the enclosing scope when
+        this body is transparent in module paths (a residual's body). In an `indexed` body (a branch,
+        an nn.Sequential in PyTorch) unlabelled rows are named by position: 0, 1, 2, ..."""
+        seq = ir.Seq(name="", span=span, in_shape=x)
+        names, counters = ns if ns is not None else ({}, {})
+        cur = x
+        ok = True
+        for s in A.grouped(stmts):
+            if isinstance(s, tuple):
+                node = self.concat(s, cur, scope, counters, names)
+            elif isinstance(s, A.RowStmt):
+                node = self.row_stmt(s, cur, scope, counters)
+            elif isinstance(s, A.SideStmt):
+                if not top:
+                    self.bag.error("side heads belong to the network, not inside a block", s.span)
+                    continue
+                node = self.side(s, cur, scope, counters)
+            elif isinstance(s, A.Residual):
+                node = self.residual(s, cur, scope, counters, names)
+            else:  # pragma: no cover - the grammar admits nothing else
+                continue
+            if node is None:
+                ok = False
+                cur = None
+                continue
+            if isinstance(s, (A.RowStmt, A.SideStmt)):
+                node.label = s.row.label
+                node.label_span = s.row.label_span
+                node.expect = s.expect
+            if indexed and isinstance(node, (ir.Layer, ir.Call, ir.Repeat)) and node.label is None:
+                node.name = str(len(seq.items))
+                node.auto = None
+            if node.name in names:
+                self.bag.error(
+                    f"duplicate label: '{node.name}' is already used in this scope",
+                    self._label_span(node),
+                    f"the first is at {names[node.name]}",
+                )
+            names[node.name] = node.span
+            seq.items.append(node)
+            if isinstance(node, ir.Side) or not node.active:
+                continue
+            if node.out_shape is None:
+                ok = False
+            cur = node.out_shape if ok else None
+        seq.out_shape = cur if ok else None
+        if ns is None:  # this body owns its scope: number names only where they collide
+            made = [(n, n.auto) for n in _members(seq) if n.auto is not None]
+            collapse(made, names)
+        main = [n for n in seq.items if n.active and not isinstance(n, ir.Side)]
+        cost = ZERO
+        for n in main:
+            cost = cost + n.cost
+        seq.cost = cost
+        seq.depth = sum(n.depth for n in main)
+        return seq
+
+    def _flat_names(self, name: str, given: bool, seq: ir.Seq, names: dict[str, Span]) -> None:
+        """A flattened branch's rows join the enclosing scope: their names must be free there."""
+        br = ir.Branch(name=name, span=seq.span, body=seq, given=given)
+        if not br.flattened:
+            return
+        for node, path in ir.scope_children([ir.Concat(name="", span=seq.span, branches=[br])]):
+            if path in names:
+                self.bag.error(
+                    f"duplicate label: '{path}' is already used in this scope",
+                    self._label_span(node),
+                    f"the first is at {names[path]}",
+                )
+            names[path] = node.span
+
+    def _label_span(self, node: ir.Node) -> Span:
+        return getattr(node, "label_span", None) or node.span
+
+    def _name(self, base: str, label: str | None, counters: dict[str, int]) -> str:
+        return scoped_name(base, label, counters)
+
+    # -- branches and residuals ----------------------------------------------------------------
+    def concat(self, group, x, scope, counters, names) -> ir.Node | None:
+        span = Span(
+            group[0].span.file,
+            group[0].span.line,
+            group[0].span.col,
+            group[-1].span.end_line,
+            group[-1].span.end_col,
+        )
+        node = ir.Concat(name="", span=span, in_shape=x, op=OPS["concat"])
+        branch_names: dict[str, Span] = {}
+        parts = []
+        ok = x is not None
+        for _k, b in enumerate(group, 1):
+            # Branches are named in the enclosing scope (a concat is transparent in module paths).
+            counters["branch"] = counters.get("branch", 0) + 1  # position, named or not
+            name = ident(b.name) if b.name else f"branch{counters['branch']}"
+            if name in branch_names or name in names:
+                self.bag.error(f"duplicate branch name '{name}'", b.span)
+            branch_names[name] = b.span
+            names[name] = b.span
+            seq = self.body(b.body, x, scope, b.span, indexed=True)
+            self._flat_names(name, b.name is not None, seq, names)
+            if not b.body:
+                seq.out_shape = x
+            br = ir.Branch(
+                name=name,
+                span=b.span,
+                in_shape=x,
+                out_shape=seq.out_shape,
+                cost=seq.cost,
+                depth=seq.depth,
+                body=seq,
+                given=b.name is not None,
+            )
+            node.branches.append(br)
+            if seq.out_shape is None:
+                ok = False
+            else:
+                parts.append((f"{name} (line {b.span.line})", seq.out_shape))
+        node.cost = ZERO
+        for br in node.branches:
+            node.cost = node.cost + br.cost
+        node.depth = max((br.depth for br in node.branches), default=0)
+        if ok:
+            try:
+                node.out_shape = concat_shape(parts)
+            except SpecError as e:
+                self.error(e, span)
+                node.out_shape = None
+        node.name = self._name("mixed", None, counters)
+        return node
+
+    def residual(self, s: A.Residual, x, scope, counters, names) -> ir.Node | None:
+        attrs, _ = self.attrs_for(OPS["add"], None, (), s.kwargs, scope, s.span)
+        sources, defaulted = self.provenance
+        seq = self.body(s.body, x, scope, s.span, ns=(names, counters))
+        node = ir.Residual(
+            name=self._name("residual", None, counters),
+            span=s.span,
+            in_shape=x,
+            op=OPS["add"],
+            attrs=attrs or {},
+            body=seq,
+            sources=sources,
+            defaulted=defaulted,
+            cost=seq.cost,
+            depth=seq.depth,
+        )
+        if x is not None and seq.out_shape is not None and attrs is not None:
+            try:
+                node.out_shape = add_shape(x, seq.out_shape)
+            except SpecError as e:
+                last = seq.items[-1] if seq.items else None
+                where = f"the body's last row is at {last.span}" if last is not None else None
+                self.bag.error(e.message, s.span, *e.notes, *filter(None, [where]))
+        return node
+
+    # -- rows -----------------------------------------------------------------------------------
+    def condition(self, cond: A.Expr | None, scope) -> bool | None:
+        """Whether a conditional row is on (True without a condition; None after an error). With
+        symbolic arguments (a block definition on its own) every row is drawn as on."""
+        if cond is None:
+            return True
+        try:
+            if self.symbolic and self.eval(cond, scope) is UNKNOWN:
+                return True
+            return _bool(self.eval(cond, scope), cond, scope)
+        except SpecError as e:
+            if self.symbolic:
+                return True
+            self.error(e, cond.span)
+            return None
+
+    def row_stmt(self, s: A.RowStmt, x, scope, counters) -> ir.Node | None:
+        active = self.condition(s.cond, scope)
+        if active is None:
+            return None
+        if s.repeat is not None or s.repeat_expr is not None:
+            node = self.repeat(s, x, scope, counters)
+        else:
+            node = self.row(s.row, x, scope, counters)
+        if node is None:
+            return None
+        node.cond = E.lower(s.cond, scope) if s.cond is not None else None
+        node.active = active
+        if s.cond is not None and x is not None and node.out_shape not in (None, x):
+            self.bag.error(
+                "a conditional row must keep its input's shape",
+                s.span,
+                f"it turns {x} into {node.out_shape}; the rows after it cannot depend on a parameter",
+                "make it a side head ('side ... if ...') or drop the condition",
+            )
+        return node
+
+    def repeat(self, s: A.RowStmt, x, scope, counters) -> ir.Node | None:
+        n = s.repeat
+        if s.repeat_expr is not None and self.symbolic:
+            n = 1  # a definition drawn on its own: one instance, the count shown as written
+        elif s.repeat_expr is not None:
+            try:
+                n = coerce(
+                    Attr("count", "int", None, ""),
+                    self.eval(s.repeat_expr, scope),
+                    s.repeat_span,
+                    scope,
+                    "repeat",
+                )
+            except SpecError as e:
+                self.error(e, s.repeat_span)
+                return None
+        if not 1 <= n <= MAX_REPEAT:
+            self.bag.error(
+                f"repeat count must be between 1 and {MAX_REPEAT:,}, got {n:,}", s.repeat_span
+            )
+            return None
+        row = s.row
+        base = row.op
+        name = self._name(base, row.label, counters)
+        node = ir.Repeat(name=name, span=s.span, in_shape=x, count=n)
+        node.auto = base if row.label is None else None
+        cur = x
+        cost = ZERO
+        depth = 0
+        inner: dict[str, int] = {}
+        for k in range(n):
+            item = self.row(row, cur, scope, inner, index=k)
+            if item is None:
+                cur = None
+                break
+            item.name = str(k)
+            node.items.append(item)
+            cost = cost + item.cost
+            depth += item.depth
+            cur = item.out_shape
+            if self.too_big:
+                break
+        node.out_shape = cur
+        node.cost = cost
+        node.depth = depth
+        node.count_expr = E.lower(s.repeat_expr, scope) if s.repeat_expr is not None else None
+        if s.repeat_expr is not None and x is not None and cur is not None and cur != x:
+            self.bag.error(
+                "a repeat whose count is a parameter must keep its input's shape",
+                s.span,
+                f"{n} instances turn {x} into {cur}; the rows after it cannot depend on a parameter",
+                "write the count as a number",
+            )
+        return node
+
+    def side(self, s: A.SideStmt, x, scope, counters) -> ir.Node | None:
+        active = self.condition(s.cond, scope)
+        if active is None:
+            return None
+        head = self.row(s.row, x, scope, {})
+        if head is None:
+            return None
+        label = s.row.label
+        name = self._name(s.row.op, label, counters) if label else self._name("aux", None, counters)
+        head.name = ""
+        return ir.Side(
+            auto=None if label else "aux",
+            name=name,
+            span=s.span,
+            in_shape=x,
+            out_shape=head.out_shape,
+            cost=head.cost,
+            depth=head.depth,
+            active=active,
+            cond=E.lower(s.cond, scope) if s.cond is not None else None,
+            head=head,
+        )
+
+    def row(self, row: A.Row, x, scope, counters, index: int | None = None) -> ir.Node | None:
+        if row.op in ROW_OPS:
+            return self.layer(row, x, scope, counters)
+        if row.op in self.blocks:
+            return self.call(row, x, scope, counters)
+        candidates = list(ROW_OPS) + list(self.blocks)
+        notes = [did_you_mean(row.op, candidates)]
+        if row.op in OPS:
+            notes = [f"'{row.op}' is written as {OPS[row.op].written_as}"]
+        self.bag.error(f"unknown op or block '{row.op}'", row.op_span, *filter(None, notes))
+        return None
+
+    def attrs_for(self, op: OpDef, patch, args, kwargs, scope, span):
+        """Resolve a row's attributes (see attributes.py); records their expressions in
+        self.provenance. Returns (attrs or None after an error, the attributes set explicitly)."""
+        r = Attributes(self, op, scope)
+        r.defaults(self.defaults.get(op.name, {}))
+        r.patch(patch)
+        r.args(args)
+        r.kwargs(kwargs)
+        r.missing(span)
+        attrs = r.attrs
+        attrs["_round_explicit"] = "round" in r.explicit
+        self.provenance = (r.sources, r.defaulted)
+        if r.failed and not self.symbolic:  # a symbolic definition keeps what it could resolve
+            return None, r.explicit
+        return attrs, r.explicit
+
+    def layer(self, row: A.Row, x, scope, counters) -> ir.Node | None:
+        op = ROW_OPS[row.op]
+        attrs, _ = self.attrs_for(op, row.patch, row.args, row.kwargs, scope, row.span)
+        sources, defaulted = self.provenance
+        name = self._name(op.name, row.label, counters)
+        node = ir.Layer(
+            name=name,
+            span=row.span,
+            in_shape=x,
+            op=op,
+            attrs=attrs or {},
+            label=row.label,
+            sources=sources,
+            defaulted=defaulted,
+            auto=op.name if row.label is None else None,
+        )
+        node.depth = 1 if op.weighted else 0
+        self._count_layers(1, row.span)
+        if attrs is None or x is None:
+            return node
+        ctx = Ctx()
+        try:
+            y = op.shape(attrs, x, ctx)
+            attrs.update(op.resolve(attrs, x))  # derived attributes (padding), for the backends
+        except SpecError as e:
+            self.bag.error(e.message, e.span or row.span, *e.notes, f"input: {x}")
+            return node
+        for msg, notes in ctx.warnings:
+            self.bag.warning(msg, row.span, *notes)
+        if max(y.h, y.w) > MAX_SPATIAL or y.c > MAX_CHANNELS * 64:
+            self.bag.error(f"output {y} is larger than inspec allows", row.span)
+            return node
+        node.out_shape = y
+        node.cost = op.cost(attrs, x, y)
+        return node
+
+    def call(self, row: A.Row, x, scope, counters) -> ir.Node | None:
+        block = self.blocks[row.op]
+        name = self._name(block.name, row.label, counters)
+        if row.patch is not None:
+            self.bag.error(f"block '{block.name}' takes no patch size", row.patch.span)
+        bound = self.bind(block, row, scope)
+        node = ir.Call(
+            name=name, span=row.span, in_shape=x, block=self.info(block), label=row.label
+        )
+        node.auto = block.name if row.label is None else None
+        if bound is None:
+            return node
+        values, node.arg_exprs = bound
+        node.args = values
+        if block.name in self.stack:
+            chain = " -> ".join([*self.stack[self.stack.index(block.name) :], block.name])
+            self.bag.error(f"recursive block '{block.name}'", row.op_span, chain)
+            return node
+        if len(self.stack) >= MAX_BLOCK_DEPTH:
+            self.bag.error(f"blocks nested deeper than {MAX_BLOCK_DEPTH}", row.span)
+            return node
+        key = (block.name, x, tuple(sorted((k, repr(v)) for k, v in values.items())))
+        hit = self.memo.get(key)
+        if hit is not None:
+            body, count = hit
+            self._count_layers(count, row.span)
+        else:
+            before = self.layer_count
+            self.stack.append(block.name)
+            inner = dict(values)
+            inner["in"] = x.c if x is not None else UNKNOWN
+            first = len(self.bag.items)
+            body = self.body(block.body, x, inner, block.span)
+            self.stack.pop()
+            self._note_call_site(first, block, row)
+            self.memo[key] = (body, self.layer_count - before)
+        node.body = body
+        node.out_shape = body.out_shape if body.items else x
+        node.cost = body.cost
+        node.depth = body.depth
+        return node
+
+    def _count_layers(self, n: int, span: Span) -> None:
+        """Count elaborated layers (a memoised block body counts each time it is used) against the
+        MAX_LAYERS guard, reported once."""
+        self.layer_count += n
+        if self.layer_count > MAX_LAYERS and not self.too_big:
+            self.too_big = True
+            self.bag.error(f"the network has more than {MAX_LAYERS:,} layers", span)
+
+    def _note_call_site(self, first: int, block: A.BlockDef, row: A.Row) -> None:
+        """Diagnostics raised inside a block's body also say where the block was called."""
+        note = f"in block '{block.name}', called at {row.span}"
+        items = self.bag.items
+        for i in range(first, len(items)):
+            d = items[i]
+            if d.span is not None and d.span != row.span:
+                items[i] = Diagnostic(d.severity, d.message, d.span, (*d.notes, note))
+
+    def info(self, block: A.BlockDef) -> ir.BlockInfo:
+        found = self.infos.get(block.name)
+        if found is None:
+            params = tuple(ir.ParamInfo(p.name, None, p.header, p.span) for p in block.params)
+            found = ir.BlockInfo(block.name, params, block.span, block.span.file)
+            self.infos[block.name] = found
+        return found
+
+    def bind(self, block: A.BlockDef, row: A.Row, scope):
+        """A call's argument values and their expressions over the caller's parameters."""
+        params = block.params
+        values: dict[str, Any] = {}
+        exprs: dict[str, E.Expr] = {}
+        ok = True
+        if len(row.args) > len(params):
+            extra = row.args[len(params)]
+            sig = ", ".join(p.name for p in params) or "no arguments"
+            self.bag.error(
+                f"too many arguments: block '{block.name}' takes {len(params)}, got {len(row.args)}",
+                extra.span,
+                f"{block.name}({sig})",
+            )
+            ok = False
+        for p, a in zip(params, row.args, strict=False):
+            exprs[p.name] = E.lower(a, scope)
+            try:
+                values[p.name] = _value(self.eval(a, scope), a, scope)
+            except SpecError as e:
+                self.error(e, a.span)
+                ok = False
+                values[p.name] = None
+        names = [p.name for p in params]
+        for kw in row.kwargs:
+            if kw.name not in names:
+                self.bag.error(
+                    f"block '{block.name}' has no parameter '{kw.name}'",
+                    kw.span,
+                    *filter(None, [did_you_mean(kw.name, names)]),
+                    f"{block.name}({', '.join(names)})",
+                )
+                ok = False
+                continue
+            if kw.name in values:
+                self.bag.error(f"argument '{kw.name}' is given twice", kw.span)
+                ok = False
+                continue
+            exprs[kw.name] = E.lower(kw.value, scope)
+            try:
+                values[kw.name] = _value(self.eval(kw.value, scope), kw.value, scope)
+            except SpecError as e:
+                self.error(e, kw.value.span)
+                ok = False
+                values[kw.name] = None
+        missing = []
+        for p in params:
+            if p.name in values:
+                continue
+            if p.default is None:
+                missing.append(p.name)
+                continue
+            exprs[p.name] = E.substitute(E.lower(p.default, values), exprs)
+            try:
+                values[p.name] = _value(self.eval(p.default, values), p.default, values)
+            except SpecError as e:
+                self.error(e, p.default.span)
+                ok = False
+        if missing:
+            self.bag.error(
+                f"missing argument{'s' if len(missing) > 1 else ''} for block '{block.name}': "
+                + ", ".join(missing),
+                row.span,
+                f"{block.name}({', '.join(names)})",
+            )
+            ok = False
+        return (values, exprs) if ok else None
+
+
+def _members(seq: ir.Seq):
+    """The nodes named in a body's scope: its rows, and the rows of residual bodies (which share it)."""
+    for n in seq.items:
+        yield n
+        if isinstance(n, ir.Residual):
+            yield from _members(n.body)
