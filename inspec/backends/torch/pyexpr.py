@@ -9,8 +9,6 @@ element per line and a trailing ("magic") comma.
 from __future__ import annotations
 
 import ast
-import builtins
-import keyword
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -38,27 +36,6 @@ _BINARY = {
     "//": P_MUL,
     "%": P_MUL,
 }
-
-# Names a generated identifier must never shadow: keywords, builtins, and what the module imports.
-RESERVED = (
-    set(keyword.kwlist)
-    | set(keyword.softkwlist)
-    | set(dir(builtins))
-    | {"self", "torch", "nn", "F", "Tensor", "NamedTuple", "Optional", "x", "in_channels"}
-    | {"activation"}  # the helper that builds an activation chosen by an argument
-)
-
-
-def py_ident(name: str, taken: set[str] | frozenset = frozenset()) -> str:
-    """A safe Python identifier for a spec name (names are identifiers already; this only avoids
-    keywords, builtins and the generated module's own names)."""
-    s = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
-    if not s or s[0].isdigit():
-        s = "_" + s
-    while s in RESERVED or s in taken or s.startswith("__"):
-        s = s + "_" if not s.startswith("__") else s.lstrip("_") or "_v"
-    return s
-
 
 def call(func: str, *args: Any, **kwargs: Any) -> str:
     parts = [str(a) for a in args if a is not None]
