@@ -1,8 +1,6 @@
 """Naming in one place: the table's layer paths, the diagram's node ids, the generated module's
 attributes and `named_modules()` agree for every shipped spec and every block definition."""
 
-from pathlib import Path
-
 import pytest
 
 from inspec.analysis import ir
@@ -168,11 +166,3 @@ def test_reserved_names_cover_nn_module():
     names = set(dir(torch.nn.Module)) | set(vars(torch.nn.Module()))
     assert {n for n in names if not n.startswith("__")} <= MODULE_ATTRIBUTES
     assert {"F", "torch", "nn", "Tensor", "print", "in"} <= RESERVED
-
-
-def test_no_backend_imports_the_syntax_tree():
-    backends = ROOT / "inspec" / "backends"
-    for path in backends.rglob("*.py"):
-        text = path.read_text()
-        assert "inspec.language" not in text, path
-    assert Path(ROOT / "inspec" / "cli.py").read_text().count("inspec.language") == 0
