@@ -1,6 +1,6 @@
 """Parse and check generated specs with 100, 1,000 and 10,000 block instances; print a table.
 
-    .venv/bin/python benchmarks/bench_check.py [--repeat 5]
+    .venv/bin/python -m benchmarks.bench_check [--repeat 5]
 
 Each instance is an Inception module (4 branches, 6 convs and a pool); `distinct` gives every instance
 different widths so that no two instances share an elaborated body, `same` repeats one instance (the
@@ -14,14 +14,13 @@ import argparse
 import platform
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from inspec.analysis.elaborate import elaborate
 
-from inspec.analysis.elaborate import elaborate  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+
 
 HEADER = """network generated
 input 16x16x64

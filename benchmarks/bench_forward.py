@@ -1,7 +1,7 @@
 """Forward-pass speed of generated modules against the reference implementations.
 
-    /root/.cache/inspec-ref/bin/python benchmarks/bench_forward.py     (torchvision + timm importable)
-    .venv/bin/python benchmarks/bench_forward.py                         (generated modules only)
+    /root/.cache/inspec-ref/bin/python -m benchmarks.bench_forward (torchvision + timm importable)
+    .venv/bin/python -m benchmarks.bench_forward                         (generated modules only)
 
 CPU, eval mode, torch.inference_mode(), batch 8, torch.set_num_threads(2). Each pair is measured side by
 side in one process, alternating, and the median of the per-round ratios is reported. Also times
@@ -20,13 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
+from inspec.analysis.elaborate import elaborate
+from inspec.backends.torch import build_module
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import torch  # noqa: E402
-
-from inspec.analysis.elaborate import elaborate  # noqa: E402
-from inspec.backends.torch import build_module  # noqa: E402
 
 
 def _time(m, x) -> float:
