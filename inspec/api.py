@@ -51,11 +51,20 @@ class Spec:
     def totals(self, sides: bool = False):
         return self.ir.totals(sides)
 
-    def to_python(self, **options: Any) -> str:
+    def to_python(
+        self,
+        fuse_bn: bool = False,
+        table_docstring: bool = False,
+        output: str | os.PathLike | None = None,
+    ) -> str:
+        """The PyTorch module's source, as `inspec compile` writes it: `fuse_bn` folds batch norm
+        into the convolutions, `table_docstring` puts the spec's whole table in the network class's
+        docstring, `output` is the file the source is meant for (the paths it names are relative to
+        its folder)."""
         from inspec.backends.torch import generate
 
         self._require_ok()
-        return generate(self.ir, **options)
+        return generate(self.ir, fuse_bn=fuse_bn, table_docstring=table_docstring, output=output)
 
     def diagram(self, **options: Any):
         from inspec.backends.diagram import Diagram

@@ -189,9 +189,10 @@ def table(
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False),
+    type=click.Path(dir_okay=False, allow_dash=True),
     default=None,
-    help="Where to write the module [default: ./NETWORK.py, NETWORK being the spec's network name].",
+    help="Where to write the module, or - for stdout [default: ./NETWORK.py, NETWORK being the "
+    "spec's network name]. Paths the module names (its header) are relative to this file's folder.",
 )
 @click.option("--force", is_flag=True, help="Overwrite a file that inspec did not generate.")
 @click.option(
@@ -199,10 +200,22 @@ def table(
     is_flag=True,
     help="Inference export: fold batch norm into the preceding conv (eval only).",
 )
+@click.option(
+    "--table-docstring",
+    is_flag=True,
+    help="Put the spec's whole table in the network class's docstring [default: its input, "
+    "output, parameter and multiply-add totals, and the `inspec table` command].",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Do not print the summary table.")
 @_param_opt
 def compile_(
-    spec: str, output: str | None, force: bool, fuse_bn: bool, quiet: bool, params: tuple[str, ...]
+    spec: str,
+    output: str | None,
+    force: bool,
+    fuse_bn: bool,
+    table_docstring: bool,
+    quiet: bool,
+    params: tuple[str, ...],
 ) -> None:
     """Check a spec and write a readable, runnable PyTorch module."""
     net = _load(spec, _parse_params(params))
@@ -214,11 +227,20 @@ def compile_(
     from inspec.backends.table import render_text
     from inspec.backends.torch import CodegenError, generate
 
+    to_stdout = output == "-"
     try:
-        code = generate(net, fuse_bn=fuse_bn)
+        code = generate(
+            net,
+            fuse_bn=fuse_bn,
+            table_docstring=table_docstring,
+            output=None if to_stdout else output,
+        )
     except CodegenError as e:
         click.echo(f"inspec: error: {e}", err=True)
         sys.exit(EXIT_SPEC)
+    if to_stdout:
+        click.echo(code, nl=False)
+        return
     target = output or default_module_file(net.name)
     try:
         written = write_atomic(target, code, force=force, protect=tuple(net.sources))

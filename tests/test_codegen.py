@@ -144,11 +144,14 @@ def test_generated_code_is_clean(tmp_path):
             elif isinstance(node, ast.ImportFrom):
                 imported.add(node.module.split(".")[0])
         assert imported <= {"torch", "typing", "collections"}, (f.name, imported)
+    # with the project's own ruff configuration (pyproject.toml), formatted at ruff's default line
+    # length; tests/test_lint.py adds hostile names, tests/test_codegen_style.py the exact layout
     args = [str(f) for f in files]
-    r = subprocess.run([str(RUFF), "check", "--isolated", *args], capture_output=True, text=True)
+    config = ["--config", str(ROOT / "pyproject.toml")]
+    r = subprocess.run([str(RUFF), "check", *config, *args], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
     r = subprocess.run(
-        [str(RUFF), "format", "--isolated", "--check", "--diff", *args],
+        [str(RUFF), "format", *config, "--line-length", "88", "--check", "--diff", *args],
         capture_output=True,
         text=True,
     )

@@ -282,10 +282,9 @@ def test_import_chain_within_the_bound_loads(tmp_path):
 def test_json_never_holds_infinity_or_nan():
     from inspec.backends.table import render_json
 
-    text = HEAD.replace("network n", "network n(a = 1.5, b = 1.5, c = 1.5)") + "conv 3x3 8\n"
-    net = elaborate(
-        text=text, name="nan.isp", params={"a": float("inf"), "b": float("-inf"), "c": float("nan")}
-    )
+    # a spec may write a number too large for a float as a parameter's default
+    text = HEAD.replace("network n", "network n(a = 1e999, b = -1e999)") + "conv 3x3 8\n"
+    net = elaborate(text=text, name="nan.isp")
     assert net.ok
     out = render_json(net)
 
@@ -293,7 +292,16 @@ def test_json_never_holds_infinity_or_nan():
         raise AssertionError(f"{name} in the JSON")
 
     data = json.loads(out, parse_constant=refuse)
-    assert data["parameters"] == {"a": "inf", "b": "-inf", "c": "nan"}
+    assert data["parameters"] == {"a": "inf", "b": "-inf"}
+    # values given from outside must be finite numbers within the spec language's range
+    text = HEAD.replace("network n", "network n(a = 1.5)") + "conv 3x3 8\n"
+    for bad in (float("inf"), float("-inf"), float("nan"), 10**400):
+        net = elaborate(text=text, name="nan.isp", params={"a": bad})
+        assert [d.message for d in net.diagnostics if d.is_error] == [
+            f"parameter 'a' is out of range: {bad:.3g}"
+            if isinstance(bad, float)
+            else "parameter 'a' is out of range: an integer of 401 digits"
+        ]
 
 
 def test_nan_from_the_command_line_is_a_string_not_a_number(tmp_path):

@@ -56,6 +56,7 @@ RESERVED = frozenset(
     | set(dir(builtins))
     | MODULE_ATTRIBUTES
     | GENERATED
+    | {"l", "O", "I"}  # ambiguous names (pycodestyle E741): `l_` instead
 )
 
 

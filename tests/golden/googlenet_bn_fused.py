@@ -18,56 +18,20 @@ class GooglenetBnOutputs(NamedTuple):
 class GooglenetBn(nn.Module):
     """googlenet_bn, compiled from specs/googlenet_bn.isp.
 
-    Args:
-        num_classes: num_classes (default 1000)
-        aux_logits: aux_logits (default False)
-        dropout: dropout (default 0.2)
-
-    Returns logits: a final softmax row is left to the loss (nn.CrossEntropyLoss).
-    In training mode, with side heads present: GooglenetBnOutputs(logits, aux1, aux2); in eval mode the main logits only.
+    Input N x 3 x 224 x 224; returns N x 1000. In training mode, with side heads
+    present: GooglenetBnOutputs(logits, aux1, aux2); in eval mode the main logits only.
     Batch norm is folded into the convolutions: an inference-only export.
 
-    The spec's table (for the default parameters):
+    6,624,904 parameters before batch norm is folded and 1,498,376,192 multiply-adds of
+    conv and linear layers, for the default arguments.
 
-    googlenet_bn: input 224x224x3
+    The spec's table, row by row:
 
-    type                         patch size/stride  output size  depth  #1x1  #3x3 reduce  #3x3  #5x5 reduce  #5x5  pool proj     params          ops  paper (printed vs computed)
-    ---------------------------  -----------------  -----------  -----  ----  -----------  ----  -----------  ----  ---------  ---------  -----------  ---------------------------
-    convolution (conv1)          7x7/2              112x112x64       1                                                             9,536  118,013,952  agrees
-    max pool (maxpool1)          3x3/2              56x56x64         0                                                                 0            0  agrees
-    convolution (conv2)          1x1/1              56x56x64         1                                                             4,224   12,845,056  agrees
-    convolution (conv3)          3x3/1              56x56x192        1                                                           110,976  346,816,512  agrees
-    max pool (maxpool2)          3x3/2              28x28x192        0                                                                 0            0  agrees
-    inception (inception3a)                         28x28x256        2    64           96   128           16    32         32    155,872  121,626,624  agrees
-    inception (inception3b)                         28x28x480        2   128          128   192           32    96         64    340,224  265,732,096  agrees
-    max pool (maxpool3)          3x3/2              14x14x480        0                                                                 0            0  agrees
-    inception (inception4a)                         14x14x512        2   192           96   208           16    48         64    364,512   71,199,744  agrees
-    side: aux (aux1) [off]                          1x1x1000         3                                                         3,188,968    4,169,728
-    inception (inception4b)                         14x14x512        2   160          112   224           24    64         64    425,232   83,091,456  agrees
-    inception (inception4c)                         14x14x512        2   128          128   256           24    64         64    486,192   95,033,344  agrees
-    inception (inception4d)                         14x14x528        2   112          144   288           32    64         64    573,312  112,093,184  agrees
-    side: aux (aux2) [off]                          1x1x1000         3                                                         3,191,016    4,202,496
-    inception (inception4e)                         14x14x832        2   256          160   320           32   128        128    803,840  157,151,232  agrees
-    max pool (maxpool4)          2x2/2              7x7x832          0                                                                 0            0  agrees
-    inception (inception5a)                         7x7x832          2   256          160   320           32   128        128    978,944   47,867,904  agrees
-    inception (inception5b)                         7x7x1024         2   384          192   384           48   128        128  1,347,040   65,881,088  agrees
-    avg pool (global) (avgpool)                     1x1x1024         0                                                                 0            0  agrees
-    dropout (20%) (dropout)                         1x1x1024         0                                                                 0            0
-    linear (fc)                                     1x1x1000         1                                                         1,025,000    1,024,000  agrees
-    ---------------------------  -----------------  -----------  -----  ----  -----------  ----  -----------  ----  ---------  ---------  -----------  ---------------------------
-    total                                                                                                                      6,624,904  1,498,376,192
-    total with side heads                                                                                                      6,624,904  1,498,376,192
-
-    params = weights + biases + batch-norm affine parameters (running statistics are buffers); ops = multiply-adds of conv and linear layers (the GoogLeNet paper's ops).
-    units: exact counts.
-    side: rows are side heads, computed in training mode only; the first total leaves them out.
+        inspec table specs/googlenet_bn.isp
     """
 
     def __init__(
-        self,
-        num_classes: int = 1000,
-        aux_logits: bool = False,
-        dropout: float = 0.2,
+        self, num_classes: int = 1000, aux_logits: bool = False, dropout: float = 0.2
     ) -> None:
         super().__init__()
         self.conv1 = ConvBNReLU(3, 64, kernel_size=7, stride=2, padding=3)
@@ -156,7 +120,7 @@ class Inception(nn.Module):
     """Block `inception` of specs/googlenet_bn.isp (line 24).
 
     Args:
-        in_channels: input channels
+        in_channels: channels of the input (the spec's `in`)
         ch1x1: #1x1
         ch3x3red: #3x3 reduce
         ch3x3: #3x3
@@ -203,10 +167,6 @@ class Inception(nn.Module):
 
 class Aux(nn.Module):
     """Block `aux` of specs/googlenet_bn.isp (line 33).
-
-    Args:
-        in_channels: input channels
-        num_classes: num_classes
 
     Shape comments are for the instance (aux1), input N x 512 x 14 x 14.
     """

@@ -12,6 +12,8 @@ rendered classes differ (for example in a padding that depends on the spatial si
 from __future__ import annotations
 
 import os
+import shlex
+import textwrap
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -36,6 +38,7 @@ from inspec.backends.torch.pyexpr import (
     lit,
     lit_sym,
     mul,
+    signature,
     str_lit,
     translate,
 )
@@ -299,6 +302,7 @@ class Generator:
         self.frames: list[Frame] = []  # the network's frame, then the block class being written
         self.net_env: dict[str, Sym] = {}
         self.bn_eps = _common_bn_eps(net)
+        self.header = Header(net.file)  # where the module comes from (render_module sets it)
 
     def class_name(self, base: str, suffix: str = "_", reserved=RESERVED) -> str:
         """A free class name: not another class's or helper's, not a constructor argument's, not a
@@ -508,25 +512,27 @@ class Generator:
 
     def block_doc(self, node: ir.Call, pynames, variant: int, base: str) -> str:
         block = node.block
-        file = block.file
-        lines = [f"Block `{block.name}` of {_display_path(file)} (line {block.span.line})."]
+        where = self.header.ref(block.file)
+        lines = [f"Block `{block.name}` of {where} (line {block.span.line})."]
         if variant > 1:
             lines += [
                 "",
-                f"A variant of {base}: this instance differs in a value that depends on its input",
-                "(such as resolved `same` padding or a flattened feature count) or in an argument",
-                "that its code fixes (checked in the constructor).",
+                *_wrap(
+                    f"A variant of {base}: this instance differs in a value that depends on its "
+                    "input (such as resolved `same` padding or a flattened feature count) or in an "
+                    "argument that its code fixes (checked in the constructor)."
+                ),
             ]
-        if block.params:
-            lines += ["", "Args:", "    in_channels: input channels"]
-            for p in block.params:
-                what = p.header or p.name
-                lines.append(f"    {pynames[p.name]}: {what}")
-        where = node.label or node.name
-        lines += [
-            "",
-            f"Shape comments are for the instance ({where}), input {node.in_shape.torch_comment()}.",
-        ]
+        args = _args_lines(block.params, pynames)
+        if args:
+            lines += [
+                "",
+                "Args:",
+                "    in_channels: channels of the input (the spec's `in`)",
+                *args,
+            ]
+        instance, shape = node.label or node.name, node.in_shape.torch_comment()
+        lines += ["", f"Shape comments are for the instance ({instance}), input {shape}."]
         return "\n".join(lines)
 
     # -- bodies ----------------------------------------------------------------------------------
@@ -865,30 +871,45 @@ class Generator:
         return model, scope.paths, outputs
 
     def network_doc(self, outputs) -> str:
+        """What the network is, its input and output, its totals and a pointer to its table; the
+        whole table with `table_docstring`."""
         from inspec.backends.table import render_text
 
-        net = self.net
-        lines = [f"{net.name}, compiled from {_display_path(net.file)}.", ""]
-        if net.params:
-            lines.append("Args:")
-            for p in net.params:
-                lines.append(
-                    f"    {self.param_names[p.name]}: {p.header or p.name} "
-                    f"(default {lit(_py_value(net.values[p.name]))})"
-                )
-            lines.append("")
-        lines.append(
-            "Returns logits: a final softmax row is left to the loss (nn.CrossEntropyLoss)."
-        )
+        net, header = self.net, self.header
+        lines = [f"{net.name}, compiled from {header.ref(net.file)}.", ""]
+        out = net.output.torch_comment()
+        returns = f"returns {out}"
+        main = [n for n in net.body.items if not isinstance(n, ir.Side)]
+        last = main[-1] if main else None
+        if isinstance(last, ir.Layer) and self.macro(f"{last.op.template}_terminal"):
+            returns = f"returns logits, {out}: the final {last.op.name} row is left to the loss"
+            returns += " (nn.CrossEntropyLoss)"
+        text = f"Input {net.input.torch_comment()}; {returns}."
         if outputs:
-            lines.append(
-                f"In training mode, with side heads present: {outputs['name']}"
+            text += (
+                f" In training mode, with side heads present: {outputs['name']}"
                 f"({', '.join(outputs['fields'])}); in eval mode the main logits only."
             )
         if self.fuse_bn:
-            lines.append("Batch norm is folded into the convolutions: an inference-only export.")
-        lines += ["", "The spec's table (for the default parameters):", ""]
-        lines += render_text(net, "rows", net.units).rstrip("\n").split("\n")
+            text += " Batch norm is folded into the convolutions: an inference-only export."
+        lines += [*_wrap(text), ""]
+        main_t, full = net.totals(), net.totals(sides=True)
+        params = f"{main_t.params:,} parameters"
+        ops = f"{main_t.ops:,} multiply-adds of conv and linear layers"
+        if any(side.active for side in net.sides):
+            params += f" ({full.params:,} with side heads)"
+            ops += f" ({full.ops:,} with side heads)"
+        if self.fuse_bn:  # the analysis counts the batch-norm parameters that folding removes
+            params += " before batch norm is folded"
+        lines += _wrap(f"{params} and {ops}, for the default arguments.")
+        if header.table_docstring:
+            lines += ["", "The spec's table (for the default arguments):", ""]
+            lines += render_text(net, "rows", net.units).rstrip("\n").split("\n")
+        else:
+            lines += ["", "The spec's table, row by row:", "", f"    {header.table_command}"]
+        args = _args_lines(net.params, self.param_names)
+        if args:
+            lines += ["", "Args:", *args]
         return "\n".join(lines)
 
 
@@ -950,18 +971,92 @@ def _escape_braces(text: str) -> str:
 
 
 def _signature(params: list[str]) -> list[str]:
-    one = (
-        f"    def __init__(self, {', '.join(params)}) -> None:"
-        if params
-        else "    def __init__(self) -> None:"
+    return signature("__init__", ["self", *params], "None", "    ")
+
+
+def _wrap(text: str) -> list[str]:
+    """A paragraph of a class docstring, wrapped to the line length (the docstring is indented)."""
+    return textwrap.wrap(text, 84, break_long_words=False, break_on_hyphens=False)
+
+
+def _args_lines(params, pynames: dict[str, str]) -> list[str]:
+    """Google-style `Args:` lines: a parameter's header string (the paper's column title), and the
+    spec's name where the Python name differs; nothing for a parameter with neither (its name and
+    default are in the signature already)."""
+    lines = []
+    for p in params:
+        name = pynames[p.name]
+        text = p.header if p.header and p.header not in (p.name, name) else ""
+        if name != p.name:
+            text = f"{text} (the spec's `{p.name}`)" if text else f"the spec's `{p.name}`"
+        if text:
+            lines.append(f"    {name}: {text}")
+    return lines
+
+
+@dataclass(frozen=True)
+class Header:
+    """Where the module comes from, as its header and docstrings say.
+
+    `output` is the file the module is written to, as given (None: standard output, or a string for
+    the caller). Paths in the module (its first line, the docstrings) are relative to the output's
+    folder, so that they are right from where the file is; the commands it shows (`inspec compile`,
+    `inspec table`, with the options that shaped the module) name the spec as given, to run from
+    where the module was compiled.
+    """
+
+    spec: str  # the spec's path as given
+    output: str | None = None
+    params: tuple[str, ...] = ()  # NAME=VALUE for each network parameter compiled for another value
+    fuse_bn: bool = False
+    table_docstring: bool = False
+
+    def ref(self, path: str) -> str:
+        """A file's path from the output's folder (as given, without an output file)."""
+        if self.output is None or not os.path.isfile(path):
+            return _display_path(path)
+        here, there = os.path.dirname(os.path.abspath(self.output)), os.path.abspath(path)
+        try:
+            common = os.path.commonpath([here, there])
+        except ValueError:  # another drive
+            return _display_path(path)
+        if common == os.path.dirname(common):  # nothing in common but the root
+            return there.replace(os.sep, "/")
+        return os.path.relpath(there, here).replace(os.sep, "/")
+
+    def _run(self, command: str, *options: str) -> str:
+        params = [x for p in self.params for x in ("-p", p)]
+        return shlex.join(["inspec", command, _command_path(self.spec), *options, *params])
+
+    @property
+    def command(self) -> str:
+        options = ["--fuse-bn"] * self.fuse_bn + ["--table-docstring"] * self.table_docstring
+        return self._run("compile", *options)
+
+    @property
+    def table_command(self) -> str:
+        return self._run("table")
+
+
+def _header(net: ir.Network, output, fuse_bn: bool, table_docstring: bool) -> Header:
+    params = tuple(
+        f"{p.name}={_spec_value(net.values[p.name])}"
+        for p in net.params
+        if net.values[p.name] != p.default or type(net.values[p.name]) is not type(p.default)
     )
-    if len(one) <= 88:
-        return [one]
-    return (
-        ["    def __init__(", "        self,"]
-        + [f"        {p}," for p in params]
-        + ["    ) -> None:"]
-    )
+    return Header(net.file, output, params, fuse_bn, table_docstring)
+
+
+def _command_path(path: str) -> str:
+    """The spec's path for a command run from the working directory: as given (an absolute path
+    inside the working directory relative to it)."""
+    if os.path.isabs(path):
+        try:
+            rel = os.path.relpath(path)
+        except ValueError:  # another drive
+            return path
+        return path if rel == ".." or rel.startswith(".." + os.sep) else rel.replace(os.sep, "/")
+    return path.replace(os.sep, "/")
 
 
 def _display_path(path: str) -> str:
@@ -1010,8 +1105,15 @@ class Rendered:
     param_names: dict[str, str]
 
 
-def render_module(net: ir.Network, fuse_bn: bool = False) -> Rendered:
+def render_module(
+    net: ir.Network,
+    fuse_bn: bool = False,
+    table_docstring: bool = False,
+    output: str | None = None,
+) -> Rendered:
+    """The module's source; `output` is the file it will be written to, as given (see Header)."""
     gen = Generator(net, fuse_bn)
+    gen.header = _header(net, output, fuse_bn, table_docstring)
     model, paths, outputs = gen.network()
     classes = [model, *list(gen.classes.values())]
     body_helpers = [text for _, text in gen.helpers.values()]
@@ -1025,8 +1127,8 @@ def render_module(net: ir.Network, fuse_bn: bool = False) -> Rendered:
     text = t.render(
         marker=MARKER,
         version=__version__,
-        source=comment_text(_display_path(net.file)),
-        fused=fuse_bn,
+        source=comment_text(gen.header.ref(net.file)),
+        command=comment_text(gen.header.command),
         net=net,
         typing_names=typing_names,
         uses_torch="torch." in probe,

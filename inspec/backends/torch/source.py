@@ -1,13 +1,14 @@
 """The PyTorch backend: `generate` writes a readable module from a checked network (without importing
 torch); `build_module` executes that same code and instantiates the network class.
 
-    generate(net, fuse_bn=False) -> str
+    generate(net, fuse_bn=False, table_docstring=False, output=None) -> str
     build_module(net, fuse_bn=False, **params) -> torch.nn.Module
     module_paths(net) -> {module path: ir.Layer}   (which module computes which layer of the analysis)
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from inspec.analysis import ir
@@ -16,17 +17,29 @@ from inspec.backends.torch.generator import CodegenError, render_module
 __all__ = ["CodegenError", "build_module", "generate", "module_paths", "network_class_name"]
 
 
-def _rendered(net: ir.Network, fuse_bn: bool):
+def _rendered(net: ir.Network, fuse_bn: bool, table_docstring: bool = False, output=None):
     if not net.ok:
         raise CodegenError("the spec has errors; run `inspec check` to see them")
     if net.input is None:
         raise CodegenError("a block library has no network to compile")
-    return render_module(net, fuse_bn)
+    return render_module(net, fuse_bn, table_docstring, output)
 
 
-def generate(net: ir.Network, fuse_bn: bool = False) -> str:
-    """The Python source of a module for `net` (a checked network with an input)."""
-    return _rendered(net, fuse_bn).text
+def generate(
+    net: ir.Network,
+    fuse_bn: bool = False,
+    table_docstring: bool = False,
+    output: str | os.PathLike | None = None,
+) -> str:
+    """The Python source of a module for `net` (a checked network with an input).
+
+    `fuse_bn`: fold batch norm into the convolutions (an inference export). `table_docstring`: the
+    network class's docstring holds the spec's whole table (by default it gives the totals and the
+    `inspec table` command). `output`: the file the source will be written to, as given; the paths
+    the module names are then relative to its folder (None: as given, for standard output).
+    """
+    out = None if output is None else os.fspath(output)
+    return _rendered(net, fuse_bn, table_docstring, out).text
 
 
 def module_paths(net: ir.Network, fuse_bn: bool = False) -> dict[str, ir.Layer]:

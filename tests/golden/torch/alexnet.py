@@ -9,39 +9,15 @@ from torch import Tensor, nn
 class Alexnet(nn.Module):
     """alexnet, compiled from specs/alexnet.isp.
 
-    Args:
-        num_classes: num_classes (default 1000)
-        dropout: dropout (default 0.5)
+    Input N x 3 x 227 x 227; returns logits, N x 1000: the final softmax row is left to
+    the loss (nn.CrossEntropyLoss).
 
-    Returns logits: a final softmax row is left to the loss (nn.CrossEntropyLoss).
+    60,965,224 parameters and 724,406,816 multiply-adds of conv and linear layers, for
+    the default arguments.
 
-    The spec's table (for the default parameters):
+    The spec's table, row by row:
 
-    alexnet: input 227x227x3
-
-    type                         patch size/stride  output size  depth      params     weights          ops  paper (printed vs computed)
-    ---------------------------  -----------------  -----------  -----  ----------  ----------  -----------  ---------------------------
-    convolution (conv1)          11x11/4            55x55x96         1      34,944      34,848  105,415,200  agrees
-    local response norm (norm1)                     55x55x96         0           0           0            0  agrees
-    max pool (pool1)             3x3/2              27x27x96         0           0           0            0  agrees
-    convolution (conv2)          5x5/1              27x27x256        1     307,456     307,200  223,948,800  agrees
-    local response norm (norm2)                     27x27x256        0           0           0            0  agrees
-    max pool (pool2)             3x3/2              13x13x256        0           0           0            0  agrees
-    convolution (conv3)          3x3/1              13x13x384        1     885,120     884,736  149,520,384  agrees
-    convolution (conv4)          3x3/1              13x13x384        1     663,936     663,552  112,140,288  agrees
-    convolution (conv5)          3x3/1              13x13x256        1     442,624     442,368   74,760,192  agrees
-    max pool (pool5)             3x3/2              6x6x256          0           0           0            0  agrees
-    linear (fc6)                                    1x1x4096         1  37,752,832  37,748,736   37,748,736  agrees
-    dropout (50%) (drop6)                           1x1x4096         0           0           0            0
-    linear (fc7)                                    1x1x4096         1  16,781,312  16,777,216   16,777,216  agrees
-    dropout (50%) (drop7)                           1x1x4096         0           0           0            0
-    linear (fc8)                                    1x1x1000         1   4,097,000   4,096,000    4,096,000  agrees
-    softmax                                         1x1x1000         0           0           0            0
-    ---------------------------  -----------------  -----------  -----  ----------  ----------  -----------  ---------------------------
-    total                                                               60,965,224  60,954,656  724,406,816
-
-    params = weights + biases + batch-norm affine parameters (running statistics are buffers); ops = multiply-adds of conv and linear layers (the GoogLeNet paper's ops).
-    units: exact counts.
+        inspec table specs/alexnet.isp
     """
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5) -> None:

@@ -18,79 +18,38 @@ class GooglenetOutputs(NamedTuple):
 class Googlenet(nn.Module):
     """googlenet, compiled from specs/googlenet.isp.
 
-    Args:
-        num_classes: num_classes (default 1000)
-        dropout: dropout (default 0.4)
-        aux_logits: aux_logits (default True)
+    Input N x 3 x 224 x 224; returns logits, N x 1000: the final softmax row is left to
+    the loss (nn.CrossEntropyLoss). In training mode, with side heads present:
+    GooglenetOutputs(logits, aux1, aux2); in eval mode the main logits only.
 
-    Returns logits: a final softmax row is left to the loss (nn.CrossEntropyLoss).
-    In training mode, with side heads present: GooglenetOutputs(logits, aux1, aux2); in eval mode the main logits only.
+    6,998,552 parameters (13,378,280 with side heads) and 1,582,671,872 multiply-adds of
+    conv and linear layers (1,591,044,096 with side heads), for the default arguments.
 
-    The spec's table (for the default parameters):
+    The spec's table, row by row:
 
-    googlenet: input 224x224x3
-
-    type                  patch size/stride  output size  depth  #1x1  #3x3 reduce  #3x3  #5x5 reduce  #5x5  pool proj  params  weights   ops  paper (printed vs computed)
-    --------------------  -----------------  -----------  -----  ----  -----------  ----  -----------  ----  ---------  ------  -------  ----  ------------------------------------------------
-    convolution (conv1)   7x7/2              112x112x64       1                                                           9.2K     9.2K  118M  weights 2.7K (is 9.19K); ops 34M (is 118.01M)
-    max pool              3x3/2              56x56x64         0                                                                                agrees
-    local response norm                      56x56x64         0
-    reduced_conv (conv2)  3x3/1              56x56x192        2                 64   192                                  112K     112K  360M  agrees
-    local response norm                      56x56x192        0
-    max pool              3x3/2              28x28x192        0                                                                                agrees
-    inception (3a)                           28x28x256        2    64           96   128           16    32         32    160K     160K  128M  agrees
-    inception (3b)                           28x28x480        2   128          128   192           32    96         64    380K     379K  304M  weights 380K (is 379.00K)
-    max pool              3x3/2              14x14x480        0                                                                                agrees
-    inception (4a)                           14x14x512        2   192           96   208           16    48         64    367K     367K   74M  weights 364K (is 366.75K); ops 73M (is 73.61M)
-    side: aux (aux1)                         1x1x1000         3                                                          3114K    3112K  4.2M
-    inception (4b)                           14x14x512        2   160          112   224           24    64         64    439K     438K   88M  weights 437K (is 438.00K)
-    inception (4c)                           14x14x512        2   128          128   256           24    64         64    498K     498K  100M  weights 463K (is 497.50K)
-    inception (4d)                           14x14x528        2   112          144   288           32    64         64    591K     590K  119M  weights 580K (is 590.50K)
-    side: aux (aux2)                         1x1x1000         3                                                          3116K    3114K  4.2M
-    inception (4e)                           14x14x832        2   256          160   320           32   128        128    848K     847K  170M  weights 840K (is 847.00K)
-    max pool              3x3/2              7x7x832          0                                                                                agrees
-    inception (5a)                           7x7x832          2   256          160   320           32   128        128   1019K    1018K   51M  weights 1072K (is 1018.00K); ops 54M (is 51.08M)
-    inception (5b)                           7x7x1024         2   384          192   384           48   128        128   1410K    1409K   71M  weights 1388K (is 1409.00K)
-    avg pool              7x7/1              1x1x1024         0                                                                                agrees
-    dropout (40%)                            1x1x1024         0                                                                                agrees
-    linear (fc)                              1x1x1000         1                                                          1001K    1000K    1M  agrees
-    softmax                                  1x1x1000         0                                                                                agrees
-    --------------------  -----------------  -----------  -----  ----  -----------  ----  -----------  ----  ---------  ------  -------  ----  ------------------------------------------------
-    total                                                                                                                6835K    6826K  1583M
-    total with side heads                                                                                                13065K   13052K  1591M
-
-    params = weights + biases + batch-norm affine parameters (running statistics are buffers); ops = multiply-adds of conv and linear layers (the GoogLeNet paper's ops).
-    units: params in K = 1024, ops in M = 10^6 (as the GoogLeNet paper prints them).
-    side: rows are side heads, computed in training mode only; the first total leaves them out.
+        inspec table specs/googlenet.isp
     """
 
     def __init__(
-        self,
-        num_classes: int = 1000,
-        dropout: float = 0.4,
-        aux_logits: bool = True,
+        self, num_classes: int = 1000, dropout: float = 0.4, aux_logits: bool = True
     ) -> None:
         super().__init__()
         self.conv1 = nn.Sequential(
-            nn.ZeroPad2d((2, 3, 2, 3)),
-            ConvReLU(3, 64, kernel_size=7, stride=2),
+            nn.ZeroPad2d((2, 3, 2, 3)), ConvReLU(3, 64, kernel_size=7, stride=2)
         )
         self.maxpool1 = nn.Sequential(
-            nn.ConstantPad2d((0, 1, 0, 1), float("-inf")),
-            nn.MaxPool2d(3, stride=2),
+            nn.ConstantPad2d((0, 1, 0, 1), float("-inf")), nn.MaxPool2d(3, stride=2)
         )
         self.lrn1 = nn.LocalResponseNorm(5, alpha=2e-05 * 5, beta=0.75, k=1.0)
         self.conv2 = ReducedConv(64, 64, 192)
         self.lrn2 = nn.LocalResponseNorm(5, alpha=2e-05 * 5, beta=0.75, k=1.0)
         self.maxpool2 = nn.Sequential(
-            nn.ConstantPad2d((0, 1, 0, 1), float("-inf")),
-            nn.MaxPool2d(3, stride=2),
+            nn.ConstantPad2d((0, 1, 0, 1), float("-inf")), nn.MaxPool2d(3, stride=2)
         )
         self.inception3a = Inception(192, 64, 96, 128, 16, 32, 32)
         self.inception3b = Inception(256, 128, 128, 192, 32, 96, 64)
         self.maxpool3 = nn.Sequential(
-            nn.ConstantPad2d((0, 1, 0, 1), float("-inf")),
-            nn.MaxPool2d(3, stride=2),
+            nn.ConstantPad2d((0, 1, 0, 1), float("-inf")), nn.MaxPool2d(3, stride=2)
         )
         self.inception4a = Inception(480, 192, 96, 208, 16, 48, 64)
         self.aux1 = Aux(512, num_classes) if aux_logits else None
@@ -100,8 +59,7 @@ class Googlenet(nn.Module):
         self.aux2 = Aux(528, num_classes) if aux_logits else None
         self.inception4e = Inception(528, 256, 160, 320, 32, 128, 128)
         self.maxpool4 = nn.Sequential(
-            nn.ConstantPad2d((0, 1, 0, 1), float("-inf")),
-            nn.MaxPool2d(3, stride=2),
+            nn.ConstantPad2d((0, 1, 0, 1), float("-inf")), nn.MaxPool2d(3, stride=2)
         )
         self.inception5a = Inception(832, 256, 160, 320, 32, 128, 128)
         self.inception5b = Inception(832, 384, 192, 384, 48, 128, 128)
@@ -153,7 +111,7 @@ class ReducedConv(nn.Module):
     """Block `reduced_conv` of specs/blocks/googlenet.isp (line 4).
 
     Args:
-        in_channels: input channels
+        in_channels: channels of the input (the spec's `in`)
         n3x3red: #3x3 reduce
         n3x3: #3x3
 
@@ -175,7 +133,7 @@ class Inception(nn.Module):
     """Block `inception` of specs/blocks/googlenet.isp (line 11).
 
     Args:
-        in_channels: input channels
+        in_channels: channels of the input (the spec's `in`)
         n1x1: #1x1
         n3x3red: #3x3 reduce
         n3x3: #3x3
@@ -222,10 +180,6 @@ class Inception(nn.Module):
 
 class Aux(nn.Module):
     """Block `aux` of specs/blocks/googlenet.isp (line 20).
-
-    Args:
-        in_channels: input channels
-        num_classes: num_classes
 
     Shape comments are for the instance (aux1), input N x 512 x 14 x 14.
     """

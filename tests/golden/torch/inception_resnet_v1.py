@@ -9,38 +9,14 @@ from torch import Tensor, nn
 class InceptionResnetV1(nn.Module):
     """inception_resnet_v1, compiled from specs/inception_resnet_v1.isp.
 
-    Args:
-        num_classes: num_classes (default 1000)
-        dropout: dropout (default 0.2)
+    Input N x 3 x 299 x 299; returns N x 1000.
 
-    Returns logits: a final softmax row is left to the loss (nn.CrossEntropyLoss).
+    22,756,328 parameters and 6,206,361,696 multiply-adds of conv and linear layers, for
+    the default arguments.
 
-    The spec's table (for the default parameters):
+    The spec's table, row by row:
 
-    inception_resnet_v1: input 299x299x3
-
-    type                              patch size/stride  output size  depth    k    l    m    n  scale     params            ops  paper (printed vs computed)
-    --------------------------------  -----------------  -----------  -----  ---  ---  ---  ---  -----  ---------  -------------  ---------------------------
-    convolution (conv2d_1a)           3x3/2              149x149x32       1                                   928     19,181,664  agrees
-    convolution (conv2d_2a)           3x3/1              147x147x32       1                                 9,280    199,148,544  agrees
-    convolution (conv2d_2b)           3x3/1              147x147x64       1                                18,560    398,297,088  agrees
-    max pool (maxpool_3a)             3x3/2              73x73x64         0                                     0              0  agrees
-    convolution (conv2d_3b)           1x1/1              73x73x80         1                                 5,280     27,284,480  agrees
-    convolution (conv2d_4a)           3x3/1              71x71x192        1                               138,624    696,867,840  agrees
-    convolution (conv2d_4b)           3x3/2              35x35x256        1                               442,880    541,900,800  agrees
-    5 x resnet_v1_a (repeat)                             35x35x256       20                       0.17    387,200    470,400,000  agrees
-    reduction_a (mixed_6a)                               17x17x896        3  192  192  256  384         1,710,080    850,169,856  agrees
-    10 x resnet_v1_b (repeat_1)                          17x17x896       40                        0.1  6,900,480  1,988,689,920  agrees
-    resnet_v1_reduction_b (mixed_7a)                     8x8x1792         3                             3,346,176    501,448,704  agrees
-    5 x resnet_v1_c (repeat_2)                           8x8x1792        20                        0.2  8,003,840    511,180,800  agrees
-    avg pool (global) (avgpool)                          1x1x1792         0                                     0              0  agrees
-    dropout (20%)                                        1x1x1792         0                                     0              0
-    linear (classif)                                     1x1x1000         1                             1,793,000      1,792,000  agrees
-    --------------------------------  -----------------  -----------  -----  ---  ---  ---  ---  -----  ---------  -------------  ---------------------------
-    total                                                                                               22,756,328  6,206,361,696
-
-    params = weights + biases + batch-norm affine parameters (running statistics are buffers); ops = multiply-adds of conv and linear layers (the GoogLeNet paper's ops).
-    units: exact counts.
+        inspec table specs/inception_resnet_v1.isp
     """
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.2) -> None:
@@ -85,10 +61,6 @@ class InceptionResnetV1(nn.Module):
 class ResnetV1A(nn.Module):
     """Block `resnet_v1_a` of specs/blocks/inception.isp (line 106).
 
-    Args:
-        in_channels: input channels
-        scale: scale
-
     Shape comments are for the instance (repeat), input N x 256 x 35 x 35.
     """
 
@@ -123,22 +95,19 @@ class ReductionA(nn.Module):
     """Block `reduction_a` of specs/blocks/inception.isp (line 58).
 
     Args:
-        in_channels: input channels
-        k: k
-        l: l
-        m: m
-        n: n
+        in_channels: channels of the input (the spec's `in`)
+        l_: the spec's `l`
 
     Shape comments are for the instance (mixed_6a), input N x 256 x 35 x 35.
     """
 
-    def __init__(self, in_channels: int, k: int, l: int, m: int, n: int) -> None:
+    def __init__(self, in_channels: int, k: int, l_: int, m: int, n: int) -> None:
         super().__init__()
         self.branch0 = ConvBNReLU(in_channels, n, kernel_size=3, stride=2)
         self.branch1 = nn.Sequential(
             ConvBNReLU(in_channels, k, kernel_size=1),
-            ConvBNReLU(k, l, kernel_size=3, padding=1),
-            ConvBNReLU(l, m, kernel_size=3, stride=2),
+            ConvBNReLU(k, l_, kernel_size=3, padding=1),
+            ConvBNReLU(l_, m, kernel_size=3, stride=2),
         )
         self.branch2 = nn.MaxPool2d(3, stride=2)
 
@@ -152,10 +121,6 @@ class ReductionA(nn.Module):
 
 class ResnetV1B(nn.Module):
     """Block `resnet_v1_b` of specs/blocks/inception.isp (line 116).
-
-    Args:
-        in_channels: input channels
-        scale: scale
 
     Shape comments are for the instance (repeat_1), input N x 896 x 17 x 17.
     """
@@ -216,10 +181,6 @@ class ResnetV1ReductionB(nn.Module):
 
 class ResnetV1C(nn.Module):
     """Block `resnet_v1_c` of specs/blocks/inception.isp (line 133).
-
-    Args:
-        in_channels: input channels
-        scale: scale
 
     Shape comments are for the instance (repeat_2), input N x 1792 x 8 x 8.
     """

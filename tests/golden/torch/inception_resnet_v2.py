@@ -9,41 +9,14 @@ from torch import Tensor, nn
 class InceptionResnetV2(nn.Module):
     """inception_resnet_v2, compiled from specs/inception_resnet_v2.isp.
 
-    Args:
-        num_classes: num_classes (default 1000)
-        dropout: dropout (default 0.2)
+    Input N x 3 x 299 x 299; returns N x 1000.
 
-    Returns logits: a final softmax row is left to the loss (nn.CrossEntropyLoss).
+    55,843,464 parameters and 13,155,794,016 multiply-adds of conv and linear layers,
+    for the default arguments.
 
-    The spec's table (for the default parameters):
+    The spec's table, row by row:
 
-    inception_resnet_v2: input 299x299x3
-
-    type                              patch size/stride  output size  depth    k    l    m    n  scale   act      params            ops  paper (printed vs computed)
-    --------------------------------  -----------------  -----------  -----  ---  ---  ---  ---  -----  ----  ----------  -------------  ---------------------------
-    convolution (conv2d_1a)           3x3/2              149x149x32       1                                          928     19,181,664  agrees
-    convolution (conv2d_2a)           3x3/1              147x147x32       1                                        9,280    199,148,544  agrees
-    convolution (conv2d_2b)           3x3/1              147x147x64       1                                       18,560    398,297,088  agrees
-    max pool (maxpool_3a)             3x3/2              73x73x64         0                                            0              0  agrees
-    convolution (conv2d_3b)           1x1/1              73x73x80         1                                        5,280     27,284,480  agrees
-    convolution (conv2d_4a)           3x3/1              71x71x192        1                                      138,624    696,867,840  agrees
-    max pool (maxpool_5a)             3x3/2              35x35x192        0                                            0              0  agrees
-    mixed_5b                                             35x35x320        3                                      268,320    327,398,400  agrees
-    10 x resnet_v2_a (repeat)                            35x35x320       40                       0.17         1,231,680  1,499,008,000  agrees
-    reduction_a (mixed_6a)                               17x17x1088       3  256  256  384  384                2,664,960  1,398,185,984  agrees
-    20 x resnet_v2_b (repeat_1)                          17x17x1088      80                        0.1        22,535,680  6,498,754,560  agrees
-    resnet_v2_reduction_b (mixed_7a)                     8x8x2080         3                                    3,880,960    585,424,896  agrees
-    9 x resnet_v2_c (repeat_2)                           8x8x2080        36                        0.2  relu  18,318,816  1,170,210,816  agrees
-    resnet_v2_c (block8)                                 8x8x2080         4                          1  none   2,035,424    130,023,424  agrees
-    convolution (conv2d_7b)           1x1/1              8x8x1536         1                                    3,197,952    204,472,320  agrees
-    avg pool (global) (avgpool)                          1x1x1536         0                                            0              0  agrees
-    dropout (20%)                                        1x1x1536         0                                            0              0
-    linear (classif)                                     1x1x1000         1                                    1,537,000      1,536,000  agrees
-    --------------------------------  -----------------  -----------  -----  ---  ---  ---  ---  -----  ----  ----------  -------------  ---------------------------
-    total                                                                                                     55,843,464  13,155,794,016
-
-    params = weights + biases + batch-norm affine parameters (running statistics are buffers); ops = multiply-adds of conv and linear layers (the GoogLeNet paper's ops).
-    units: exact counts.
+        inspec table specs/inception_resnet_v2.isp
     """
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.2) -> None:
@@ -126,10 +99,6 @@ class Mixed5b(nn.Module):
 class ResnetV2A(nn.Module):
     """Block `resnet_v2_a` of specs/blocks/inception.isp (line 157).
 
-    Args:
-        in_channels: input channels
-        scale: scale
-
     Shape comments are for the instance (repeat), input N x 320 x 35 x 35.
     """
 
@@ -164,22 +133,19 @@ class ReductionA(nn.Module):
     """Block `reduction_a` of specs/blocks/inception.isp (line 58).
 
     Args:
-        in_channels: input channels
-        k: k
-        l: l
-        m: m
-        n: n
+        in_channels: channels of the input (the spec's `in`)
+        l_: the spec's `l`
 
     Shape comments are for the instance (mixed_6a), input N x 320 x 35 x 35.
     """
 
-    def __init__(self, in_channels: int, k: int, l: int, m: int, n: int) -> None:
+    def __init__(self, in_channels: int, k: int, l_: int, m: int, n: int) -> None:
         super().__init__()
         self.branch0 = ConvBNReLU(in_channels, n, kernel_size=3, stride=2)
         self.branch1 = nn.Sequential(
             ConvBNReLU(in_channels, k, kernel_size=1),
-            ConvBNReLU(k, l, kernel_size=3, padding=1),
-            ConvBNReLU(l, m, kernel_size=3, stride=2),
+            ConvBNReLU(k, l_, kernel_size=3, padding=1),
+            ConvBNReLU(l_, m, kernel_size=3, stride=2),
         )
         self.branch2 = nn.MaxPool2d(3, stride=2)
 
@@ -193,10 +159,6 @@ class ReductionA(nn.Module):
 
 class ResnetV2B(nn.Module):
     """Block `resnet_v2_b` of specs/blocks/inception.isp (line 167).
-
-    Args:
-        in_channels: input channels
-        scale: scale
 
     Shape comments are for the instance (repeat_1), input N x 1088 x 17 x 17.
     """
@@ -257,11 +219,6 @@ class ResnetV2ReductionB(nn.Module):
 
 class ResnetV2C(nn.Module):
     """Block `resnet_v2_c` of specs/blocks/inception.isp (line 185).
-
-    Args:
-        in_channels: input channels
-        scale: scale
-        act: act
 
     Shape comments are for the instance (repeat_2), input N x 2080 x 8 x 8.
     """

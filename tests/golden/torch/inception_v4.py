@@ -9,37 +9,14 @@ from torch import Tensor, nn
 class InceptionV4(nn.Module):
     """inception_v4, compiled from specs/inception_v4.isp.
 
-    Args:
-        num_classes: num_classes (default 1000)
-        dropout: dropout (default 0.2)
+    Input N x 3 x 299 x 299; returns N x 1000.
 
-    Returns logits: a final softmax row is left to the loss (nn.CrossEntropyLoss).
+    42,679,816 parameters and 12,253,974,624 multiply-adds of conv and linear layers,
+    for the default arguments.
 
-    The spec's table (for the default parameters):
+    The spec's table, row by row:
 
-    inception_v4: input 299x299x3
-
-    type                         patch size/stride  output size  depth    k    l    m    n      params            ops  paper (printed vs computed)
-    ---------------------------  -----------------  -----------  -----  ---  ---  ---  ---  ----------  -------------  ---------------------------
-    convolution (conv2d_1a)      3x3/2              149x149x32       1                             928     19,181,664  agrees
-    convolution (conv2d_2a)      3x3/1              147x147x32       1                           9,280    199,148,544  agrees
-    convolution (conv2d_2b)      3x3/1              147x147x64       1                          18,560    398,297,088  agrees
-    mixed_3a                                        73x73x160        1                          55,488    294,672,384  agrees
-    mixed_4a                                        71x71x192        4                         189,312    972,218,368  agrees
-    mixed_5a                                        35x35x384        1                         332,160    406,425,600  agrees
-    4 x inception_a                                 35x35x384       12                       1,270,528  1,550,438,400  agrees
-    reduction_a (mixed_6a)                          17x17x1024       3  192  224  256  384   2,306,112  1,097,164,800  agrees
-    7 x inception_b                                 17x17x1024      35                      20,553,792  5,930,853,376  agrees
-    reduction_b (mixed_7a)                          8x8x1536         4                       2,747,392    511,098,880  agrees
-    3 x inception_c                                 8x8x1536        12                      13,659,264    872,939,520  agrees
-    avg pool (global) (avgpool)                     1x1x1536         0                               0              0  agrees
-    dropout (20%)                                   1x1x1536         0                               0              0
-    linear (last_linear)                            1x1x1000         1                       1,537,000      1,536,000  agrees
-    ---------------------------  -----------------  -----------  -----  ---  ---  ---  ---  ----------  -------------  ---------------------------
-    total                                                                                   42,679,816  12,253,974,624
-
-    params = weights + biases + batch-norm affine parameters (running statistics are buffers); ops = multiply-adds of conv and linear layers (the GoogLeNet paper's ops).
-    units: exact counts.
+        inspec table specs/inception_v4.isp
     """
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.2) -> None:
@@ -177,22 +154,19 @@ class ReductionA(nn.Module):
     """Block `reduction_a` of specs/blocks/inception.isp (line 58).
 
     Args:
-        in_channels: input channels
-        k: k
-        l: l
-        m: m
-        n: n
+        in_channels: channels of the input (the spec's `in`)
+        l_: the spec's `l`
 
     Shape comments are for the instance (mixed_6a), input N x 384 x 35 x 35.
     """
 
-    def __init__(self, in_channels: int, k: int, l: int, m: int, n: int) -> None:
+    def __init__(self, in_channels: int, k: int, l_: int, m: int, n: int) -> None:
         super().__init__()
         self.branch0 = ConvBNReLU(in_channels, n, kernel_size=3, stride=2)
         self.branch1 = nn.Sequential(
             ConvBNReLU(in_channels, k, kernel_size=1),
-            ConvBNReLU(k, l, kernel_size=3, padding=1),
-            ConvBNReLU(l, m, kernel_size=3, stride=2),
+            ConvBNReLU(k, l_, kernel_size=3, padding=1),
+            ConvBNReLU(l_, m, kernel_size=3, stride=2),
         )
         self.branch2 = nn.MaxPool2d(3, stride=2)
 

@@ -8,30 +8,15 @@ from torch import Tensor, nn
 class Lenet5(nn.Module):
     """lenet5, compiled from specs/lenet5.isp.
 
-    Args:
-        num_classes: num_classes (default 10)
+    Input N x 1 x 32 x 32; returns logits, N x 10: the final softmax row is left to the
+    loss (nn.CrossEntropyLoss).
 
-    Returns logits: a final softmax row is left to the loss (nn.CrossEntropyLoss).
+    61,706 parameters and 416,520 multiply-adds of conv and linear layers, for the
+    default arguments.
 
-    The spec's table (for the default parameters):
+    The spec's table, row by row:
 
-    lenet5: input 32x32x1
-
-    type              patch size/stride  output size  depth  params      ops  paper (printed vs computed)
-    ----------------  -----------------  -----------  -----  ------  -------  ---------------------------
-    convolution (c1)  5x5/1              28x28x6          1     156  117,600  agrees
-    avg pool (s2)     2x2/2              14x14x6          0       0        0  agrees
-    convolution (c3)  5x5/1              10x10x16         1   2,416  240,000  agrees
-    avg pool (s4)     2x2/2              5x5x16           0       0        0  agrees
-    convolution (c5)  5x5/1              1x1x120          1  48,120   48,000  agrees
-    linear (f6)                          1x1x84           1  10,164   10,080  agrees
-    linear (output)                      1x1x10           1     850      840  agrees
-    softmax                              1x1x10           0       0        0
-    ----------------  -----------------  -----------  -----  ------  -------  ---------------------------
-    total                                                    61,706  416,520
-
-    params = weights + biases + batch-norm affine parameters (running statistics are buffers); ops = multiply-adds of conv and linear layers (the GoogLeNet paper's ops).
-    units: exact counts.
+        inspec table specs/lenet5.isp
     """
 
     def __init__(self, num_classes: int = 10) -> None:

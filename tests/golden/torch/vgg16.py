@@ -9,47 +9,19 @@ from torch import Tensor, nn
 class Vgg16(nn.Module):
     """vgg16, compiled from specs/vgg16.isp.
 
-    Args:
-        num_classes: num_classes (default 1000)
-        batch_norm: batch_norm (default False)
-        dropout: dropout (default 0.5)
+    Input N x 3 x 224 x 224; returns logits, N x 1000: the final softmax row is left to
+    the loss (nn.CrossEntropyLoss).
 
-    Returns logits: a final softmax row is left to the loss (nn.CrossEntropyLoss).
+    138,357,544 parameters and 15,470,264,320 multiply-adds of conv and linear layers,
+    for the default arguments.
 
-    The spec's table (for the default parameters):
+    The spec's table, row by row:
 
-    vgg16: input 224x224x3
-
-    type             patch size/stride  output size  depth       params            ops  paper (printed vs computed)
-    ---------------  -----------------  -----------  -----  -----------  -------------  ---------------------------
-    2 x convolution                     224x224x64       2       38,720  1,936,392,192  agrees
-    max pool         2x2/2              112x112x64       0            0              0  agrees
-    2 x convolution                     112x112x128      2      221,440  2,774,532,096  agrees
-    max pool         2x2/2              56x56x128        0            0              0  agrees
-    3 x convolution                     56x56x256        3    1,475,328  4,624,220,160  agrees
-    max pool         2x2/2              28x28x256        0            0              0  agrees
-    3 x convolution                     28x28x512        3    5,899,776  4,624,220,160  agrees
-    max pool         2x2/2              14x14x512        0            0              0  agrees
-    3 x convolution                     14x14x512        3    7,079,424  1,387,266,048  agrees
-    max pool         2x2/2              7x7x512          0            0              0  agrees
-    linear (fc6)                        1x1x4096         1  102,764,544    102,760,448  agrees
-    dropout (50%)                       1x1x4096         0            0              0
-    linear (fc7)                        1x1x4096         1   16,781,312     16,777,216  agrees
-    dropout (50%)                       1x1x4096         0            0              0
-    linear (fc8)                        1x1x1000         1    4,097,000      4,096,000  agrees
-    softmax                             1x1x1000         0            0              0
-    ---------------  -----------------  -----------  -----  -----------  -------------  ---------------------------
-    total                                                   138,357,544  15,470,264,320
-
-    params = weights + biases + batch-norm affine parameters (running statistics are buffers); ops = multiply-adds of conv and linear layers (the GoogLeNet paper's ops).
-    units: exact counts.
+        inspec table specs/vgg16.isp
     """
 
     def __init__(
-        self,
-        num_classes: int = 1000,
-        batch_norm: bool = False,
-        dropout: float = 0.5,
+        self, num_classes: int = 1000, batch_norm: bool = False, dropout: float = 0.5
     ) -> None:
         super().__init__()
         self.conv1 = nn.Sequential(
@@ -77,15 +49,10 @@ class Vgg16(nn.Module):
         self.conv5 = nn.Sequential(
             *[
                 ConvNormAct(
-                    512,
-                    512,
-                    kernel_size=3,
-                    padding=1,
-                    bn=batch_norm,
-                    act="relu",
+                    512, 512, kernel_size=3, padding=1, bn=batch_norm, act="relu"
                 )
                 for _ in range(3)
-            ],
+            ]
         )
         self.maxpool5 = nn.MaxPool2d(2, stride=2)
         self.fc6 = nn.Linear(25088, 4096)

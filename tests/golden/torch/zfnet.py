@@ -9,39 +9,15 @@ from torch import Tensor, nn
 class Zfnet(nn.Module):
     """zfnet, compiled from specs/zfnet.isp.
 
-    Args:
-        num_classes: num_classes (default 1000)
-        dropout: dropout (default 0.5)
+    Input N x 3 x 224 x 224; returns logits, N x 1000: the final softmax row is left to
+    the loss (nn.CrossEntropyLoss).
 
-    Returns logits: a final softmax row is left to the loss (nn.CrossEntropyLoss).
+    62,357,608 parameters and 1,168,032,896 multiply-adds of conv and linear layers, for
+    the default arguments.
 
-    The spec's table (for the default parameters):
+    The spec's table, row by row:
 
-    zfnet: input 224x224x3
-
-    type                         patch size/stride  output size  depth      params     weights          ops  paper (printed vs computed)
-    ---------------------------  -----------------  -----------  -----  ----------  ----------  -----------  ---------------------------
-    convolution (conv1)          7x7/2              110x110x96       1      14,208      14,112  170,755,200  agrees
-    max pool (pool1)             3x3/2              55x55x96         0           0           0            0  agrees
-    local response norm (norm1)                     55x55x96         0           0           0            0
-    convolution (conv2)          5x5/2              26x26x256        1     614,656     614,400  415,334,400  agrees
-    max pool (pool2)             3x3/2              13x13x256        0           0           0            0  agrees
-    local response norm (norm2)                     13x13x256        0           0           0            0
-    convolution (conv3)          3x3/1              13x13x384        1     885,120     884,736  149,520,384  agrees
-    convolution (conv4)          3x3/1              13x13x384        1   1,327,488   1,327,104  224,280,576  agrees
-    convolution (conv5)          3x3/1              13x13x256        1     884,992     884,736  149,520,384  agrees
-    max pool (pool5)             3x3/2              6x6x256          0           0           0            0  agrees
-    linear (fc6)                                    1x1x4096         1  37,752,832  37,748,736   37,748,736  agrees
-    dropout (50%) (drop6)                           1x1x4096         0           0           0            0
-    linear (fc7)                                    1x1x4096         1  16,781,312  16,777,216   16,777,216  agrees
-    dropout (50%) (drop7)                           1x1x4096         0           0           0            0
-    linear (fc8)                                    1x1x1000         1   4,097,000   4,096,000    4,096,000  agrees
-    softmax                                         1x1x1000         0           0           0            0
-    ---------------------------  -----------------  -----------  -----  ----------  ----------  -----------  ---------------------------
-    total                                                               62,357,608  62,347,040  1,168,032,896
-
-    params = weights + biases + batch-norm affine parameters (running statistics are buffers); ops = multiply-adds of conv and linear layers (the GoogLeNet paper's ops).
-    units: exact counts.
+        inspec table specs/zfnet.isp
     """
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5) -> None:

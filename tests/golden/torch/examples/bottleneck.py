@@ -15,28 +15,15 @@ class BottleneckOutputs(NamedTuple):
 class Bottleneck(nn.Module):
     """bottleneck, compiled from specs/examples/bottleneck.isp.
 
-    Args:
-        n5x5red: n5x5red (default 16)
-        n5x5: n5x5 (default 32)
+    Input N x 192 x 28 x 28; returns N x 32 x 28 x 28. In training mode, with side heads
+    present: BottleneckOutputs(logits, direct); in eval mode the main logits only.
 
-    Returns logits: a final softmax row is left to the loss (nn.CrossEntropyLoss).
-    In training mode, with side heads present: BottleneckOutputs(logits, direct); in eval mode the main logits only.
+    15,872 parameters (169,472 with side heads) and 12,443,648 multiply-adds of conv and
+    linear layers (132,866,048 with side heads), for the default arguments.
 
-    The spec's table (for the default parameters):
+    The spec's table, row by row:
 
-    bottleneck: input 28x28x192
-
-    type                         patch size/stride  output size  depth  #5x5 reduce  #5x5   params  weights          ops  paper (printed vs computed)
-    ---------------------------  -----------------  -----------  -----  -----------  ----  -------  -------  -----------  ---------------------------
-    side: direct_5x5 (direct)    5x5/1              28x28x32         1                 32  153,600  153,600  120,422,400
-    bottleneck_5x5 (bottleneck)  5x5/1              28x28x32         2           16    32   15,872   15,872   12,443,648  agrees
-    ---------------------------  -----------------  -----------  -----  -----------  ----  -------  -------  -----------  ---------------------------
-    total                                                                                   15,872   15,872   12,443,648
-    total with side heads                                                                  169,472  169,472  132,866,048
-
-    params = weights + biases + batch-norm affine parameters (running statistics are buffers); ops = multiply-adds of conv and linear layers (the GoogLeNet paper's ops).
-    units: exact counts.
-    side: rows are side heads, computed in training mode only; the first total leaves them out.
+        inspec table specs/examples/bottleneck.isp
     """
 
     def __init__(self, n5x5red: int = 16, n5x5: int = 32) -> None:
@@ -59,7 +46,7 @@ class Direct5x5(nn.Module):
     """Block `direct_5x5` of specs/examples/bottleneck.isp (line 19).
 
     Args:
-        in_channels: input channels
+        in_channels: channels of the input (the spec's `in`)
         n5x5: #5x5
 
     Shape comments are for the instance (direct), input N x 192 x 28 x 28.
@@ -78,7 +65,7 @@ class Bottleneck5x5(nn.Module):
     """Block `bottleneck_5x5` of specs/examples/bottleneck.isp (line 23).
 
     Args:
-        in_channels: input channels
+        in_channels: channels of the input (the spec's `in`)
         n5x5red: #5x5 reduce
         n5x5: #5x5
 

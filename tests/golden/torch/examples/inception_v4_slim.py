@@ -9,45 +9,18 @@ from torch import Tensor, nn
 class InceptionV4Slim(nn.Module):
     """inception_v4_slim, compiled from specs/examples/inception_v4_slim.isp.
 
-    Args:
-        num_classes: num_classes (default 1000)
-        width: width (default 0.5)
-        dropout: dropout (default 0.2)
+    Input N x 3 x 299 x 299; returns N x 1000.
 
-    Returns logits: a final softmax row is left to the loss (nn.CrossEntropyLoss).
+    8,050,152 parameters and 3,916,969,056 multiply-adds of conv and linear layers, for
+    the default arguments.
 
-    The spec's table (for the default parameters):
+    The spec's table, row by row:
 
-    inception_v4_slim: input 299x299x3
-
-    type                         patch size/stride  output size  depth   k    l    m    n  width     params          ops  paper (printed vs computed)
-    ---------------------------  -----------------  -----------  -----  --  ---  ---  ---  -----  ---------  -----------  ---------------------------
-    convolution (conv2d_1a)      3x3/2              149x149x32       1                                  928   19,181,664
-    convolution (conv2d_2a)      3x3/1              147x147x32       1                                9,280  199,148,544
-    convolution (conv2d_2b)      3x3/1              147x147x64       1                               18,560  398,297,088
-    mixed_3a                                        73x73x160        1                               55,488  294,672,384
-    mixed_4a                                        71x71x192        4                              189,312  972,218,368
-    mixed_5a                                        35x35x384        1                              332,160  406,425,600  agrees
-    2 x slim_a                                      35x35x192        6                       0.5    190,144  231,436,800
-    reduction_a (mixed_6a)                          17x17x512        3  96  112  128  192           577,056  274,291,200
-    4 x slim_b                                      17x17x512       20                       0.5  2,940,800  847,264,768
-    slim_reduction_b (mixed_7a)                     8x8x768          4                       0.5    687,616  127,774,720
-    2 x slim_c                                      8x8x768          8                       0.5  2,279,808  145,489,920
-    avg pool (global) (avgpool)                     1x1x768          0                                    0            0
-    dropout (20%)                                   1x1x768          0                                    0            0
-    linear (last_linear)                            1x1x1000         1                              769,000      768,000
-    ---------------------------  -----------------  -----------  -----  --  ---  ---  ---  -----  ---------  -----------  ---------------------------
-    total                                                                                         8,050,152  3,916,969,056
-
-    params = weights + biases + batch-norm affine parameters (running statistics are buffers); ops = multiply-adds of conv and linear layers (the GoogLeNet paper's ops).
-    units: exact counts.
+        inspec table specs/examples/inception_v4_slim.isp
     """
 
     def __init__(
-        self,
-        num_classes: int = 1000,
-        width: float = 0.5,
-        dropout: float = 0.2,
+        self, num_classes: int = 1000, width: float = 0.5, dropout: float = 0.2
     ) -> None:
         super().__init__()
         self.conv2d_1a = ConvBNReLU(3, 32, kernel_size=3, stride=2)
@@ -222,7 +195,7 @@ class SlimA(nn.Module):
     """Block `slim_a` of specs/examples/inception_v4_slim.isp (line 17).
 
     Args:
-        in_channels: input channels
+        in_channels: channels of the input (the spec's `in`)
         w: width
 
     Shape comments are for the instance (0), input N x 384 x 35 x 35.
@@ -258,22 +231,19 @@ class ReductionA(nn.Module):
     """Block `reduction_a` of specs/blocks/inception.isp (line 58).
 
     Args:
-        in_channels: input channels
-        k: k
-        l: l
-        m: m
-        n: n
+        in_channels: channels of the input (the spec's `in`)
+        l_: the spec's `l`
 
     Shape comments are for the instance (mixed_6a), input N x 192 x 35 x 35.
     """
 
-    def __init__(self, in_channels: int, k: int, l: int, m: int, n: int) -> None:
+    def __init__(self, in_channels: int, k: int, l_: int, m: int, n: int) -> None:
         super().__init__()
         self.branch0 = ConvBNReLU(in_channels, n, kernel_size=3, stride=2)
         self.branch1 = nn.Sequential(
             ConvBNReLU(in_channels, k, kernel_size=1),
-            ConvBNReLU(k, l, kernel_size=3, padding=1),
-            ConvBNReLU(l, m, kernel_size=3, stride=2),
+            ConvBNReLU(k, l_, kernel_size=3, padding=1),
+            ConvBNReLU(l_, m, kernel_size=3, stride=2),
         )
         self.branch2 = nn.MaxPool2d(3, stride=2)
 
@@ -289,7 +259,7 @@ class SlimB(nn.Module):
     """Block `slim_b` of specs/examples/inception_v4_slim.isp (line 25).
 
     Args:
-        in_channels: input channels
+        in_channels: channels of the input (the spec's `in`)
         w: width
 
     Shape comments are for the instance (0), input N x 512 x 17 x 17.
@@ -301,43 +271,25 @@ class SlimB(nn.Module):
         self.branch1 = nn.Sequential(
             ConvBNReLU(in_channels, round(192 * w), kernel_size=1),
             ConvBNReLU(
-                round(192 * w),
-                round(224 * w),
-                kernel_size=(1, 7),
-                padding=(0, 3),
+                round(192 * w), round(224 * w), kernel_size=(1, 7), padding=(0, 3)
             ),
             ConvBNReLU(
-                round(224 * w),
-                round(256 * w),
-                kernel_size=(7, 1),
-                padding=(3, 0),
+                round(224 * w), round(256 * w), kernel_size=(7, 1), padding=(3, 0)
             ),
         )
         self.branch2 = nn.Sequential(
             ConvBNReLU(in_channels, round(192 * w), kernel_size=1),
             ConvBNReLU(
-                round(192 * w),
-                round(192 * w),
-                kernel_size=(7, 1),
-                padding=(3, 0),
+                round(192 * w), round(192 * w), kernel_size=(7, 1), padding=(3, 0)
             ),
             ConvBNReLU(
-                round(192 * w),
-                round(224 * w),
-                kernel_size=(1, 7),
-                padding=(0, 3),
+                round(192 * w), round(224 * w), kernel_size=(1, 7), padding=(0, 3)
             ),
             ConvBNReLU(
-                round(224 * w),
-                round(224 * w),
-                kernel_size=(7, 1),
-                padding=(3, 0),
+                round(224 * w), round(224 * w), kernel_size=(7, 1), padding=(3, 0)
             ),
             ConvBNReLU(
-                round(224 * w),
-                round(256 * w),
-                kernel_size=(1, 7),
-                padding=(0, 3),
+                round(224 * w), round(256 * w), kernel_size=(1, 7), padding=(0, 3)
             ),
         )
         self.branch3 = nn.Sequential(
@@ -358,7 +310,7 @@ class SlimReductionB(nn.Module):
     """Block `slim_reduction_b` of specs/examples/inception_v4_slim.isp (line 34).
 
     Args:
-        in_channels: input channels
+        in_channels: channels of the input (the spec's `in`)
         w: width
 
     Shape comments are for the instance (mixed_7a), input N x 512 x 17 x 17.
@@ -373,16 +325,10 @@ class SlimReductionB(nn.Module):
         self.branch1 = nn.Sequential(
             ConvBNReLU(in_channels, round(256 * w), kernel_size=1),
             ConvBNReLU(
-                round(256 * w),
-                round(256 * w),
-                kernel_size=(1, 7),
-                padding=(0, 3),
+                round(256 * w), round(256 * w), kernel_size=(1, 7), padding=(0, 3)
             ),
             ConvBNReLU(
-                round(256 * w),
-                round(320 * w),
-                kernel_size=(7, 1),
-                padding=(3, 0),
+                round(256 * w), round(320 * w), kernel_size=(7, 1), padding=(3, 0)
             ),
             ConvBNReLU(round(320 * w), round(320 * w), kernel_size=3, stride=2),
         )
@@ -400,7 +346,7 @@ class SlimC(nn.Module):
     """Block `slim_c` of specs/examples/inception_v4_slim.isp (line 42).
 
     Args:
-        in_channels: input channels
+        in_channels: channels of the input (the spec's `in`)
         w: width
 
     Shape comments are for the instance (0), input N x 768 x 8 x 8.
@@ -411,41 +357,23 @@ class SlimC(nn.Module):
         self.branch0 = ConvBNReLU(in_channels, round(256 * w), kernel_size=1)
         self.branch1_0 = ConvBNReLU(in_channels, round(384 * w), kernel_size=1)
         self.branch1_1a = ConvBNReLU(
-            round(384 * w),
-            round(256 * w),
-            kernel_size=(1, 3),
-            padding=(0, 1),
+            round(384 * w), round(256 * w), kernel_size=(1, 3), padding=(0, 1)
         )
         self.branch1_1b = ConvBNReLU(
-            round(384 * w),
-            round(256 * w),
-            kernel_size=(3, 1),
-            padding=(1, 0),
+            round(384 * w), round(256 * w), kernel_size=(3, 1), padding=(1, 0)
         )
         self.branch2_0 = ConvBNReLU(in_channels, round(384 * w), kernel_size=1)
         self.branch2_1 = ConvBNReLU(
-            round(384 * w),
-            round(448 * w),
-            kernel_size=(3, 1),
-            padding=(1, 0),
+            round(384 * w), round(448 * w), kernel_size=(3, 1), padding=(1, 0)
         )
         self.branch2_2 = ConvBNReLU(
-            round(448 * w),
-            round(512 * w),
-            kernel_size=(1, 3),
-            padding=(0, 1),
+            round(448 * w), round(512 * w), kernel_size=(1, 3), padding=(0, 1)
         )
         self.branch2_3a = ConvBNReLU(
-            round(512 * w),
-            round(256 * w),
-            kernel_size=(1, 3),
-            padding=(0, 1),
+            round(512 * w), round(256 * w), kernel_size=(1, 3), padding=(0, 1)
         )
         self.branch2_3b = ConvBNReLU(
-            round(512 * w),
-            round(256 * w),
-            kernel_size=(3, 1),
-            padding=(1, 0),
+            round(512 * w), round(256 * w), kernel_size=(3, 1), padding=(1, 0)
         )
         self.branch3 = nn.Sequential(
             nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False),
