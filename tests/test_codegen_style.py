@@ -1,6 +1,6 @@
 """Generated code a reader cannot tell from hand-formatted torchvision code (issue 10, point 6).
 
-- Layout: `pyexpr.layout` lays a statement out exactly as `ruff format` does from the statement on
+- Layout: `layout.layout` lays a statement out exactly as `ruff format` does from the statement on
   one line (arguments hugged on one indented line where they fit, one per line with a trailing comma
   only where they do not), checked against ruff itself with the project's configuration, for
   synthetic statements and for every statement the generator writes for the shipped specs.
@@ -27,7 +27,7 @@ from inspec import fileio
 from inspec.analysis.elaborate import elaborate
 from inspec.backends.table import render_text
 from inspec.backends.torch import generate, generator
-from inspec.backends.torch.pyexpr import LINE_LENGTH, layout, signature
+from inspec.backends.torch.layout import LINE_LENGTH, layout, signature
 from tests.conftest import ROOT, SPECS, run_cli
 
 RUFF = Path(sys.executable).parent / "ruff"

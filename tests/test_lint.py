@@ -9,7 +9,7 @@ import pytest
 
 from inspec.analysis.elaborate import elaborate
 from inspec.backends.torch import generate
-from inspec.backends.torch.pyexpr import LINE_LENGTH
+from inspec.backends.torch.layout import LINE_LENGTH
 from tests.conftest import ROOT, SPECS
 
 RUFF = [sys.executable, "-m", "ruff"]

@@ -1,6 +1,6 @@
 """The PyTorch backend: readable, runnable modules from a checked network (see source.py)."""
 
-from inspec.backends.torch.generator import CodegenError
+from inspec.backends.torch.classes import CodegenError
 from inspec.backends.torch.source import (
     build_module,
     generate,

@@ -11,10 +11,7 @@ rendered classes differ (for example in a padding that depends on the spatial si
 
 from __future__ import annotations
 
-import os
-import shlex
-import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -24,22 +21,33 @@ import jinja2
 from inspec import __version__
 from inspec.analysis import ir
 from inspec.analysis.exprs import is_const
-from inspec.analysis.naming import RESERVED, class_name, ident, member, standalone, unique
+from inspec.analysis.naming import RESERVED, class_name, ident, member
 from inspec.analysis.ops import ACTIVATIONS, OPS
-from inspec.analysis.shapes import Padding
+from inspec.backends.torch.classes import (
+    ClassModel,
+    CodegenError,
+    Frame,
+    Header,
+    Line,
+    Scope,
+    _annotation,
+    _guards,
+    _header,
+    _integral,
+    _py_value,
+    _signature,
+    block_doc,
+    network_doc,
+)
+from inspec.backends.torch.layer import LayerView, NeedsStatements
+from inspec.backends.torch.layout import layout
 from inspec.backends.torch.pyexpr import (
-    P_ATOM,
-    P_MUL,
     Sym,
     call,
     comment_text,
     docstring,
-    layout,
     lit,
     lit_sym,
-    mul,
-    signature,
-    str_lit,
     translate,
 )
 from inspec.fileio import MARKER
@@ -64,37 +72,8 @@ def environment() -> jinja2.Environment:
     return env
 
 
-class CodegenError(Exception):
-    """A spec construct that has no exact PyTorch rendering."""
-
-
-class NeedsStatements(Exception):
-    """A layer needs statements of its own in forward (it cannot be one module of a Sequential)."""
-
-
 IND = "        "  # method bodies
 SAFE_INPLACE_AFTER = ("conv", "pool", "norm", "merge", "classifier")
-
-
-@dataclass
-class Line:
-    code: str
-    comment: str = ""
-    depth: int = 0  # extra indentation levels inside the method
-
-
-@dataclass
-class ClassModel:
-    name: str
-    doc: list[str]
-    signature: list[str]
-    init: list[str]
-    forward: list[str]
-    key: tuple
-    returns: str = " -> Tensor"
-    class_lines: list[str] = field(default_factory=list)
-    init_tail: str = ""
-    methods: list[str] = field(default_factory=list)
 
 
 def _render(lines: list[Line], indent: str = IND) -> list[str]:
@@ -106,37 +85,6 @@ def _render(lines: list[Line], indent: str = IND) -> list[str]:
         else:
             out += layout(ln.code, ind, ln.comment)
     return out
-
-
-# Attributes that set a layer's spatial output size or its resolved padding. The generated code takes
-# spatial sizes from the elaborated instance (resolved `same` padding, flattened feature counts), so a
-# constructor argument that reaches one of these is fixed to its compiled value.
-SPATIAL = frozenset({"kernel", "stride", "pad", "dilation", "round", "global"})
-
-
-@dataclass
-class Frame:
-    """The class being written: the concrete values of its spec names (network or block parameters,
-    `in`) and the names whose values its code fixes (`baked`: guarded in its constructor)."""
-
-    values: dict[str, Any]
-    baked: set[str]
-    network: bool = False
-
-
-class _Reads:
-    """A layer's attributes as a template reads them: each read of a concrete value is recorded."""
-
-    def __init__(self, attrs: dict[str, Any], reads: set[str]):
-        self._attrs = attrs
-        self._reads = reads
-
-    def __getitem__(self, name: str) -> Any:
-        self._reads.add(name)
-        return self._attrs[name]
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._attrs
 
 
 def _common_bn_eps(net: ir.Network) -> float:
@@ -151,137 +99,6 @@ def _common_bn_eps(net: ir.Network) -> float:
     if not counts:
         return 1e-05
     return min(counts, key=lambda e: (-counts[e], e))
-
-
-class LayerView:
-    """What an op's macro sees: the layer's attributes as Python source.
-
-    `l.src`/`l.sym`/`l.opt` give an attribute as an expression of the constructor's arguments;
-    `l.attrs` gives concrete values. A concrete value read of an attribute the spec sets from a
-    parameter fixes that parameter (Generator.bake), as does any parameter in a spatial attribute.
-    """
-
-    def __init__(
-        self, gen: Generator, node: ir.Layer, chan: Sym, env: dict[str, Sym], inplace: bool
-    ):
-        self.gen = gen
-        self.node = node
-        self.op = node.op
-        self.env = env
-        self.reads: set[str] = set()
-        self.attrs = _Reads(node.attrs, self.reads)
-        self.chan = chan
-        self.inplace = inplace
-        self.bn_eps = gen.bn_eps
-        self.scope: Scope | None = None  # set by the emitter where a row may add a module
-        self.prefix = ""
-        x = node.in_shape
-        self.flat_in = x.flat
-        self.cin = chan.src
-        feats = chan if x.flat else mul(chan, x.h * x.w)
-        self.in_features = lit(x.numel) if feats.const else feats.src
-        p: Padding | None = node.attrs.get("padding")
-        self.asymmetric = p is not None and not p.symmetric
-        self.pad4 = f"({p.left}, {p.right}, {p.top}, {p.bottom})" if self.asymmetric else None
-        if p is None or self.asymmetric or (p.top == 0 and p.left == 0):
-            self.padding = None
-        else:
-            self.padding = lit(p.top) if p.top == p.left else lit((p.top, p.left))
-        k = node.attrs.get("kernel")
-        self.kernel = None if k is None else lit(k[0]) if k[0] == k[1] else lit(tuple(k))
-
-    def _translated(self, name: str) -> Sym | None:
-        """The attribute as the spec wrote it (in the row, or in `defaults`), translated."""
-        return self.gen.source_sym(self.node, name, self.env)
-
-    def sym(self, name: str) -> Sym:
-        value = self.node.attrs[name]
-        s = self._translated(name)
-        if s is not None and not s.const:
-            attr = self.op.attr(name)
-            if attr is not None and attr.kind == "int" and s.has_div:
-                return Sym(f"int({s.src})", 9, False, False, s.deps)
-            return s
-        return lit_sym(value)
-
-    def src(self, name: str) -> str:
-        return self.sym(name).src
-
-    def opt(self, name: str, default: Any) -> str | None:
-        s = self.sym(name)
-        value = self.node.attrs[name]
-        if s.const and value == default and type(value) is type(default):
-            return None
-        if s.const and isinstance(default, float) and value == default:
-            return None
-        return s.src
-
-    def product(self, a: str, b: str) -> str:
-        x, y = self.sym(a), self.sym(b)
-        return f"{x.wrap(P_MUL)} * {y.wrap(P_MUL + 1)}"
-
-    def padded(self, module: str, value: str | None = None) -> str:
-        if not self.asymmetric:
-            return module
-        if value is None:
-            return f"nn.Sequential(nn.ZeroPad2d({self.pad4}), {module})"
-        return f'nn.Sequential(nn.ConstantPad2d({self.pad4}, float("{value}")), {module})'
-
-    def helper(self, kind: str, **opts: Any) -> str:
-        return self.gen.helper(kind, **opts)
-
-    def apply_act(self, name: str, e: str) -> str:
-        """`e` followed by the activation attribute `name`: inline for a fixed activation; a module
-        built by `activation(...)` from the constructor argument when a parameter chooses it."""
-        s = self.sym(name)
-        if s.const:
-            return str(self.gen.ops.act(self.attrs[name], e)).strip()
-        if self.scope is None:  # asked whether the layer fits in a Sequential: it does not
-            raise NeedsStatements()
-        attr = self.scope.claim(f"{self.node.name}_{name}", self.prefix)
-        fn = self.gen.helper("activation")
-        self.scope.init.append(Line(f"self.{attr} = {fn}({s.src})"))
-        return f"self.{attr}({e})"
-
-    def fixed(self) -> set[str]:
-        """The spec names this layer's code fixes: those behind concrete reads and spatial attributes."""
-        out: set[str] = set()
-        for name in (self.reads | SPATIAL) & set(self.node.attrs):
-            s = self._translated(name)
-            if s is not None:
-                out |= s.deps
-        return out
-
-
-class Scope:
-    """One class being written: its attribute names, local variable names and lines."""
-
-    def __init__(self, env: dict[str, Sym], items: list[ir.Node]):
-        self.env = env
-        # the module paths of the scope's rows (naming.py), which extra attributes must not take
-        self.members = {path for _, path in ir.scope_children(items)}
-        self.attrs: set[str] = set()
-        self.locals: set[str] = {"x", "self"}
-        self.init: list[Line] = []
-        self.fwd: list[Line] = []
-        self.paths: list[tuple[str, ir.Layer]] = []
-        self.calls: list[tuple[str, ir.Call]] = []
-
-    def member(self, node: ir.Node, prefix: str) -> str:
-        """The attribute of a row: its module path in the scope, as the IR names it."""
-        alone = node.given if isinstance(node, ir.Branch) else standalone(node.label)
-        name = member("", prefix, node.name, alone)
-        if name in self.attrs:  # elaboration keeps a scope's names apart; this would be a bug
-            raise CodegenError(f"two modules named '{name}' in one class")
-        self.attrs.add(name)
-        return name
-
-    def claim(self, name: str, prefix: str = "") -> str:
-        """An attribute that is not a row (a residual's scale, an activation chosen by a parameter)."""
-        return unique(ident(prefix + name), self.attrs | self.members)
-
-    def local(self, name: str) -> str:
-        return unique(ident(name), self.locals)
 
 
 class Generator:
@@ -498,7 +315,7 @@ class Generator:
             self.block_variants[block.name] = k
             base = class_name(block.name)
             name = self.class_name(base if k == 1 else f"{base}{k}")
-            doc = self.block_doc(node, pynames, k, base)
+            doc = block_doc(self.header, node, pynames, k, base)
             model = ClassModel(
                 name=name,
                 doc=docstring(doc, "    "),
@@ -510,30 +327,13 @@ class Generator:
             self.classes[key] = model
         return model, scope.paths, baked
 
-    def block_doc(self, node: ir.Call, pynames, variant: int, base: str) -> str:
-        block = node.block
-        where = self.header.ref(block.file)
-        lines = [f"Block `{block.name}` of {where} (line {block.span.line})."]
-        if variant > 1:
-            lines += [
-                "",
-                *_wrap(
-                    f"A variant of {base}: this instance differs in a value that depends on its "
-                    "input (such as resolved `same` padding or a flattened feature count) or in an "
-                    "argument that its code fixes (checked in the constructor)."
-                ),
-            ]
-        args = _args_lines(block.params, pynames)
-        if args:
-            lines += [
-                "",
-                "Args:",
-                "    in_channels: channels of the input (the spec's `in`)",
-                *args,
-            ]
-        instance, shape = node.label or node.name, node.in_shape.torch_comment()
-        lines += ["", f"Shape comments are for the instance ({instance}), input {shape}."]
-        return "\n".join(lines)
+    def _dropped(self) -> str | None:
+        """The op of the network's final row when the module leaves it out (a softmax)."""
+        main = [n for n in self.net.body.items if not isinstance(n, ir.Side)]
+        last = main[-1] if main else None
+        if isinstance(last, ir.Layer) and self.macro(f"{last.op.template}_terminal"):
+            return last.op.name
+        return None
 
     # -- bodies ----------------------------------------------------------------------------------
     def emit_seq(
@@ -859,7 +659,12 @@ class Generator:
             methods.append(str(self.env_j.get_template("fuse.j2").render()).strip("\n"))
         model = ClassModel(
             name=name,
-            doc=docstring(self.network_doc(outputs), "    "),
+            doc=docstring(
+                network_doc(
+                    net, self.header, outputs, self.fuse_bn, self.param_names, self._dropped()
+                ),
+                "    ",
+            ),
             signature=_signature(sig),
             init=_render(scope.init),
             forward=_render(scope.fwd),
@@ -870,205 +675,12 @@ class Generator:
         )
         return model, scope.paths, outputs
 
-    def network_doc(self, outputs) -> str:
-        """What the network is, its input and output, its totals and a pointer to its table; the
-        whole table with `table_docstring`."""
-        from inspec.backends.table import render_text
-
-        net, header = self.net, self.header
-        lines = [f"{net.name}, compiled from {header.ref(net.file)}.", ""]
-        out = net.output.torch_comment()
-        returns = f"returns {out}"
-        main = [n for n in net.body.items if not isinstance(n, ir.Side)]
-        last = main[-1] if main else None
-        if isinstance(last, ir.Layer) and self.macro(f"{last.op.template}_terminal"):
-            returns = f"returns logits, {out}: the final {last.op.name} row is left to the loss"
-            returns += " (nn.CrossEntropyLoss)"
-        text = f"Input {net.input.torch_comment()}; {returns}."
-        if outputs:
-            text += (
-                f" In training mode, with side heads present: {outputs['name']}"
-                f"({', '.join(outputs['fields'])}); in eval mode the main logits only."
-            )
-        if self.fuse_bn:
-            text += " Batch norm is folded into the convolutions: an inference-only export."
-        lines += [*_wrap(text), ""]
-        main_t, full = net.totals(), net.totals(sides=True)
-        params = f"{main_t.params:,} parameters"
-        ops = f"{main_t.ops:,} multiply-adds of conv and linear layers"
-        if any(side.active for side in net.sides):
-            params += f" ({full.params:,} with side heads)"
-            ops += f" ({full.ops:,} with side heads)"
-        if self.fuse_bn:  # the analysis counts the batch-norm parameters that folding removes
-            params += " before batch norm is folded"
-        lines += _wrap(f"{params} and {ops}, for the default arguments.")
-        if header.table_docstring:
-            lines += ["", "The spec's table (for the default arguments):", ""]
-            lines += render_text(net, "rows", net.units).rstrip("\n").split("\n")
-        else:
-            lines += ["", "The spec's table, row by row:", "", f"    {header.table_command}"]
-        args = _args_lines(net.params, self.param_names)
-        if args:
-            lines += ["", "Args:", *args]
-        return "\n".join(lines)
-
 
 def _call_values(node: ir.Call) -> dict[str, Any]:
     """The concrete values of a block instance's names: its arguments and `in`."""
     values = dict(node.args)
     values["in"] = node.in_shape.c if node.in_shape is not None else None
     return values
-
-
-def _integral(s: Sym) -> Sym:
-    """An expression whose value is a whole number, as an int in Python (a true division is a float
-    in Python even where the spec's is whole)."""
-    if not s.has_div:
-        return s
-    return Sym(f"int({s.src})", P_ATOM, s.const, False, s.deps)
-
-
-def _py_value(v: Any) -> Any:
-    """A spec value as the generated module takes it (an enumeration word as a string)."""
-    return v if isinstance(v, (bool, int, float, str, tuple)) else str(v)
-
-
-def _annotation(v: Any) -> str:
-    """The constructor annotation of a spec value (an enumeration word is passed as a string)."""
-    if isinstance(v, (bool, int, float, str, tuple)):
-        return type(v).__name__
-    return "str"
-
-
-def _spec_value(v: Any) -> str:
-    """A value as `inspec compile -p NAME=VALUE` writes it."""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return str(v)
-
-
-def _guards(fixed: list[tuple[str, Any]], spec_names: dict[str, str] | None) -> list[Line]:
-    """Constructor lines rejecting any value other than the compiled one, for arguments that the
-    module's structure depends on in a way the code cannot follow (spatial sizes, say). With
-    `spec_names` (the network class) the message says how to compile for another value."""
-    lines: list[Line] = []
-    for name, value in fixed:
-        if isinstance(value, bool):
-            test = f"not {name}" if value else name
-        else:
-            test = f"{name} != {lit(value)}"
-        shown = _escape_braces(f"{name}={_spec_value(value)}")
-        text = f"compiled for {shown}, got {{{name}!r}}: this argument fixes the module's structure"
-        if spec_names is not None:
-            text += f"; run `inspec compile -p {_escape_braces(spec_names[name])}=...`"
-        lines.append(Line(f"if {test}:"))
-        lines.append(Line(f"raise ValueError(f{str_lit(text)})", depth=1))
-    return lines
-
-
-def _escape_braces(text: str) -> str:
-    return text.replace("{", "{{").replace("}", "}}")
-
-
-def _signature(params: list[str]) -> list[str]:
-    return signature("__init__", ["self", *params], "None", "    ")
-
-
-def _wrap(text: str) -> list[str]:
-    """A paragraph of a class docstring, wrapped to the line length (the docstring is indented)."""
-    return textwrap.wrap(text, 84, break_long_words=False, break_on_hyphens=False)
-
-
-def _args_lines(params, pynames: dict[str, str]) -> list[str]:
-    """Google-style `Args:` lines: a parameter's header string (the paper's column title), and the
-    spec's name where the Python name differs; nothing for a parameter with neither (its name and
-    default are in the signature already)."""
-    lines = []
-    for p in params:
-        name = pynames[p.name]
-        text = p.header if p.header and p.header not in (p.name, name) else ""
-        if name != p.name:
-            text = f"{text} (the spec's `{p.name}`)" if text else f"the spec's `{p.name}`"
-        if text:
-            lines.append(f"    {name}: {text}")
-    return lines
-
-
-@dataclass(frozen=True)
-class Header:
-    """Where the module comes from, as its header and docstrings say.
-
-    `output` is the file the module is written to, as given (None: standard output, or a string for
-    the caller). Paths in the module (its first line, the docstrings) are relative to the output's
-    folder, so that they are right from where the file is; the commands it shows (`inspec compile`,
-    `inspec table`, with the options that shaped the module) name the spec as given, to run from
-    where the module was compiled.
-    """
-
-    spec: str  # the spec's path as given
-    output: str | None = None
-    params: tuple[str, ...] = ()  # NAME=VALUE for each network parameter compiled for another value
-    fuse_bn: bool = False
-    table_docstring: bool = False
-
-    def ref(self, path: str) -> str:
-        """A file's path from the output's folder (as given, without an output file)."""
-        if self.output is None or not os.path.isfile(path):
-            return _display_path(path)
-        here, there = os.path.dirname(os.path.abspath(self.output)), os.path.abspath(path)
-        try:
-            common = os.path.commonpath([here, there])
-        except ValueError:  # another drive
-            return _display_path(path)
-        if common == os.path.dirname(common):  # nothing in common but the root
-            return there.replace(os.sep, "/")
-        return os.path.relpath(there, here).replace(os.sep, "/")
-
-    def _run(self, command: str, *options: str) -> str:
-        params = [x for p in self.params for x in ("-p", p)]
-        return shlex.join(["inspec", command, _command_path(self.spec), *options, *params])
-
-    @property
-    def command(self) -> str:
-        options = ["--fuse-bn"] * self.fuse_bn + ["--table-docstring"] * self.table_docstring
-        return self._run("compile", *options)
-
-    @property
-    def table_command(self) -> str:
-        return self._run("table")
-
-
-def _header(net: ir.Network, output, fuse_bn: bool, table_docstring: bool) -> Header:
-    params = tuple(
-        f"{p.name}={_spec_value(net.values[p.name])}"
-        for p in net.params
-        if net.values[p.name] != p.default or type(net.values[p.name]) is not type(p.default)
-    )
-    return Header(net.file, output, params, fuse_bn, table_docstring)
-
-
-def _command_path(path: str) -> str:
-    """The spec's path for a command run from the working directory: as given (an absolute path
-    inside the working directory relative to it)."""
-    if os.path.isabs(path):
-        try:
-            rel = os.path.relpath(path)
-        except ValueError:  # another drive
-            return path
-        return path if rel == ".." or rel.startswith(".." + os.sep) else rel.replace(os.sep, "/")
-    return path.replace(os.sep, "/")
-
-
-def _display_path(path: str) -> str:
-    if os.path.isabs(path):
-        try:
-            rel = os.path.relpath(path)
-            if not rel.startswith(".."):
-                return rel.replace(os.sep, "/")
-        except ValueError:
-            pass
-        return os.path.basename(path)
-    return path.replace(os.sep, "/")
 
 
 def _inplace_ok(node: ir.Node, prev: ir.Node | None) -> bool:

@@ -12,7 +12,8 @@ import os
 from typing import Any
 
 from inspec.analysis import ir
-from inspec.backends.torch.generator import CodegenError, render_module
+from inspec.backends.torch.classes import CodegenError
+from inspec.backends.torch.generator import render_module
 
 __all__ = ["CodegenError", "build_module", "generate", "module_paths", "network_class_name"]
 
