@@ -108,16 +108,11 @@ def test_spec_builds_and_matches_analysis(path):
         torch.testing.assert_close(traced(x[:1]), y)
 
 
-def test_golden_googlenet():
-    net = _load(str(ROOT / "specs/googlenet.isp"))
-    net.file = "specs/googlenet.isp"
-    assert_golden("googlenet.py", generate(net))
-
-
 def test_golden_googlenet_bn_fused():
+    """The --fuse-bn export (every shipped spec's plain module: tests/test_golden_torch.py)."""
     net = _load(str(ROOT / "specs/googlenet_bn.isp"))
     net.file = "specs/googlenet_bn.isp"
-    assert_golden("googlenet_bn_fused.py", generate(net, fuse_bn=True))
+    assert_golden("torch/googlenet_bn_fused.py", generate(net, fuse_bn=True))
 
 
 def _all_sources(tmp_path, fuse_bn=False):
