@@ -81,6 +81,9 @@ _PAREN, _TOP, _OPT = range(3)
 
 
 def _width(s: str) -> int:
+    """Columns, as ruff counts them: wide East Asian characters take two."""
+    if s.isascii():
+        return len(s)
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
 
 
