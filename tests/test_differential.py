@@ -8,6 +8,7 @@ The generator and both oracles live in tests/strategies.py; `scripts/differentia
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from inspec.analysis.elaborate import elaborate
 from inspec.analysis.shapes import resolve_padding, window_out
 from inspec.diagnostics import SpecError
 from tests.strategies import (
+    OPEN_BUGS,
     check_analysis,
     check_torch,
     differential,
@@ -52,18 +54,19 @@ def _one_thread():
 
 
 @CASES
-@given(specs())
+@given(specs(OPEN_BUGS))
 def test_analysis_equals_reference_and_module(spec):
-    """300 random specs: shapes, params and multiply-adds agree with the reference and the module."""
+    """300 random specs: shapes, params and multiply-adds agree with the reference and the module,
+    also with other parameter values; specs made to be refused are refused (tests/strategies.py)."""
     problems = differential(spec, paths=False)
     assert not problems, "\n".join(problems) + "\n\nspec:\n" + spec.text
 
 
 @settings(CASES, max_examples=150)
-@given(specs())
+@given(specs(OPEN_BUGS))
 def test_layer_paths_are_module_paths(spec):
     """node.layers() names every layer by the attribute path of its module in the built network."""
-    problems = [p for p in differential(spec) if p.startswith("path:")]
+    problems = [p for p in differential(spec) if "path: " in p]
     assert not problems, "\n".join(problems) + "\n\nspec:\n" + spec.text
 
 
@@ -106,7 +109,9 @@ def test_seeded_cases_match_analysis_only():
     """The same generator driven by random.Random (what scripts/differential runs), analysis only."""
     bad = {}
     for seed in range(300):
-        spec = random_spec(seed)
+        spec = random_spec(seed, OPEN_BUGS)
+        if spec.refuse is not None:
+            continue  # made to be refused: differential() checks the error
         net = elaborate(text=spec.text, name="gen.isp")
         errors = [d.message for d in net.diagnostics if d.is_error]
         problems = errors or check_analysis(net, spec)
@@ -129,7 +134,11 @@ def test_shipped_specs_equal_their_modules(name):
 
 def test_oracle_catches_planted_errors():
     """The torch oracle is not vacuous: a wrong shape, a wrong count and a wrong total are each found."""
-    spec = next(s for s in map(random_spec, range(100)) if "conv" in s.text and "branch" in s.text)
+    spec = next(
+        s
+        for s in map(random_spec, range(100))
+        if "conv" in s.text and "branch" in s.text and s.refuse is None
+    )
     net = elaborate(text=spec.text, name="gen.isp")
     assert not check_torch(net, check_paths=False)
     _path, layer = next((p, lay) for p, lay in net.body.layers() if lay.op.name == "conv")
@@ -180,3 +189,107 @@ def test_strategy_covers_the_language():
     assert any(f"{a}x{b}" in text for a in range(1, 6) for b in range(1, 6) if a != b)
     rng = random.Random(0)
     assert rng  # the generator is driven by random.Random(seed) in random_spec
+
+
+# Issue 16 ("Never lie, round two"): the kinds of case the generator grew to write, and the oracle's
+# new checks (values without a reference, other parameter values, specs that must be refused).
+
+ROUND_TWO_KINDS = {
+    "pool_pad4",  # pools with pad=(t, b, l, r), often with ceil
+    "cond",  # rows switched off by a parameter, then an in-place ReLU: trunk, residual, branches
+    "cond_alone",  # a branch whose only row is switched off
+    "override",  # other parameter values: the analysis, the compiled module and the constructor
+    "bad_override",  # values the analysis refuses: the constructor must refuse them too
+    "width_param",
+    "stride_param",
+    "count_param",
+    "act_param",
+    "scale_param",
+    "defaults_add",  # `defaults add(scale = s, act = a)`
+    "defaults_conv",  # `defaults conv(bn = batch_norm)`
+    "hostile_block",  # block names whose class is a helper's, an import's or another block's
+    "hostile_label",  # labels and branch names that are keywords, builtins, nn.Module attributes
+    "hostile_param",
+    "hostile_network",
+    "slash_conv",  # `conv 3x3 width/2`
+    "slash_expr",  # `conv 1x1 (in * 2)/2`
+    "slash_arg",  # `b w/2`
+    "float_mul",  # `conv 3x3 (width * 0.5)`
+    "init",
+    "chain",  # nested blocks, fan-outs
+    "repeat_linear",  # `2 x linear 4`
+    "repeat_softmax",  # `2 x softmax`
+    "refuse_residual_flatten",
+    "refuse_block_in",
+    "refuse_init",
+    "refuse_cond_shape",
+}
+
+
+def test_strategy_writes_every_round_two_kind():
+    kinds = set().union(*(random_spec(seed).kinds for seed in range(600)))
+    assert ROUND_TWO_KINDS <= kinds, ROUND_TWO_KINDS - kinds
+    text = "\n".join(random_spec(seed).text for seed in range(600))
+    for feature in ["ceil", " if not ", "defaults add(scale = ", "init trunc_normal(", "x softmax"]:
+        assert feature in text, feature
+    assert re.search(r"pool \dx\d/\d pad=\(\d, \d, \d, \d\) ceil", text)
+    assert re.search(r"^block conv_re_l_u\(", text, re.M)
+    assert re.search(r"^\w+ \w+/2$", text, re.M)  # `b w/2`
+
+
+def test_refused_specs_are_refused_at_their_line():
+    refused = [s for s in map(random_spec, range(600)) if s.refuse is not None]
+    assert len(refused) >= 10
+    for spec in refused:
+        assert differential(spec, torch_too=False) == [], spec.text
+
+
+def test_oracle_catches_an_accepted_spec_that_must_be_refused():
+    spec = next(s for s in map(random_spec, range(100)) if s.refuse is None)
+    spec.refuse = (3, "residual add: the body gives a flat vector")
+    (problem,) = differential(spec, torch_too=False)
+    assert problem.startswith("inspec accepts a spec it must refuse")
+
+
+def test_oracle_catches_an_in_place_op_that_overwrites_a_shared_tensor():
+    """What the module computes is checked without a reference: an in-place ReLU planted on the
+    first row of a residual body (the skip tensor) and of the trunk (the caller's tensor) is found."""
+    import torch
+
+    from inspec.backends.torch import build_module
+    from tests.strategies import _value_problems
+
+    for text in ("residual { relu }\n", "relu\nconv 1x1 2\n"):
+        net = elaborate(text="network t\ninput 3x3x2\n" + text, name="t.isp")
+        model = build_module(net).eval()
+        assert not check_torch(net)
+        for m in model.modules():
+            if isinstance(m, torch.nn.ReLU):
+                m.inplace = True
+        x = torch.randn(2, 2, 3, 3)
+        x_in = x.clone()
+        with torch.no_grad():
+            y = model(x_in)
+        problems = _value_problems(model, x, x_in, y)
+        assert "forward() overwrote the caller's input tensor (an in-place op on it)" in problems
+        if "residual" in text:
+            assert any(p.startswith("in-place ops change the output") for p in problems)
+
+
+def test_oracle_catches_a_constructor_that_ignores_its_argument(monkeypatch):
+    """Issue 16, item 5 as it was: T(s=1.0) computing what T() computes. A build_module that drops
+    the arguments is caught by check_constructor; the real one follows them."""
+    from inspec.analysis.values import Symbol
+    from inspec.backends import torch as backend
+    from tests.strategies import check_constructor
+
+    text = "network t(s = 0.5, a = relu)\ninput 2x2x2\ndefaults add(scale = s, act = a)\n"
+    text += "residual { conv 1x1 2 }\n"
+    net = elaborate(text=text, name="t.isp")
+    values = {"s": 1.0, "a": "tanh"}
+    over = elaborate(text=text, name="t.isp", params={"s": 1.0, "a": Symbol("tanh")})
+    assert check_constructor(net, over, values) == []
+    real = backend.build_module
+    monkeypatch.setattr(backend, "build_module", lambda n, **params: real(n))
+    (problem,) = check_constructor(net, over, values)
+    assert problem.startswith("it computes another output than the module compiled with them")
