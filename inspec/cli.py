@@ -256,7 +256,17 @@ def compile_(
 def default_module_file(name: str) -> str:
     """NETWORK.py, unless that file would shadow a module the generated code or Python imports
     (`network torch` would write a torch.py that imports itself): then NETWORK_net.py."""
-    if name in sys.stdlib_module_names or name in ("torch", "typing_extensions", "numpy"):
+    imported = (
+        "torch",
+        "typing_extensions",
+        "numpy",
+        "inspec",
+        "jinja2",
+        "lark",
+        "click",
+        "graphviz",
+    )
+    if name in sys.stdlib_module_names or name in imported:
         return f"{name}_net.py"
     return f"{name}.py"
 

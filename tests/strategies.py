@@ -725,15 +725,7 @@ PARAM_NAMES = {
 # Kinds of case the in-suite runs leave out while the inspec bug they find is open (each is in
 # docs/reliability.md, "Open"); scripts/differential runs every kind and counts their failures.
 # Remove a kind here when its bug is fixed.
-OPEN_BUGS: frozenset = frozenset(
-    {
-        "slash_arg",  # `b w/2` then a row: nn.Conv2d(w / 2, ...) gets a float (TypeError)
-        "bad_override",  # T(w=7) builds int(7 / 2) channels where the analysis refuses w=7
-        "cond_alone",  # `branch { conv 1x1 2 if extra }`: check accepts, compile raises CodegenError
-        "underscore_branch",  # `branch _ { ... }` flattened: rows ___0 are _Gen___0 (name mangling)
-        "float_mul",  # `conv 1x1 (w * 0.5)`: nn.Conv2d(2, w * 0.5) gets a float (TypeError)
-    }
-)
+OPEN_BUGS: frozenset = frozenset()
 
 
 @dataclass

@@ -444,3 +444,63 @@ def test_nested_blocks_compile_in_well_under_a_second(text, layers):
 
 def test_nested_fan_out_builds_as_analysed():
     assert check_torch(_net(_fan_out(6))) == []
+
+
+# ---------------------------------------------------------------------------------------------------
+# Found by the grown generators (docs/reliability.md, "Found by the grown generators, and fixed")
+
+
+def _built(text: str, **params):
+    import torch
+
+    from inspec.analysis.elaborate import elaborate as _elaborate
+    from inspec.backends.torch import build_module
+
+    net = _elaborate(text=text, name="g.isp")
+    assert net.ok, [d.message for d in net.diagnostics]
+    module = build_module(net, **params).eval()
+    x = torch.randn(2, net.input.c, net.input.h, net.input.w)
+    return net, module, module(x)
+
+
+def test_whole_number_floats_reach_pytorch_as_ints():
+    net, m, y = _built(
+        "network t(w = 6)\ninput 4x4x2\nblock b(c) { conv 1x1 c }\nb w/2\nconv 1x1 3\n"
+    )
+    assert sum(p.numel() for p in m.parameters()) == net.totals().params
+    net, m, y = _built("network t(w = 0.5)\ninput 4x4x2\nconv 1x1 8 * w\nconv 1x1 3\n")
+    assert m.conv1.out_channels == 4 and tuple(y.shape) == (2, 3, 4, 4)
+
+
+def test_a_fraction_the_analysis_refuses_is_refused_by_the_module():
+    import pytest
+
+    _net, m, _y = _built("network t(w = 8)\ninput 2x2x2\nconv 1x1 w/2\n", w=6)
+    assert m.conv.out_channels == 3
+    with pytest.raises(ValueError, match=r"3\.5 is not a whole number"):
+        _built("network t(w = 8)\ninput 2x2x2\nconv 1x1 w/2\n", w=7)
+
+
+def test_a_fraction_an_expression_makes_whole_is_accepted():
+    text = "network t(w = 2)\ninput 4x4x2\nblock b(p) { conv 1x1 (p * 2) }\nb w/2\n"
+    _net, _m, y = _built(text, w=3)  # p = 1.5, p * 2 = 3 channels, as the analysis says
+    assert y.shape[1] == 3
+
+
+def test_a_branch_of_one_conditional_row_compiles():
+    text = (
+        "network t(extra = false)\ninput 1x1x2\nbranch { relu }\nbranch { conv 1x1 2 if extra }\n"
+    )
+    _net, m, y = _built(text)
+    assert y.shape[1] == 4
+    _net, m, _y = _built(text, extra=True)
+    assert sum(p.numel() for p in m.parameters()) == 6
+
+
+def test_a_branch_named_underscore_is_not_name_mangled():
+    from inspec.backends.table import rows
+
+    text = "network t(e = true)\ninput 4x4x2\nbranch _ { conv 1x1 2 if e; relu }\nbranch { relu }\n"
+    net, m, _y = _built(text)
+    paths = [tr.path for tr in rows(net, "layers")]
+    assert paths[0] == "_0" and "_0.weight" in m.state_dict()

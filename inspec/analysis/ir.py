@@ -136,9 +136,14 @@ class Branch(Node):
 
     @property
     def single(self) -> Node | None:
-        """The branch's one unlabelled layer, which is the branch in module paths."""
+        """The branch's one unlabelled, unconditional layer, which is the branch in module paths."""
         items = self.body.items
-        if len(items) == 1 and isinstance(items[0], Layer) and items[0].label is None:
+        if (
+            len(items) == 1
+            and isinstance(items[0], Layer)
+            and items[0].label is None
+            and items[0].cond is None
+        ):
             return items[0]
         return None
 

@@ -46,7 +46,7 @@ MODULE_ATTRIBUTES = frozenset(
 # Names the generated module itself uses: its imports, helper names, and method-local names.
 GENERATED = frozenset(
     {"self", "torch", "nn", "F", "Tensor", "NamedTuple", "Optional", "x", "in_channels"}
-    | {"activation", "inspec_source"}
+    | {"activation", "whole", "inspec_source"}
 )
 
 # One reserved-word list: no spec name may become any of these as a Python identifier.
@@ -102,7 +102,10 @@ def collapse(made: list[tuple[object, str]], taken) -> None:
 def member(scope: str, flat: str, name: str, alone: bool) -> str:
     """The path of a row: `scope` is the dotted path of the module holding it ('' or 'm.'), `flat` the
     prefix of the flattened branches around it ('' or 'branch1_'); `alone` for a name the spec gave."""
-    return scope + (name if alone or not flat else flat + name)
+    local = name if alone or not flat else flat + name
+    if local.startswith("__"):  # `self.__x` would be name-mangled in the generated class
+        local = "_" + local.lstrip("_")
+    return scope + local
 
 
 def unique(base: str, taken: list[str] | set[str]) -> str:

@@ -49,14 +49,17 @@ class Frame:
     values: dict[str, Any]
     baked: set[str]
     network: bool = False
+    # the spec names whose values its code needs as whole numbers (a channel count, a size)
+    integral: set[str] = field(default_factory=set)
 
 
-def _integral(s: Sym) -> Sym:
-    """An expression whose value is a whole number, as an int in Python (a true division is a float
-    in Python even where the spec's is whole)."""
+def _integral(s: Sym, whole: str) -> Sym:
+    """An expression the spec requires to be a whole number, as an int in Python: `whole` is the
+    generated module's function that converts it and refuses a fraction (a true division or a float
+    argument is a float in Python even where its value is whole)."""
     if not s.has_div:
         return s
-    return Sym(f"int({s.src})", P_ATOM, s.const, False, s.deps)
+    return Sym(f"{whole}({s.src})", P_ATOM, s.const, False, s.deps)
 
 
 def _py_value(v: Any) -> Any:

@@ -11,6 +11,7 @@ rendered classes differ (for example in a padding that depends on the spatial si
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -149,6 +150,11 @@ class Generator:
             self.helpers[key] = (name, text)
         return self.helpers[key][0]
 
+    @property
+    def whole(self) -> str:
+        """The generated module's function for a whole number computed from the arguments."""
+        return self.helper("whole")
+
     def macro(self, name: str):
         return getattr(self.ops, name, None)
 
@@ -209,7 +215,7 @@ class Generator:
             calls += [(f"{k}.{p}" if p else str(k), c) for p, c in cs]
             prev = item
         if node.count_expr is not None:
-            count = _integral(translate(node.count_expr, env))
+            count = self.integral(translate(node.count_expr, env))
             # elaboration checked that an instance keeps its input's shape; if every instance also
             # renders the same (and maps its channel expression to itself), n copies are right for
             # any n. Otherwise the count is fixed to its compiled value.
@@ -232,28 +238,42 @@ class Generator:
         return f"nn.Sequential({', '.join(elems)})", chan, paths, calls
 
     # -- block instances ----------------------------------------------------------------------
-    def call_args(self, node: ir.Call, env) -> list[Sym]:
-        """The instance's arguments as Python over the caller's constructor arguments."""
+    def call_args(self, node: ir.Call, env, integral) -> list[Sym]:
+        """The instance's arguments as Python over the caller's constructor arguments; those the
+        block needs as whole numbers (`integral`) converted where they may be floats (`w / 2`)."""
         out = []
         for p in node.block.params:
             s = translate(node.arg_exprs[p.name], env)
-            value = node.args[p.name]
             if s.const:
-                s = lit_sym(value)
-            elif isinstance(value, int) and not isinstance(value, bool):
-                s = _integral(s)  # `w / 2` is a whole number here: the block takes an int
+                s = lit_sym(node.args[p.name])
+            elif p.name in integral:
+                s = self.integral(s)
             out.append(s)
         return out
+
+    def integral(self, s: Sym) -> Sym:
+        """`s` where the code needs a whole number (a channel count, a size, a count). A parameter
+        used as it is must be whole: the caller converts what it passes (call_args). An expression
+        of a block's parameters is converted where it is used, since the caller may pass a fraction
+        that the expression makes whole (`p * 2` with p = 1.5); one that rounds needs nothing."""
+        if not s.deps or s.src.startswith(_ROUNDED):
+            return s
+        if s.src.isidentifier():
+            self.frames[-1].integral.update(s.deps)
+            return _integral(s, self.whole) if s.has_div else s
+        if not self.frames[-1].network:
+            s = Sym(s.src, s.prec, s.const, True, s.deps)
+        return _integral(s, self.whole) if s.has_div else s
 
     def chan_sym(self, node: ir.Node, env) -> Sym:
         """A node's output channels as Python over the constructor's arguments (the channel pass)."""
         if is_const(node.chan):
             return lit_sym(node.out_shape.c)
-        return translate(node.chan, env)
+        return self.integral(translate(node.chan, env))  # channels: an int in PyTorch
 
     def call_expr(self, node: ir.Call, chan: Sym, env, terminal: bool):
-        args = self.call_args(node, env)
-        model, paths, baked = self.block_class(node, terminal)
+        model, paths, baked, integral = self.block_class(node, terminal)
+        args = self.call_args(node, env, integral)
         # what the block's class fixes, the caller fixes through the arguments it passes
         by_name = {"in": chan, **{p.name: a for p, a in zip(node.block.params, args, strict=True)}}
         for name in baked:
@@ -282,7 +302,12 @@ class Generator:
         env = {"in": Sym("in_channels", const=False, deps=frozenset({"in"}))}
         env.update(
             {
-                p.name: Sym(pynames[p.name], const=False, deps=frozenset({p.name}))
+                p.name: Sym(
+                    pynames[p.name],
+                    const=False,
+                    has_div=_is_float(node.args[p.name]),
+                    deps=frozenset({p.name}),
+                )
                 for p in block.params
             }
         )
@@ -294,6 +319,7 @@ class Generator:
         self.frames.pop()
         scope.fwd.append(Line("return x"))
         baked = [p.name for p in block.params if p.name in frame.baked]
+        integral = {p.name for p in block.params if p.name in frame.integral}
         baked += ["in"] if "in" in frame.baked else []
         sig = ["in_channels: int"]
         for p in block.params:
@@ -325,7 +351,7 @@ class Generator:
                 key=key,
             )
             self.classes[key] = model
-        return model, scope.paths, baked
+        return model, scope.paths, baked, integral
 
     def _dropped(self) -> str | None:
         """The op of the network's final row when the module leaves it out (a softmax)."""
@@ -618,7 +644,13 @@ class Generator:
         self.param_names = pynames
         self.param_idents |= taken
         env = {
-            p.name: Sym(pynames[p.name], const=False, deps=frozenset({p.name})) for p in net.params
+            p.name: Sym(
+                pynames[p.name],
+                const=False,
+                has_div=_is_float(net.values[p.name]),
+                deps=frozenset({p.name}),
+            )
+            for p in net.params
         }
         self.net_env = env
         scope = Scope(env, net.body.items)
@@ -676,6 +708,27 @@ class Generator:
         return model, scope.paths, outputs
 
 
+# how pyexpr writes the spec's int, round, floor and ceil, and whole()
+_ROUNDED = ("int(", "round(", "-int(", "whole(")
+
+
+def _used_helpers(helpers: list[tuple[str, str]], code: str) -> list[str]:
+    """The helper classes and functions the code uses, directly or through another helper (a
+    helper asked for while writing a value that no line kept is left out)."""
+    used: set[str] = set()
+    texts = code
+    while True:
+        more = {n for n, _ in helpers if n not in used and re.search(rf"\b{n}\(", texts)}
+        if not more:
+            return [text for n, text in helpers if n in used]
+        used |= more
+        texts = code + "\n".join(text for n, text in helpers if n in used)
+
+
+def _is_float(v: Any) -> bool:
+    return isinstance(v, float)
+
+
 def _call_values(node: ir.Call) -> dict[str, Any]:
     """The concrete values of a block instance's names: its arguments and `in`."""
     values = dict(node.args)
@@ -728,11 +781,10 @@ def render_module(
     gen.header = _header(net, output, fuse_bn, table_docstring)
     model, paths, outputs = gen.network()
     classes = [model, *list(gen.classes.values())]
-    body_helpers = [text for _, text in gen.helpers.values()]
+    code = "\n".join("\n".join(c.init + c.forward + c.methods + [c.init_tail]) for c in classes)
+    body_helpers = _used_helpers(list(gen.helpers.values()), code)
     t = gen.env_j.get_template("module.py.j2")
-    probe = "\n".join(
-        "\n".join(c.init + c.forward + c.methods + [c.init_tail]) for c in classes
-    ) + "\n".join(body_helpers)
+    probe = code + "\n".join(body_helpers)
     typing_names = []
     if outputs:
         typing_names = ["NamedTuple"]

@@ -93,8 +93,8 @@ class LayerView:
         s = self._translated(name)
         if s is not None and not s.const:
             attr = self.op.attr(name)
-            if attr is not None and attr.kind == "int" and s.has_div:
-                return Sym(f"int({s.src})", 9, False, False, s.deps)
+            if attr is not None and attr.kind == "int":
+                return self.gen.integral(s)
             return s
         return lit_sym(value)
 

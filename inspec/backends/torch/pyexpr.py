@@ -48,7 +48,7 @@ class Sym:
     src: str
     prec: int = P_ATOM
     const: bool = True
-    has_div: bool = False
+    has_div: bool = False  # may be a float (a true division, a float literal or argument)
     deps: frozenset[str] = frozenset()
 
     def wrap(self, prec: int) -> str:
@@ -149,7 +149,10 @@ def translate(e: E.Expr, env: dict[str, Sym]) -> Sym:
     A word (an enumeration value such as `relu`) becomes a string literal, which is how the generated
     module takes enum values."""
     if isinstance(e, E.Lit):
-        return lit_sym(e.value)
+        s = lit_sym(e.value)
+        if isinstance(e.value, float):  # a float in an integer's place needs int()
+            s = Sym(s.src, s.prec, True, True, s.deps)
+        return s
     if isinstance(e, E.Word):
         return lit_sym(e.name)
     if isinstance(e, E.Ref):
