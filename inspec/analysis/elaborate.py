@@ -122,7 +122,7 @@ def _elaborate(path, text, params, name) -> ir.Network:
     body = el.body(module.body, x, scope, module.network.span, top=True)
     net.body = body
     for node in body.items:
-        exps = [ir.Expectation(e.key, e.raw, e.span) for e in node.expect]
+        exps = list(node.expect)
         net.rows.append(ir.Row(node=node, expectations=exps))
     net.definitions = _definitions(loader.blocks, el.defaults)
 

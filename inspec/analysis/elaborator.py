@@ -106,7 +106,7 @@ class Elaborator:
             if isinstance(s, (A.RowStmt, A.SideStmt)):
                 node.label = s.row.label
                 node.label_span = s.row.label_span
-                node.expect = s.expect
+                node.expect = tuple(ir.Expectation(e.key, e.raw, e.span) for e in s.expect)
             if indexed and isinstance(node, (ir.Layer, ir.Call, ir.Repeat)) and node.label is None:
                 node.name = str(len(seq.items))
                 node.auto = None

@@ -32,7 +32,7 @@ class Node:
     label_span: Span | None = None
     auto: str | None = None  # the base of a generated name (`conv` for conv2); None for given names
     chan: Expr | None = None  # the output channels as an expression of the scope's parameters
-    expect: tuple = ()  # the row's `expect` items (top-level rows)
+    expect: tuple[Expectation, ...] = ()  # what the row `expect`s (top-level rows)
 
     def children(self) -> list[Node]:
         return []
