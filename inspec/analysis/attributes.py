@@ -38,9 +38,13 @@ class Attributes:
             self.attrs[name] = coerce(self.op.attr(name), value, span, self.scope, self.op.name)
             self.explicit.add(name)
         except SpecError as e:
-            self.el.error(e, span)
-            self.failed = True
-            self.reported.add(name)
+            self.reject(name, e, span)
+
+    def reject(self, name: str, e: SpecError, span) -> None:
+        """The attribute's value is wrong (reported here, once)."""
+        self.el.error(e, span)
+        self.failed = True
+        self.reported.add(name)
 
     def defaults(self, table: dict) -> None:
         for k, (v, vspan, expr) in table.items():
@@ -117,9 +121,7 @@ class Attributes:
             except SpecError as e:
                 self.sources[kw.name] = expr
                 self.defaulted.pop(kw.name, None)
-                self.el.error(e, kw.value.span)
-                self.failed = True
-                self.reported.add(kw.name)
+                self.reject(kw.name, e, kw.value.span)
                 continue
             self.set(kw.name, value, kw.value.span, expr)
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from inspec.analysis.values import fmt_value
 from inspec.diagnostics import Span
 from inspec.language import ast as A
 
@@ -195,14 +196,7 @@ _PREC.update({"+": 5, "-": 5, "*": 6, "/": 6, "//": 6, "%": 6})
 def show(e: Expr, prec: int = 0) -> str:
     """An expression as a spec writes it (for diagrams and messages)."""
     if isinstance(e, Lit):
-        v = e.value
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return f'"{v}"'
-        if isinstance(v, float):
-            return f"{v:g}"
-        return str(v)
+        return fmt_value(e.value)
     if isinstance(e, (Ref, Word)):
         return e.name
     if isinstance(e, BinOp):

@@ -64,7 +64,7 @@ def _integral(s: Sym, whole: str) -> Sym:
 
 def _py_value(v: Any) -> Any:
     """A spec value as the generated module takes it (an enumeration word as a string)."""
-    return v if isinstance(v, (bool, int, float, str, tuple)) else str(v)
+    return v if v is None or isinstance(v, (bool, int, float, str, tuple)) else str(v)
 
 
 def _annotation(v: Any) -> str:

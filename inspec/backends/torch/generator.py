@@ -489,46 +489,34 @@ class Generator:
 
     def emit_concat(self, scope, node: ir.Concat, cur, out, chan, terminal, prefix, depth, prev):
         parts: list[str] = []
-        chans: list[Sym] = []
         for br in node.branches:
             items = br.body.items
-            bvar = scope.local(member("", prefix, br.name, br.given))
+            name = member("", prefix, br.name, br.given)
+            bvar = scope.local(name)
             parts.append(bvar)
             if not items:
                 scope.fwd.append(Line(f"{bvar} = {cur}", br.in_shape.torch_comment(), depth))
-                chans.append(chan)
                 continue
-            seq = None if br.flattened else self.sequential(items, chan, scope.env)
-            if seq is None and not br.flattened:
+            if br.flattened:  # its rows are attributes of the class, named BRANCH_ROW
+                self.emit_seq(scope, items, cur, bvar, chan, False, prefix=f"{name}_", depth=depth)
+                continue
+            seq = self.sequential(items, chan, scope.env)
+            if seq is None:
                 raise CodegenError(
                     f"{br.span}: branch '{br.name}' must be one module in PyTorch (its rows are "
                     "numbered), but a row in it needs statements of its own in forward; label "
                     "its rows to make them attributes of the block"
                 )
-            if seq is not None:
-                expr, bchan, paths, _calls = seq
-                attr = scope.member(br, prefix)
-                scope.init.append(Line(f"self.{attr} = {expr}"))
-                scope.paths += [(f"{attr}.{p}" if p else attr, layer) for p, layer in paths]
-                scope.fwd.append(
-                    Line(f"{bvar} = self.{attr}({cur})", br.out_shape.torch_comment(), depth)
-                )
-            else:
-                bchan = self.emit_seq(
-                    scope,
-                    items,
-                    cur,
-                    bvar,
-                    chan,
-                    False,
-                    prefix=f"{member('', prefix, br.name, br.given)}_",
-                    depth=depth,
-                )
-            chans.append(bchan)
-        total = self.chan_sym(node, scope.env)
+            expr, _, paths, _ = seq
+            attr = scope.member(br, prefix)
+            scope.init.append(Line(f"self.{attr} = {expr}"))
+            scope.paths += [(f"{attr}.{p}" if p else attr, layer) for p, layer in paths]
+            scope.fwd.append(
+                Line(f"{bvar} = self.{attr}({cur})", br.out_shape.torch_comment(), depth)
+            )
         expr = str(self.ops.concat(parts)).strip()
         scope.fwd.append(Line(f"{out} = {expr}", node.out_shape.torch_comment(), depth))
-        return total, out
+        return self.chan_sym(node, scope.env), out
 
     def sequential(self, items, chan: Sym, env):
         """A branch body as one module: the module itself, or nn.Sequential of its rows."""

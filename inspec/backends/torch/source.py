@@ -12,7 +12,7 @@ import os
 from typing import Any
 
 from inspec.analysis import ir
-from inspec.backends.torch.classes import CodegenError
+from inspec.backends.torch.classes import CodegenError, _py_value
 from inspec.backends.torch.generator import render_module
 
 __all__ = ["CodegenError", "build_module", "generate", "module_paths", "network_class_name"]
@@ -74,12 +74,6 @@ def load_source(source: str, name: str = "inspec_generated") -> dict[str, Any]:
     finally:
         sys.modules.pop(name, None)
     return module.__dict__
-
-
-def _py_value(v: Any) -> Any:
-    if isinstance(v, (bool, int, float, str, tuple)) or v is None:
-        return v
-    return str(v)
 
 
 def build_module(net: ir.Network, fuse_bn: bool = False, **params: Any):
