@@ -15,6 +15,7 @@ import click
 
 from inspec import __version__
 from inspec.analysis.elaborate import elaborate
+from inspec.diagnostics import Severity
 from inspec.fileio import OutputError, write_atomic
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
@@ -34,7 +35,7 @@ def _report(net, quiet: bool = False, hint: bool = False) -> bool:
             continue
         click.echo(d.render(net.sources), err=True)
     errors = sum(d.is_error for d in diags)
-    warnings = len(diags) - errors
+    warnings = sum(d.severity is Severity.WARNING for d in diags)
     if hint and warnings and not errors:
         click.echo(
             f"{net.file}: {warnings} warning{'s' * (warnings != 1)} (inspec check {net.file} shows them)",
@@ -128,11 +129,14 @@ def check(specs: tuple[str, ...], quiet: bool, params: tuple[str, ...]) -> None:
         net = _load(spec, overrides)
         ok = _report(net, quiet)
         if ok:
-            warns = len(net.diagnostics)
+            warns = sum(d.severity is Severity.WARNING for d in net.diagnostics)
+            notes = sum(d.severity is Severity.NOTE for d in net.diagnostics)
             if not quiet:
                 from inspec.backends.table import summary_line
 
-                suffix = f" ({warns} warning{'s' * (warns != 1)})" if warns else ""
+                said = [f"{warns} warning{'s' * (warns != 1)}"] if warns else []
+                said += [f"{notes} note{'s' * (notes != 1)}"] if notes else []
+                suffix = f" ({', '.join(said)})" if said else ""
                 click.echo(
                     f"{spec}: ok{suffix}: {summary_line(net)}"
                     if net.input

@@ -32,6 +32,7 @@ class Span:
 class Severity(str, Enum):
     ERROR = "error"
     WARNING = "warning"
+    NOTE = "note"  # something worth knowing, not wrong: shown by `inspec check`, not counted
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,9 @@ class DiagnosticBag:
     def warning(self, message: str, span: Span | None, *notes: str) -> None:
         self.items.append(Diagnostic(Severity.WARNING, message, span, tuple(notes)))
 
+    def note(self, message: str, span: Span | None, *notes: str) -> None:
+        self.items.append(Diagnostic(Severity.NOTE, message, span, tuple(notes)))
+
     def add(self, diag: Diagnostic) -> None:
         self.items.append(diag)
 
@@ -124,7 +128,10 @@ class DiagnosticBag:
 
         seen: set = set()
         out = []
+        failed = self.has_errors  # notes matter once the spec is right
         for d in sorted(self.items, key=key):
+            if failed and d.severity is Severity.NOTE:
+                continue
             k = (d.severity, d.message, d.span)
             if k not in seen:
                 seen.add(k)

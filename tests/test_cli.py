@@ -48,7 +48,7 @@ def test_no_command_imports_torch(tmp_path):
 def test_check_ok_exit_0_with_summary():
     proc = run_cli("check", "specs/googlenet.isp")
     assert proc.returncode == 0
-    assert "specs/googlenet.isp: ok (12 warnings)" in proc.stdout
+    assert "specs/googlenet.isp: ok (12 warnings, 5 notes)" in proc.stdout
     assert "6,998,552 params" in proc.stdout
 
 

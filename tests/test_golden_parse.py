@@ -59,6 +59,7 @@ def test_dump_shows_classes_fields_and_spans():
         "  input: Input 2:1-2:12\n"
         "    dims: (8, 8, 3)\n"
         "  units: None\n"
+        "  padding: None\n"
         "  defaults: ()\n"
         "  init: None\n"
         "  imports: ()\n"

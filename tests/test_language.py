@@ -264,7 +264,8 @@ def test_recursive_blocks_and_depth_limit():
         ("network t\ninput 0x8x3\n", "input 0x8x3 is out of range"),
         ("network t\ninput 8x8x3\nconv 1x1 1000000000\n", "conv out must be at most"),
         ("network t\ninput 8x8x3\nconv 1x1 8 / 0\n", "division by zero"),
-        ("network t\ninput 8x8x3\nconcat\n", "is written as branch"),
+        ("network t\ninput 8x8x3\nconcat\n", "'concat' merges branches: concat { branch"),
+        ("network t\ninput 8x8x3\nmul 3\n", "'mul' merges branches"),
         (
             "network t\ninput 8x8x3\nblock b() { side conv 1x1 3 }\nb\n",
             "side heads belong to the network",

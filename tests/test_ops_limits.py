@@ -41,6 +41,8 @@ def _row(op: str, attr: str, v) -> tuple[str, str]:
         return "3x3x4", f"{op} 3x3 {attr}={v}"
     if op == "linear":
         return "1x1x1", f"linear {attr}={v}"
+    if op == "channel_shuffle":
+        return f"1x1x{v}", f"channel_shuffle {v}"
     if op == "add":
         return "3x3x4", f"residual {attr}={v} {{ relu }}"
     return "3x3x4", f"{op} {attr}={v}"

@@ -78,16 +78,17 @@ def test_templates_name_no_activation():
 
 
 def test_an_activation_added_to_the_registry_reaches_every_template(monkeypatch):
-    word = Activation("hardswish", "F.hardswish({})", "nn.Hardswish()", "Hardswish")
-    monkeypatch.setitem(ACTIVATIONS, "hardswish", word)
+    word = Activation("mish", "F.mish({})", "nn.Mish()", "Mish")
+    monkeypatch.setitem(ACTIVATIONS, "mish", word)
     env = environment()
     ops = env.get_template("ops.j2").module
     helpers = env.get_template("helpers.j2").module
-    assert str(ops.act("hardswish", "x")).strip() == "F.hardswish(x)"
-    assert str(helpers.conv_unit_name(True, "hardswish", 1e-5)).strip() == "ConvBNHardswish"
+    assert str(ops.act("mish", "x")).strip() == "F.mish(x)"
+    assert str(helpers.conv_unit_name(True, "mish", 1e-5)).strip() == "ConvBNMish"
     function = str(helpers.activation("activation"))
-    assert 'if act == "hardswish":\n        return nn.Hardswish()' in function
-    assert "One of: none, relu, relu6, tanh, sigmoid, gelu, silu, hardswish." in function
+    assert 'if act == "mish":\n        return nn.Mish()' in function
+    words = "none, relu, relu6, tanh, sigmoid, gelu, silu, hardswish, hardsigmoid, mish."
+    assert f"One of: {words}" in function
 
 
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))

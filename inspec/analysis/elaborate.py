@@ -115,6 +115,7 @@ def _elaborate(path, text, params, name) -> ir.Network:
     scope = _parameters(module.network, params, net, bag)
     _units(module, net, bag)
     _init(module, scope, net, bag)
+    _padding(module, el, bag)
     _defaults(module, scope, net, el, bag)
     x = _input(module, bag)
     net.input = x
@@ -204,6 +205,36 @@ def _init(module: A.Module, scope, net: ir.Network, bag: DiagnosticBag):
                     module.init.span,
                 )
             net.init = (scheme, opts)
+
+
+# `padding torch`: what each sliding window defaults to (a `defaults` line or the row still wins)
+TORCH_PADDING = {
+    "conv": {"pad": "half", "round": "floor"},
+    "maxpool": {"pad": "half", "round": "floor"},
+    "avgpool": {"pad": "half", "round": "floor", "count_include_pad": True},
+}
+
+
+def _padding(module: A.Module, el: Elaborator, bag: DiagnosticBag) -> None:
+    """The `padding` statement: `tf` (TensorFlow's SAME, the default) or `torch` (PyTorch's
+    convention: symmetric (k - 1) // 2 * dilation, floor rounding without a warning, average
+    pools counting the padding)."""
+    p = module.padding
+    if p is None or p.convention == "tf":
+        return
+    if p.convention != "torch":
+        bag.error(
+            f"unknown padding convention '{p.convention}'",
+            p.convention_span,
+            "padding torch (symmetric (k - 1) // 2, as PyTorch's layers are written) or padding tf "
+            "(TensorFlow's SAME, the default)",
+        )
+        return
+    for op, table in TORCH_PADDING.items():
+        seeded = el.defaults.setdefault(op, {})
+        for k, v in table.items():
+            expr = E.Lit(p.span, v) if isinstance(v, bool) else E.Word(p.span, v)
+            seeded[k] = (v, p.span, expr)
 
 
 def _defaults(module: A.Module, scope, net: ir.Network, el: Elaborator, bag: DiagnosticBag):

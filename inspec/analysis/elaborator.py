@@ -23,11 +23,11 @@ from inspec.analysis.ops import (
     Ctx,
     OpDef,
     add_shape,
-    concat_shape,
 )
-from inspec.analysis.shapes import Shape
+from inspec.analysis.shapes import Padding, Shape
 from inspec.analysis.values import (
     UNKNOWN,
+    RepeatScope,
     Silent,
     _bool,
     _value,
@@ -87,7 +87,9 @@ class Elaborator:
         ok = True
         for s in A.grouped(stmts):
             if isinstance(s, tuple):
-                node = self.concat(s, cur, scope, counters, names)
+                node = self.merge("concat", (), s, s[0].span, cur, scope, counters, names)
+            elif isinstance(s, A.Merge):
+                node = self.merge_stmt(s, cur, scope, counters, names)
             elif isinstance(s, A.RowStmt):
                 node = self.row_stmt(s, cur, scope, counters)
             elif isinstance(s, A.SideStmt):
@@ -140,7 +142,7 @@ class Elaborator:
         br = ir.Branch(name=name, span=seq.span, body=seq, given=given)
         if not br.flattened:
             return
-        for node, path in ir.scope_children([ir.Concat(name="", span=seq.span, branches=[br])]):
+        for node, path in ir.scope_children([ir.Merge(name="", span=seq.span, branches=[br])]):
             if path in names:
                 self.bag.error(
                     f"duplicate label: '{path}' is already used in this scope",
@@ -156,52 +158,100 @@ class Elaborator:
         return scoped_name(base, label, counters)
 
     # -- branches and residuals ----------------------------------------------------------------
-    def concat(self, group, x, scope, counters, names) -> ir.Node | None:
-        span = Span(
-            group[0].span.file,
-            group[0].span.line,
-            group[0].span.col,
-            group[-1].span.end_line,
-            group[-1].span.end_col,
+    def merge_stmt(self, s: A.Merge, x, scope, counters, names) -> ir.Node | None:
+        """`add { branch ... }`, `mul { ... }`, `concat { ... }`: a body of branches only."""
+        group = [b for b in s.body if isinstance(b, A.Branch)]
+        ok = True
+        for other in s.body:
+            if not isinstance(other, A.Branch):
+                self.bag.error(
+                    f"{s.kind} {{ ... }} holds branches only",
+                    getattr(other, "span", s.span),
+                    "write each input of the merge as branch { ... } (an empty branch is the "
+                    "identity)",
+                )
+                ok = False
+        if len(group) < 2:
+            self.bag.error(
+                f"{s.kind} {{ ... }} needs two or more branches, got {len(group)}",
+                s.span,
+                "an empty branch { } is the identity",
+            )
+            ok = False
+        if not ok:
+            return None
+        return self.merge(s.kind, s.kwargs, tuple(group), s.span, x, scope, counters, names)
+
+    def merge(self, kind, kwargs, group, span, x, scope, counters, names) -> ir.Node | None:
+        """Parallel branches of `x`, combined by the merge op `kind` (concat, add, mul)."""
+        op = OPS[kind]
+        span = Span(span.file, span.line, span.col, group[-1].span.end_line, group[-1].span.end_col)
+        attrs, _ = self.attrs_for(op, None, (), kwargs, scope, span)
+        sources, defaulted = self.provenance
+        node = ir.Merge(
+            name="",
+            span=span,
+            in_shape=x,
+            op=op,
+            attrs=attrs or {},
+            sources=sources,
+            defaulted=defaulted,
         )
-        node = ir.Concat(name="", span=span, in_shape=x, op=OPS["concat"])
         branch_names: dict[str, Span] = {}
         parts = []
-        ok = x is not None
-        for _k, b in enumerate(group, 1):
-            # Branches are named in the enclosing scope (a concat is transparent in module paths).
+        ok = x is not None and attrs is not None
+        for b in group:
+            # Branches are named in the enclosing scope (a merge is transparent in module paths).
             counters["branch"] = counters.get("branch", 0) + 1  # position, named or not
             name = ident(b.name) if b.name else f"branch{counters['branch']}"
             if name in branch_names or name in names:
                 self.bag.error(f"duplicate branch name '{name}'", b.span)
             branch_names[name] = b.span
             names[name] = b.span
+            active = self.condition(b.cond, scope)
+            if active is None:
+                ok = False
+                continue
+            # an inactive branch is elaborated (drawn, generated), but is the identity
             seq = self.body(b.body, x, scope, b.span, indexed=True)
             self._flat_names(name, b.name is not None, seq, names)
-            if not b.body:
-                seq.out_shape = x
+            if not b.body or not active:
+                out = x
+            else:
+                out = seq.out_shape
             br = ir.Branch(
                 name=name,
                 span=b.span,
                 in_shape=x,
-                out_shape=seq.out_shape,
-                cost=seq.cost,
-                depth=seq.depth,
+                out_shape=out,
+                cost=seq.cost if active else ZERO,
+                depth=seq.depth if active else 0,
                 body=seq,
                 given=b.name is not None,
+                active=active,
+                cond=E.lower(b.cond, scope) if b.cond is not None else None,
             )
+            if br.cond is not None and br.flattened and b.body:
+                self.bag.error(
+                    f"a conditional branch is one module in PyTorch: its rows cannot be "
+                    f"labelled, conditional or branches ('{name}')",
+                    b.span,
+                    "name the branch and leave its rows unlabelled: branch downsample if ... "
+                    "{ conv 1x1 ...; bn }",
+                )
+                ok = False
             node.branches.append(br)
-            if seq.out_shape is None:
+            if out is None:
                 ok = False
             else:
-                parts.append((f"{name} (line {b.span.line})", seq.out_shape))
+                parts.append((f"{name} (line {b.span.line})", out))
         node.cost = ZERO
         for br in node.branches:
             node.cost = node.cost + br.cost
         node.depth = max((br.depth for br in node.branches), default=0)
         if ok:
             try:
-                node.out_shape = concat_shape(parts)
+                node.out_shape = op.merge(attrs, parts)
             except SpecError as e:
                 self.error(e, span)
                 node.out_shape = None
@@ -261,7 +311,13 @@ class Elaborator:
             return None
         node.cond = E.lower(s.cond, scope) if s.cond is not None else None
         node.active = active
-        if s.cond is not None and x is not None and node.out_shape not in (None, x):
+        if (
+            s.cond is not None
+            and x is not None
+            and node.out_shape not in (None, x)
+            and not self.stack
+        ):
+            # in a block, the condition reads only the block's arguments, fixed at each call
             self.bag.error(
                 "a conditional row must keep its input's shape",
                 s.span,
@@ -271,6 +327,8 @@ class Elaborator:
         return node
 
     def repeat(self, s: A.RowStmt, x, scope, counters) -> ir.Node | None:
+        """`N x row`: N instances, each reading the last one's output. In the row's arguments,
+        `index` is the instance's position (0, 1, ...) and `first` is true for the first one."""
         n = s.repeat
         if s.repeat_expr is not None and self.symbolic:
             n = 1  # a definition drawn on its own: one instance, the count shown as written
@@ -286,9 +344,9 @@ class Elaborator:
             except SpecError as e:
                 self.error(e, s.repeat_span)
                 return None
-        if not 1 <= n <= MAX_REPEAT:
+        if not 0 <= n <= MAX_REPEAT:
             self.bag.error(
-                f"repeat count must be between 1 and {MAX_REPEAT:,}, got {n:,}", s.repeat_span
+                f"repeat count must be between 0 and {MAX_REPEAT:,}, got {n:,}", s.repeat_span
             )
             return None
         row = s.row
@@ -301,7 +359,9 @@ class Elaborator:
         depth = 0
         inner: dict[str, int] = {}
         for k in range(n):
-            item = self.row(row, cur, scope, inner, index=k)
+            bound = RepeatScope(scope)
+            bound.bind(index=k, first=k == 0)
+            item = self.row(row, cur, bound, inner, index=k)
             if item is None:
                 cur = None
                 break
@@ -316,7 +376,13 @@ class Elaborator:
         node.cost = cost
         node.depth = depth
         node.count_expr = E.lower(s.repeat_expr, scope) if s.repeat_expr is not None else None
-        if s.repeat_expr is not None and x is not None and cur is not None and cur != x:
+        if (
+            s.repeat_expr is not None
+            and x is not None
+            and cur is not None
+            and cur != x
+            and not self.stack
+        ):  # in a block, the count reads only the block's arguments, fixed at each call
             self.bag.error(
                 "a repeat whose count is a parameter must keep its input's shape",
                 s.span,
@@ -405,12 +471,36 @@ class Elaborator:
             return node
         for msg, notes in ctx.warnings:
             self.bag.warning(msg, row.span, *notes)
+        self._note_asymmetric(node, attrs, x, y)
         if max(y.h, y.w) > MAX_SPATIAL or y.c > MAX_CHANNELS * 64:
             self.bag.error(f"output {y} is larger than inspec allows", row.span)
             return node
         node.out_shape = y
         node.cost = op.cost(attrs, x, y)
         return node
+
+    def _note_asymmetric(self, node: ir.Layer, attrs: dict, x: Shape, y: Shape) -> None:
+        """TF-SAME padding that is not symmetric: PyTorch's models pad otherwise, which gives
+        outputs shifted by a pixel (often of the same size): worth a note when porting weights."""
+        p = attrs.get("padding")
+        if attrs.get("pad") != "same" or p is None or p.symmetric or attrs.get("global"):
+            return
+        kh, kw = attrs["kernel"]
+        d = attrs.get("dilation", 1)
+        half = Padding((kh - 1) // 2 * d, (kh - 1) // 2 * d, (kw - 1) // 2 * d, (kw - 1) // 2 * d)
+        try:
+            z = node.op.shape({**attrs, "pad": half.torch(), "round": "floor"}, x, Ctx())
+            size = "the same size" if (z.h, z.w) == (y.h, y.w) else f"{z.h}x{z.w}, not {y.h}x{y.w}"
+            what = f"pad=half would pad {half} on every side and give {size}"
+        except SpecError:
+            what = "pad=half does not fit this input"
+        sides = f"top {p.top}, bottom {p.bottom}, left {p.left}, right {p.right}"
+        self.bag.note(
+            f"TF-SAME pads this {node.op.name} asymmetrically: {sides}",
+            node.span,
+            f"PyTorch's models pad symmetrically: {what}",
+            "'padding torch' at the top of the spec makes every window pad like PyTorch",
+        )
 
     def call(self, row: A.Row, x, scope, counters) -> ir.Node | None:
         block = self.blocks[row.op]

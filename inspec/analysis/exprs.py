@@ -71,6 +71,15 @@ class Tup(Expr):
     items: tuple[Expr, ...]
 
 
+@dataclass(frozen=True)
+class IfElse(Expr):
+    """`then if cond else other`."""
+
+    cond: Expr
+    then: Expr
+    other: Expr
+
+
 def lit(value: Any) -> Lit:
     return Lit(None, value)
 
@@ -80,6 +89,8 @@ def lower(e: A.Expr, params) -> Expr:
     if isinstance(e, (A.Num, A.Str, A.Bool)):
         return Lit(e.span, e.value)
     if isinstance(e, A.Name):
+        if e.id in getattr(params, "consts", ()):  # a repeat instance's index or first
+            return Lit(e.span, params[e.id])
         return Ref(e.span, e.id) if e.id in params else Word(e.span, e.id)
     if isinstance(e, A.BinOp):
         return BinOp(e.span, e.op, lower(e.left, params), lower(e.right, params))
@@ -89,6 +100,8 @@ def lower(e: A.Expr, params) -> Expr:
         return Fn(e.span, e.func, tuple(lower(a, params) for a in e.args))
     if isinstance(e, A.Tuple):
         return Tup(e.span, tuple(lower(i, params) for i in e.items))
+    if isinstance(e, A.IfElse):
+        return IfElse(e.span, lower(e.cond, params), lower(e.then, params), lower(e.other, params))
     raise TypeError(type(e).__name__)  # pragma: no cover - the parser builds nothing else
 
 
@@ -101,6 +114,8 @@ def children(e: Expr) -> tuple[Expr, ...]:
         return e.args
     if isinstance(e, Tup):
         return e.items
+    if isinstance(e, IfElse):
+        return (e.cond, e.then, e.other)
     return ()
 
 
@@ -137,6 +152,8 @@ def rebuild(e: Expr, fn: Callable[[Expr], Expr | None]) -> Expr:
         return Fn(e.span, e.func, tuple(rebuild(a, fn) for a in e.args))
     if isinstance(e, Tup):
         return Tup(e.span, tuple(rebuild(i, fn) for i in e.items))
+    if isinstance(e, IfElse):
+        return IfElse(e.span, rebuild(e.cond, fn), rebuild(e.then, fn), rebuild(e.other, fn))
     return e
 
 
@@ -175,6 +192,11 @@ def fold(e: Expr) -> Expr:
             values = [a.value for a in args]
             return Lit(e.span, int(values[0]) if e.func == "int" else _MINMAX[e.func](values))
         return Fn(e.span, e.func, args)
+    if isinstance(e, IfElse):
+        c = fold(e.cond)
+        if isinstance(c, Lit) and isinstance(c.value, bool):
+            return fold(e.then if c.value else e.other)
+        return IfElse(e.span, c, fold(e.then), fold(e.other))
     return e
 
 
@@ -210,4 +232,7 @@ def show(e: Expr, prec: int = 0) -> str:
         return f"{e.func}({', '.join(show(a) for a in e.args)})"
     if isinstance(e, Tup):
         return f"({', '.join(show(i) for i in e.items)})"
+    if isinstance(e, IfElse):
+        s = f"{show(e.then, 1)} if {show(e.cond, 1)} else {show(e.other)}"
+        return f"({s})" if prec > 0 else s
     raise TypeError(type(e).__name__)  # pragma: no cover

@@ -54,7 +54,7 @@ def scope_children(items: list[Node], flat: str = "") -> list[tuple[Node, str]]:
     conv2d). A flattened branch's rows join the scope too, prefixed with the branch's name."""
     out: list[tuple[Node, str]] = []
     for n in items:
-        if isinstance(n, Concat):
+        if isinstance(n, Merge):
             for b in n.branches:
                 name = member("", flat, b.name, b.given)
                 if b.flattened:
@@ -125,7 +125,7 @@ class Seq(Node):
 
 @dataclass(eq=False)
 class Branch(Node):
-    """One branch of a concat. A branch of a single layer is that layer in module paths
+    """One branch of a merge; with a condition that is off, the identity. A branch of a single layer is that layer in module paths
     (torchvision's `inception3a.branch1.conv`)."""
 
     body: Seq | None = None
@@ -171,9 +171,15 @@ class Branch(Node):
 
 
 @dataclass(eq=False)
-class Concat(Node):
+class Merge(Node):
+    """Parallel branches of one input, combined by the merge op: concat (a bare run of branches),
+    add or mul. Transparent in module paths, as a residual is."""
+
     op: OpDef | None = None
     branches: list[Branch] = field(default_factory=list)
+    attrs: dict[str, Any] = field(default_factory=dict)  # add: scale, act
+    sources: dict[str, Expr] = field(default_factory=dict)
+    defaulted: dict[str, Expr] = field(default_factory=dict)
 
     def children(self) -> list[Node]:
         return list(self.branches)

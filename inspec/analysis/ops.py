@@ -44,6 +44,8 @@ class Activation:
     functional: str  # applied to a fresh tensor, which {} stands for: "F.relu({}, inplace=True)"
     module: str  # as a module (an activation a parameter chooses): "nn.ReLU(inplace=True)"
     title: str  # in the name of a generated conv unit class: ConvBNReLU
+    cls: str = ""  # the module class (nn.ReLU), for the activation as a row of its own
+    inplace: bool = False  # the module takes inplace=True
 
 
 # Every activation an `act` attribute accepts; adding one is adding an entry. "none" comes first: it is
@@ -54,10 +56,28 @@ ACTIVATIONS: dict[str, Activation] = {
         Activation("none", "{}", "nn.Identity()", ""),
         Activation("relu", "F.relu({}, inplace=True)", "nn.ReLU(inplace=True)", "ReLU"),
         Activation("relu6", "F.relu6({}, inplace=True)", "nn.ReLU6(inplace=True)", "ReLU6"),
-        Activation("tanh", "torch.tanh({})", "nn.Tanh()", "Tanh"),
-        Activation("sigmoid", "torch.sigmoid({})", "nn.Sigmoid()", "Sigmoid"),
-        Activation("gelu", "F.gelu({})", "nn.GELU()", "GELU"),
-        Activation("silu", "F.silu({}, inplace=True)", "nn.SiLU(inplace=True)", "SiLU"),
+        Activation("tanh", "torch.tanh({})", "nn.Tanh()", "Tanh", "nn.Tanh"),
+        Activation("sigmoid", "torch.sigmoid({})", "nn.Sigmoid()", "Sigmoid", "nn.Sigmoid"),
+        Activation("gelu", "F.gelu({})", "nn.GELU()", "GELU", "nn.GELU"),
+        Activation(
+            "silu", "F.silu({}, inplace=True)", "nn.SiLU(inplace=True)", "SiLU", "nn.SiLU", True
+        ),
+        Activation(
+            "hardswish",
+            "F.hardswish({}, inplace=True)",
+            "nn.Hardswish(inplace=True)",
+            "Hardswish",
+            "nn.Hardswish",
+            True,
+        ),
+        Activation(
+            "hardsigmoid",
+            "F.hardsigmoid({}, inplace=True)",
+            "nn.Hardsigmoid(inplace=True)",
+            "Hardsigmoid",
+            "nn.Hardsigmoid",
+            True,
+        ),
     )
 }
 ACT_WORDS = tuple(ACTIVATIONS)
@@ -77,7 +97,7 @@ class Attr:
         if self.kind == "enum":
             return " | ".join(self.choices)
         if self.kind == "pad":
-            return "same | valid | P | (PH, PW) | (T, B, L, R)"
+            return "same | valid | half | P | (PH, PW) | (T, B, L, R)"
         return self.kind
 
 
@@ -124,7 +144,9 @@ class OpDef:
     cost: Callable[[dict, Shape, Shape], Cost] = lambda a, x, y: ZERO
     title_fn: Callable[[dict], str] | None = None
     template: str = ""
-    user_visible: bool = True  # written as a row (concat and add come from branch/residual)
+    # merge(attrs, parts) -> the shape of branches combined, parts being (description, shape) pairs
+    merge: Callable[[dict, list[tuple[str, Shape]]], Shape] | None = None
+    user_visible: bool = True  # written as a row (merges are written around branches)
     written_as: str = ""  # how a spec writes an op that is not a row
 
     def attr(self, name: str) -> Attr | None:
@@ -266,7 +288,11 @@ CONV = OpDef(
             maximum=MAX_KERNEL,
         ),
         Attr(
-            "pad", "pad", "same", "padding: same (output = ceil(in / stride)), valid, or explicit"
+            "pad",
+            "pad",
+            "same",
+            "padding: same (TensorFlow's: output = ceil(in / stride)), valid, half (PyTorch's "
+            "symmetric (k - 1) // 2 * dilation), or explicit",
         ),
         Attr("dilation", "int", 1, "dilation", minimum=1, maximum=MAX_DILATION),
         Attr(
@@ -292,7 +318,7 @@ CONV = OpDef(
         Attr("round", "enum", "floor", "rounding of the output size", ("floor", "exact")),
     ),
     positional=("out",),
-    flags={"same": ("pad", "same"), "valid": ("pad", "valid")},
+    flags={"same": ("pad", "same"), "valid": ("pad", "valid"), "half": ("pad", "half")},
     patch=True,
     patch_required=True,
     weighted=True,
@@ -340,7 +366,7 @@ _POOL_ATTRS = (
     Attr(
         "stride", "int", 1, "stride; written after the patch as /S", minimum=1, maximum=MAX_KERNEL
     ),
-    Attr("pad", "pad", "same", "padding: same, valid, or explicit"),
+    Attr("pad", "pad", "same", "padding: same, valid, half, or explicit"),
     Attr(
         "round",
         "enum",
@@ -361,6 +387,7 @@ MAXPOOL = OpDef(
     flags={
         "same": ("pad", "same"),
         "valid": ("pad", "valid"),
+        "half": ("pad", "half"),
         "ceil": ("round", "ceil"),
         "global": ("global", True),
     },
@@ -388,6 +415,7 @@ AVGPOOL = OpDef(
     flags={
         "same": ("pad", "same"),
         "valid": ("pad", "valid"),
+        "half": ("pad", "half"),
         "ceil": ("round", "ceil"),
         "global": ("global", True),
     },
@@ -464,6 +492,76 @@ RELU6 = OpDef(
     attrs=(),
     shape=_identity,
     template="relu6",
+)
+
+
+def _activation_row(act: Activation) -> OpDef:
+    return OpDef(
+        name=act.name,
+        title=act.name,
+        category="activation",
+        doc=f"The {act.name} activation on its own row (`act={act.name}` applies it after a "
+        "conv or linear row).",
+        attrs=(),
+        shape=_identity,
+        template="activation_row",
+    )
+
+
+ACTIVATION_ROWS = tuple(
+    _activation_row(a) for a in ACTIVATIONS.values() if a.cls and a.name not in ("relu", "relu6")
+)
+
+IDENTITY = OpDef(
+    name="identity",
+    title="identity",
+    category="reshape",
+    doc="The identity: passes its input on (a shortcut branch that does nothing says so with it).",
+    attrs=(),
+    shape=_identity,
+    template="identity",
+)
+
+
+def _shuffle_shape(a: dict, x: Shape, ctx: Ctx) -> Shape:
+    _need_map(x, "channel_shuffle")
+    g = a["groups"]
+    if x.c % g:
+        raise SpecError(
+            f"groups={g} does not divide the {x.c} input channels", f"{x.c} / {g} = {x.c / g:g}"
+        )
+    return x
+
+
+CHANNEL_SHUFFLE = OpDef(
+    name="channel_shuffle",
+    title="channel shuffle",
+    category="reshape",
+    doc="ShuffleNet's channel shuffle: the channels, seen as `groups` groups, are interleaved "
+    "(reshape to groups x C/groups, transpose, flatten). No parameters.",
+    attrs=(Attr("groups", "int", 2, "groups", minimum=1, maximum=MAX_CHANNELS),),
+    positional=("groups",),
+    shape=_shuffle_shape,
+    title_fn=lambda a: f"channel shuffle ({a['groups']} groups)",
+    template="channel_shuffle",
+)
+
+DROP_PATH = OpDef(
+    name="drop_path",
+    title="drop path",
+    category="regularizer",
+    doc="Stochastic depth (drop path): in training mode each sample's tensor is zeroed with "
+    "probability p and the others scaled by 1 / (1 - p), as torchvision's "
+    'StochasticDepth(p, "row"); the identity in eval mode. No parameters.',
+    attrs=(
+        Attr(
+            "p", "float", 0.0, "probability of dropping a sample's path", minimum=0.0, maximum=1.0
+        ),
+    ),
+    positional=("p",),
+    shape=_identity,
+    title_fn=lambda a: f"drop path ({a['p'] * 100:g}%)",
+    template="drop_path",
 )
 
 DROPOUT = OpDef(
@@ -576,12 +674,59 @@ def add_shape(x: Shape, body: Shape) -> Shape:
     return x
 
 
+def _concat_merge(a: dict, parts: list[tuple[str, Shape]]) -> Shape:
+    return concat_shape(parts)
+
+
+def _add_merge(a: dict, parts: list[tuple[str, Shape]]) -> Shape:
+    """Branches added: every branch must give the same shape."""
+    (n0, s0), *rest = parts
+    for name, s in rest:
+        if s.flat != s0.flat or (s.h, s.w, s.c) != (s0.h, s0.w, s0.c):
+            what = "channel count" if (s.h, s.w) == (s0.h, s0.w) and s.flat == s0.flat else "shape"
+            raise SpecError(
+                f"branches to add give a different {what}",
+                f"{n0} gives {_described(s0)}",
+                f"{name} gives {_described(s)}",
+                "branches are added element by element: each must give the same shape (a "
+                "projection shortcut is a branch of its own: branch { conv 1x1 ...; bn })",
+            )
+    return s0
+
+
+def _mul_merge(a: dict, parts: list[tuple[str, Shape]]) -> Shape:
+    """Branches multiplied, broadcasting as PyTorch does: along each axis a branch gives the full
+    size or 1 (squeeze-and-excitation's 1x1xC gate on an HxWxC map)."""
+    s0 = parts[0][1]
+    if any(s.flat != s0.flat for _, s in parts):
+        raise SpecError(
+            "branches to multiply: a vector and a feature map",
+            *(f"{n} gives {_described(s)}" for n, s in parts),
+        )
+    full = Shape(
+        max(s.h for _, s in parts), max(s.w for _, s in parts), max(s.c for _, s in parts), s0.flat
+    )
+    for axis, size in (("height", full.h), ("width", full.w), ("channels", full.c)):
+        for _, s in parts:
+            v = {"height": s.h, "width": s.w, "channels": s.c}[axis]
+            if v not in (1, size):
+                raise SpecError(
+                    f"branches to multiply do not broadcast: {axis} {v} against {size}",
+                    *(f"{n} gives {_described(sh)}" for n, sh in parts),
+                    "along each axis a branch must give the full size or 1 (a gate pools to "
+                    "1x1xC, a spatial mask is HxWx1)",
+                )
+    return full
+
+
 CONCAT = OpDef(
     name="concat",
     title="concat",
     category="merge",
-    doc="Depth concatenation of parallel branches (written as consecutive `branch { ... }`).",
+    doc="Depth concatenation of parallel branches: a run of `branch { ... }` statements (or "
+    "`concat { branch ... }`). Their spatial sizes must agree.",
     attrs=(),
+    merge=_concat_merge,
     template="concat",
     user_visible=False,
     written_as="branch { ... } branch { ... }",
@@ -589,18 +734,40 @@ CONCAT = OpDef(
 
 ADD = OpDef(
     name="add",
-    title="residual add",
+    title="add",
     category="merge",
-    doc="Residual connection act(x + scale * body(x)) (written as `residual { ... }`).",
+    doc="Branches added element by element, act(scale * first + the others): `add [scale=S] "
+    "[act=A] { branch { ... } branch { ... } }`. An empty branch is the identity, so "
+    "`residual { body }` is the short form of `add { branch { body } branch { } }`.",
     attrs=(
         Attr(
-            "scale", "float", 1.0, "scale applied to the body's output", minimum=-10.0, maximum=10.0
+            "scale",
+            "float",
+            1.0,
+            "scale applied to the first branch (a residual's body)",
+            minimum=-10.0,
+            maximum=10.0,
         ),
         Attr("act", "enum", "none", "activation after the sum", ACT_WORDS),
     ),
+    merge=_add_merge,
     template="add",
     user_visible=False,
-    written_as="residual { ... }",
+    written_as="add { branch { ... } branch { ... } } or residual { ... }",
+)
+
+MUL = OpDef(
+    name="mul",
+    title="mul",
+    category="merge",
+    doc="Branches multiplied element by element, broadcasting a 1x1xC (or HxWx1) branch over the "
+    "others: `mul { branch { } branch { avgpool global; conv 1x1 r act=relu; conv 1x1 in "
+    "act=sigmoid } }` is squeeze-and-excitation.",
+    attrs=(),
+    merge=_mul_merge,
+    template="mul",
+    user_visible=False,
+    written_as="mul { branch { ... } branch { ... } }",
 )
 
 OPS: dict[str, OpDef] = {
@@ -613,12 +780,17 @@ OPS: dict[str, OpDef] = {
         BN,
         RELU,
         RELU6,
+        *ACTIVATION_ROWS,
+        IDENTITY,
+        CHANNEL_SHUFFLE,
+        DROP_PATH,
         DROPOUT,
         FLATTEN,
         LINEAR,
         SOFTMAX,
         CONCAT,
         ADD,
+        MUL,
     )
 }
 

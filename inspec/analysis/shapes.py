@@ -55,9 +55,12 @@ class Padding:
 def resolve_padding(
     pad, size: int, k: int, stride: int, dilation: int, axis: str
 ) -> tuple[int, int]:
-    """Padding (before, after) along one axis for pad = 'same' | 'valid' | int | (before, after)."""
+    """Padding (before, after) along one axis for pad = 'same' | 'valid' | 'half' | int |
+    (before, after)."""
     if pad == "valid":
         return 0, 0
+    if pad == "half":  # PyTorch's customary symmetric padding
+        return (k - 1) // 2 * dilation, (k - 1) // 2 * dilation
     if pad == "same":
         # TensorFlow's SAME: out = ceil(size / stride); the odd pixel of padding goes after.
         out = -(-size // stride)

@@ -38,6 +38,18 @@ def fmt_value(v: Any) -> str:
 # ------------------------------------------------------------------------------------------------
 # Expressions
 
+
+class RepeatScope(dict):
+    """A scope inside one instance of a repeat: the enclosing names and the instance's own, `index`
+    and `first`, which are constants (expressions lower them to their values)."""
+
+    consts: frozenset[str] = frozenset()
+
+    def bind(self, **values: Any) -> None:
+        self.update(values)
+        self.consts = self.consts | frozenset(values)
+
+
 _FUNCS = {
     "int": (1, 1, lambda a: int(a[0])),
     "round": (1, 1, lambda a: round(a[0])),
@@ -45,7 +57,24 @@ _FUNCS = {
     "ceil": (1, 1, lambda a: math.ceil(a[0])),
     "min": (1, 64, lambda a: min(a)),
     "max": (1, 64, lambda a: max(a)),
+    "make_divisible": (1, 3, lambda a: make_divisible(*a)),
 }
+
+
+def make_divisible(v: float, divisor: float = 8, min_value: float | None = None) -> int:
+    """The nearest multiple of `divisor` to `v`, at least `min_value` (default: divisor) and not
+    below 90% of `v`: the channel rounding of MobileNet, EfficientNet and RegNet
+    (torchvision's `_make_divisible`)."""
+    if divisor < 1:
+        raise ValueError(f"the divisor must be at least 1, got {fmt_value(divisor)}")
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return int(new_v)
+
+
 NUM_LIMIT = 10**15  # the largest magnitude of a number in a spec
 
 
@@ -67,6 +96,11 @@ def evaluate(e: A.Expr, scope: dict[str, Any]) -> Any:
         return scope[e.id] if e.id in scope else Symbol(e.id)
     if isinstance(e, A.Tuple):
         return tuple(evaluate(i, scope) for i in e.items)
+    if isinstance(e, A.IfElse):
+        c = evaluate(e.cond, scope)
+        if c is UNKNOWN:
+            return UNKNOWN
+        return evaluate(e.then if _bool(c, e.cond, scope) else e.other, scope)
     if isinstance(e, A.Unary):
         v = evaluate(e.operand, scope)
         if v is UNKNOWN:
@@ -91,7 +125,10 @@ def evaluate(e: A.Expr, scope: dict[str, Any]) -> Any:
         args = [_num(_defined(v, a, scope), a) for v, a in zip(values, e.args, strict=True)]
         if any(isinstance(a, float) and not math.isfinite(a) for a in args):
             raise SpecError(f"{e.func}() of a value that is not finite", span=e.span)
-        return fn(args)
+        try:
+            return fn(args)
+        except (ValueError, OverflowError) as ex:
+            raise SpecError(f"{e.func}(): {ex}", span=e.span) from None
     if isinstance(e, A.BinOp):
         if e.op in ("and", "or"):
             left = _bool(evaluate(e.left, scope), e.left, scope)
@@ -240,9 +277,9 @@ def coerce(attr: Attr, v: Any, span: Span, scope: dict[str, Any], op: str) -> An
     if attr.kind == "pad":
         if isinstance(v, (Symbol, str)):
             name = v.name if isinstance(v, Symbol) else v
-            if name in ("same", "valid"):
+            if name in ("same", "valid", "half"):
                 return name
-            raise bad("same, valid or a number of pixels")
+            raise bad("same, valid, half or a number of pixels")
         if isinstance(v, tuple) and len(v) in (2, 4):
             return tuple(_pad_int(x, span, where) for x in v)
         return _pad_int(v, span, where)

@@ -93,7 +93,7 @@ def _describe(node: ir.Node) -> tuple[str, str | None, dict[str, Any], dict[str,
         if node.label:
             t += f" ({node.label})"
         return t, node.label, {}, {}
-    if isinstance(node, ir.Concat):
+    if isinstance(node, ir.Merge):
         return "concat", None, {}, {}
     if isinstance(node, ir.Residual):
         return "residual", None, {}, {}

@@ -60,6 +60,15 @@ class Tuple(Expr):
     items: tuple[Expr, ...]
 
 
+@dataclass(frozen=True)
+class IfElse(Expr):
+    """`then if cond else other`, as in Python."""
+
+    cond: Expr
+    then: Expr
+    other: Expr
+
+
 # ----------------------------------------------------------------------------------------------
 # Statements
 
@@ -175,12 +184,32 @@ class Branch:
     name: str | None
     body: tuple[object, ...]
     span: Span
+    cond: Expr | None = None  # `branch NAME if cond { ... }`: the identity when off
+
+
+@dataclass(frozen=True)
+class Merge:
+    """Branches combined by `add`, `mul` or `concat` (the default of a bare run of branches)."""
+
+    kind: str
+    kwargs: tuple[Kwarg, ...]
+    body: tuple[object, ...]
+    span: Span
 
 
 @dataclass(frozen=True)
 class Residual:
     kwargs: tuple[Kwarg, ...]
     body: tuple[object, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Padding:
+    """`padding torch` (PyTorch's symmetric (k - 1) // 2) or `padding tf` (TensorFlow's SAME)."""
+
+    convention: str
+    convention_span: Span
     span: Span
 
 
@@ -199,6 +228,7 @@ class Module:
     network: Network | None = None
     input: Input | None = None
     units: Units | None = None
+    padding: Padding | None = None
     defaults: list[Defaults] = field(default_factory=list)
     init: Init | None = None
     imports: list[Import] = field(default_factory=list)

@@ -218,6 +218,18 @@ class _ToAst(Transformer):
     def paren(self, c):
         return c[1]
 
+    def if_else(self, c):
+        then, cond, other = (x for x in c if isinstance(x, A.Expr))
+        return A.IfElse(self._s(c), cond, then, other)
+
+    def repeat_call(self, c):
+        if len(c) == 2 and isinstance(c[1], Token) and c[1].type == "LABEL":  # `int(n) x`
+            inner = str(c[1])[1:-1]
+            span = _tspan(self.file, c[1])
+            arg = A.Num(span, int(inner)) if inner.isdigit() else A.Name(span, inner)
+            return A.Call(self._s(c), str(c[0]), (arg,))
+        return A.Call(self._s(c), str(c[0]), tuple(a for a in c[2:] if isinstance(a, A.Expr)))
+
     def tuple_lit(self, c):
         return A.Tuple(self._s(c), tuple(a for a in c if isinstance(a, A.Expr)))
 
@@ -272,6 +284,9 @@ class _ToAst(Transformer):
     def units(self, c):
         return A.Units(str(c[1]), self._s(c))
 
+    def padding(self, c):
+        return A.Padding(str(c[1]), _tspan(self.file, c[1]), self._s(c))
+
     def defaults(self, c):
         return A.Defaults(str(c[1]), tuple(k for k in c if isinstance(k, A.Kwarg)), self._s(c))
 
@@ -291,7 +306,11 @@ class _ToAst(Transformer):
 
     def branch(self, c):
         name = str(c[1]) if c[1] is not None else None
-        return A.Branch(name, c[2].items, self._s(c))
+        return A.Branch(name, c[3].items, self._s(c), c[2])
+
+    def merge(self, c):
+        kwargs = tuple(k for k in c if isinstance(k, A.Kwarg))
+        return A.Merge(str(c[0]), kwargs, c[-1].items, self._s(c))
 
     def residual(self, c):
         return A.Residual(tuple(k for k in c if isinstance(k, A.Kwarg)), c[-1].items, self._s(c))
@@ -407,6 +426,11 @@ def _syntax_error(e: UnexpectedInput, file: str, text: str) -> Diagnostic:
     if tok.type == "_NL":
         span = Span(file, line, col, line, col + 1)
     notes = [f"expected {_describe_expected(e.accepts or e.expected)}"]
+    before = text.split("\n")[line - 1][: col - 1].split()
+    if before and before[-1] in ("add", "mul", "concat") and len(before) == 1:
+        notes.append(
+            f"'{before[-1]}' merges branches: {before[-1]} {{ branch {{ ... }} branch {{ ... }} }}"
+        )
     return Diagnostic(Severity.ERROR, f"unexpected {shown}", span, tuple(notes))
 
 
@@ -506,11 +530,22 @@ def parse(text: str, file: str = "<string>") -> tuple[A.Module | None, list[Diag
             else:
                 module.input = s
         elif isinstance(s, A.Units):
-            module.units = s
+            if module.units:
+                dup("units", module.units, s)
+            else:
+                module.units = s
+        elif isinstance(s, A.Padding):
+            if module.padding:
+                dup("padding", module.padding, s)
+            else:
+                module.padding = s
         elif isinstance(s, A.Defaults):
             module.defaults.append(s)
         elif isinstance(s, A.Init):
-            module.init = s
+            if module.init:
+                dup("init", module.init, s)
+            else:
+                module.init = s
         elif isinstance(s, A.Import):
             module.imports.append(s)
         elif isinstance(s, A.BlockDef):

@@ -33,7 +33,10 @@ class _Channels:
                 node.chan = node.head.chan
                 continue
             out = self.node(node, chan)
-            if node.active:
+            if node.cond is not None and _differs(out, chan):
+                # in a block, a row its arguments switch on or off may change the width
+                chan = E.IfElse(node.cond.span, node.cond, out, chan)
+            elif node.active:
                 chan = out
         seq.chan = chan
         return chan
@@ -63,13 +66,22 @@ class _Channels:
             chan = self.node(item, chan)
         return chan
 
-    def concat(self, node: ir.Concat, chan: E.Expr) -> E.Expr:
-        total = None
+    def merge(self, node: ir.Merge, chan: E.Expr) -> E.Expr:
         for br in node.branches:
-            out = self.seq(br.body, chan)
+            out = self.seq(br.body, chan) if br.body.items else chan
+            if br.cond is not None and _differs(out, chan):
+                out = E.IfElse(br.cond.span, br.cond, out, chan)
             br.chan = out
-            total = out if total is None else E.add(total, out)
-        return total if total is not None else chan
+        if node.op.name == "concat":
+            total = None
+            for br in node.branches:
+                total = br.chan if total is None else E.add(total, br.chan)
+            return total if total is not None else chan
+        # add and mul give the full width: that of an unconditional branch that has it
+        full = [
+            br for br in node.branches if br.cond is None and br.out_shape.c == node.out_shape.c
+        ]
+        return (full or node.branches)[0].chan
 
     def residual(self, node: ir.Residual, chan: E.Expr) -> E.Expr:
         self.seq(node.body, chan)
@@ -79,11 +91,15 @@ class _Channels:
         return self.node(node.head, chan)
 
 
+def _differs(a: E.Expr, b: E.Expr) -> bool:
+    return E.show(E.fold(a)) != E.show(E.fold(b))
+
+
 _HANDLERS = {
     ir.Layer: _Channels.layer,
     ir.Call: _Channels.call,
     ir.Repeat: _Channels.repeat,
-    ir.Concat: _Channels.concat,
+    ir.Merge: _Channels.merge,
     ir.Residual: _Channels.residual,
     ir.Side: _Channels.side,
 }

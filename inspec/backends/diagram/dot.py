@@ -390,7 +390,7 @@ def _count_boxes(net: ir.Network, blocks: bool, expand: bool, limit: int) -> int
         if isinstance(node, ir.Repeat):
             stack.extend(node.items if expand else node.items[:1])
             continue
-        if isinstance(node, (ir.Layer, ir.Call, ir.Concat, ir.Residual)):
+        if isinstance(node, (ir.Layer, ir.Call, ir.Merge, ir.Residual)):
             count += 1
             if isinstance(node, ir.Call) and not blocks:
                 continue

@@ -104,7 +104,7 @@ class _IRView:
         self.handlers: dict[type, Callable[[Any, str], Any]] = {
             ir.Layer: self.layer,
             ir.Call: self.call,
-            ir.Concat: self.concat,
+            ir.Merge: self.concat,
             ir.Residual: self.residual,
             ir.Repeat: self.repeat,
             ir.Side: self.side,
@@ -126,7 +126,7 @@ class _IRView:
         """path: the node's id, its module path as the table prints it; prefix: the enclosing scope, where
         a concat's branches and a residual's rows live (they are transparent in module paths); flat:
         the prefix of flattened branches around it (naming.member)."""
-        if isinstance(node, (ir.Concat, ir.Residual)):
+        if isinstance(node, (ir.Merge, ir.Residual)):
             return self.handlers[type(node)](node, path, prefix, flat)
         return self.handlers[type(node)](node, path)
 
@@ -150,7 +150,7 @@ class _IRView:
     def category(node: ir.Node) -> str:
         """A collapsed node takes the colour of what produces its output (an inception module: concat)."""
         while True:
-            if isinstance(node, (ir.Layer, ir.Concat, ir.Residual)):
+            if isinstance(node, (ir.Layer, ir.Merge, ir.Residual)):
                 return node.op.category
             items = (
                 node.items
@@ -236,14 +236,18 @@ class _IRView:
             tooltip=f"{path}: {node.block.name}({self.args_text(node)})",
         )
 
-    def concat(self, node: ir.Concat, path: str, prefix: str, flat: str = "") -> VSplit:
+    def concat(self, node: ir.Merge, path: str, prefix: str, flat: str = "") -> VSplit:
         merge = VBox(
             id=path,
             category=node.op.category,
-            title=node.op.display({}),
+            title=node.op.display(node.attrs),
+            lines=self.merge_lines(node),
             out=self.shape(node.out_shape),
             tooltip=path,
         )
+        scale = self.merge_scale(node)
+        if scale != 1.0:  # on the first branch
+            merge.lines.insert(0, f"scale {scale if isinstance(scale, str) else f'{scale:g}'}")
         branches = []
         for b in node.branches:
             name = member("", flat, b.name, b.given)
@@ -255,18 +259,26 @@ class _IRView:
                 branches.append(self.seq(b.body, prefix, f"{name}_"))
         return VSplit(id=path, branches=branches, merge=merge, inactive=not node.active)
 
-    def residual(self, node: ir.Residual, path: str, prefix: str, flat: str = "") -> VSplit:
-        scale = node.attrs.get("scale", 1.0)
+    def merge_lines(self, node: ir.Residual | ir.Merge) -> list[str]:
+        """An add's activation, as the diagram's merge box prints it."""
         act = node.attrs.get("act", "none")
         if self.symbolic and "act" in node.sources:
             act = E.show(node.sources["act"])
-        lines = [] if act in ("none", None) else [str(act)]
+        return [] if act in ("none", None) else [str(act)]
+
+    def merge_scale(self, node: ir.Residual | ir.Merge) -> float | str:
+        scale = node.attrs.get("scale", 1.0)
         if self.symbolic and "scale" in node.sources:
             scale = E.show(node.sources["scale"])
+        return scale
+
+    def residual(self, node: ir.Residual, path: str, prefix: str, flat: str = "") -> VSplit:
+        lines = self.merge_lines(node)
+        scale = self.merge_scale(node)
         merge = VBox(
             id=path,
             category=node.op.category,
-            title=node.op.display(node.attrs),
+            title=f"residual {node.op.display(node.attrs)}",
             lines=lines,
             out=self.shape(node.out_shape),
             tooltip=path,

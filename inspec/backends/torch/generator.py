@@ -487,7 +487,7 @@ class Generator:
         scope.fwd.append(Line(f"if self.{attr} is not None:", depth=depth))
         return cur, depth + 1
 
-    def emit_concat(self, scope, node: ir.Concat, cur, out, chan, terminal, prefix, depth, prev):
+    def emit_merge(self, scope, node: ir.Merge, cur, out, chan, terminal, prefix, depth, prev):
         parts: list[str] = []
         for br in node.branches:
             items = br.body.items
@@ -509,13 +509,23 @@ class Generator:
                 )
             expr, _, paths, _ = seq
             attr = scope.member(br, prefix)
-            scope.init.append(Line(f"self.{attr} = {expr}"))
-            scope.paths += [(f"{attr}.{p}" if p else attr, layer) for p, layer in paths]
-            scope.fwd.append(
-                Line(f"{bvar} = self.{attr}({cur})", br.out_shape.torch_comment(), depth)
-            )
-        expr = str(self.ops.concat(parts)).strip()
-        scope.fwd.append(Line(f"{out} = {expr}", node.out_shape.torch_comment(), depth))
+            self._assign(scope, br, attr, expr, scope.env)
+            if br.active:
+                scope.paths += [(f"{attr}.{p}" if p else attr, layer) for p, layer in paths]
+            src, d = cur, depth
+            if br.cond is not None:  # the identity when the block's arguments switch it off
+                scope.fwd.append(Line(f"{bvar} = {cur}", depth=depth))
+                scope.fwd.append(Line(f"if self.{attr} is not None:", depth=depth))
+                d += 1
+            shape = br.out_shape if br.active else br.body.out_shape
+            scope.fwd.append(Line(f"{bvar} = self.{attr}({src})", shape.torch_comment(), d))
+        kind = node.op.template
+        if kind == "add":
+            expr = str(self.ops.add_merge(parts, self._scale(scope, node, prefix))).strip()
+            self._merged(scope, node, expr, out, prefix, depth)
+        else:
+            expr = str(getattr(self.ops, kind)(parts)).strip()
+            scope.fwd.append(Line(f"{out} = {expr}", node.out_shape.torch_comment(), depth))
         return self.chan_sym(node, scope.env), out
 
     def sequential(self, items, chan: Sym, env):
@@ -544,19 +554,24 @@ class Generator:
     ):
         identity = scope.local("identity")
         scope.fwd.append(Line(f"{identity} = {cur}", depth=depth))
-        body_out = self.emit_seq(
-            scope, node.body.items, cur, out, chan, False, prefix=prefix, depth=depth
-        )
-        del body_out
-        scale_src = None
+        self.emit_seq(scope, node.body.items, cur, out, chan, False, prefix=prefix, depth=depth)
+        expr = str(self.ops.add(identity, out, self._scale(scope, node, prefix))).strip()
+        self._merged(scope, node, expr, out, prefix, depth)
+        return chan, out
+
+    def _scale(self, scope, node: ir.Residual | ir.Merge, prefix) -> str | None:
+        """An add's `scale` in forward: None for 1, a literal, or an attribute a parameter sets."""
         sym = self.source_sym(node, "scale", scope.env)
         if sym is not None and not sym.const:
             attr = scope.claim("scale", prefix)
             scope.init.append(Line(f"self.{attr} = {sym.src}"))
-            scale_src = f"self.{attr}"
-        elif node.attrs["scale"] != 1.0:
-            scale_src = lit(node.attrs["scale"])
-        expr = str(self.ops.add(identity, out, scale_src)).strip()
+            return f"self.{attr}"
+        if node.attrs["scale"] != 1.0:
+            return lit(node.attrs["scale"])
+        return None
+
+    def _merged(self, scope, node: ir.Residual | ir.Merge, expr: str, out, prefix, depth) -> None:
+        """`out = expr` for an add, followed by its activation."""
         act = node.attrs["act"]
         comment = node.out_shape.torch_comment()
         act_sym = self.residual_act(node, scope.env)
@@ -569,7 +584,6 @@ class Generator:
         else:
             scope.fwd.append(Line(f"{out} = {expr}", "", depth))
             scope.fwd.append(Line(f"{out} = {str(self.ops.act(act, out)).strip()}", comment, depth))
-        return chan, out
 
     def residual_act(self, node: ir.Residual, env) -> Sym | None:
         """The residual's `act` as an expression of the constructor's arguments, or None if fixed."""
@@ -732,7 +746,7 @@ def _inplace_ok(node: ir.Node, prev: ir.Node | None) -> bool:
         return False
     if prev.cond is not None:  # a row a parameter may switch off: its input would be overwritten
         return False
-    if isinstance(prev, (ir.Concat, ir.Residual)):
+    if isinstance(prev, (ir.Merge, ir.Residual)):
         return True
     return isinstance(prev, ir.Layer) and prev.op.category in SAFE_INPLACE_AFTER
 
@@ -741,7 +755,7 @@ _HANDLERS = {
     ir.Layer: Generator.emit_layer,
     ir.Call: Generator.emit_call,
     ir.Repeat: Generator.emit_repeat,
-    ir.Concat: Generator.emit_concat,
+    ir.Merge: Generator.emit_merge,
     ir.Residual: Generator.emit_residual,
     ir.Side: Generator.emit_side,
 }
@@ -767,6 +781,7 @@ def render_module(
     """The module's source; `output` is the file it will be written to, as given (see Header)."""
     gen = Generator(net, fuse_bn)
     gen.header = _header(net, output, fuse_bn, table_docstring)
+    gen.helper("make_divisible")  # kept only where a line calls it (see _used_helpers)
     model, paths, outputs = gen.network()
     classes = [model, *list(gen.classes.values())]
     code = "\n".join("\n".join(c.init + c.forward + c.methods + [c.init_tail]) for c in classes)

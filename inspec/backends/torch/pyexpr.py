@@ -186,6 +186,12 @@ def translate(e: E.Expr, env: dict[str, Sym]) -> Sym:
             return Sym(f"-int(-{args[0].wrap(P_UNARY)} // 1)", P_UNARY, const, div, deps)
         # int, round, min, max are Python builtins with the same meaning
         return Sym(f"{e.func}({srcs})", P_ATOM, const, div and e.func in ("min", "max"), deps)
+    if isinstance(e, E.IfElse):
+        c, a, b = (translate(x, env) for x in (e.cond, e.then, e.other))
+        src = f"{a.wrap(P_IF + 1)} if {c.wrap(P_IF + 1)} else {b.wrap(P_IF)}"
+        return Sym(
+            src, P_IF, a.const and b.const and c.const, a.has_div or b.has_div, _deps(c, a, b)
+        )
     if isinstance(e, E.BinOp):
         p = _BINARY[e.op]
         a = translate(e.left, env)

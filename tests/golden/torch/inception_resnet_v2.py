@@ -281,7 +281,7 @@ class ConvBNReLU(nn.Module):
 def activation(act: str) -> nn.Module:
     """The module for an activation word of the spec.
 
-    One of: none, relu, relu6, tanh, sigmoid, gelu, silu.
+    One of: none, relu, relu6, tanh, sigmoid, gelu, silu, hardswish, hardsigmoid.
     """
     if act == "none":
         return nn.Identity()
@@ -297,4 +297,8 @@ def activation(act: str) -> nn.Module:
         return nn.GELU()
     if act == "silu":
         return nn.SiLU(inplace=True)
+    if act == "hardswish":
+        return nn.Hardswish(inplace=True)
+    if act == "hardsigmoid":
+        return nn.Hardsigmoid(inplace=True)
     raise ValueError(f"unknown activation {act!r}")
