@@ -97,7 +97,16 @@ def _first_instance(net: ir.Network, name: str) -> ir.Call | None:
 
 
 def _has_parameter_counts(seq: ir.Seq) -> bool:
-    return any(isinstance(n, ir.Repeat) and n.count_expr is not None for n in seq.walk())
+    """Structure that the arguments decide: a count, or a condition in a numbered sequence (which
+    numbers only the rows that are on)."""
+    return any(
+        (isinstance(n, ir.Repeat) and n.count_expr is not None)
+        or (
+            isinstance(n, ir.Branch) and n.is_sequence and any(ir.row_cond(i) for i in n.body.items)
+        )
+        or (ir.is_group(n) and n.branches[0].cond is not None)
+        for n in seq.walk()
+    )
 
 
 MIX = """\

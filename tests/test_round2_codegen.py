@@ -503,4 +503,4 @@ def test_a_branch_named_underscore_is_not_name_mangled():
     text = "network t(e = true)\ninput 4x4x2\nbranch _ { conv 1x1 2 if e; relu }\nbranch { relu }\n"
     net, m, _y = _built(text)
     paths = [tr.path for tr in rows(net, "layers")]
-    assert paths[0] == "_0" and "_0.weight" in m.state_dict()
+    assert paths[0] == "_.0" and "_.0.weight" in m.state_dict()

@@ -23,6 +23,7 @@ from inspec.analysis.ops import (
     Ctx,
     OpDef,
     add_shape,
+    split_input,
 )
 from inspec.analysis.shapes import Padding, Shape
 from inspec.analysis.values import (
@@ -85,11 +86,15 @@ class Elaborator:
         names, counters = ns if ns is not None else ({}, {})
         cur = x
         ok = True
+        position = 0  # rows that are on, so far: an indexed body's next number
+        off = 0  # rows that are off since the last one that is on
         for s in A.grouped(stmts):
             if isinstance(s, tuple):
                 node = self.merge("concat", (), s, s[0].span, cur, scope, counters, names)
             elif isinstance(s, A.Merge):
                 node = self.merge_stmt(s, cur, scope, counters, names)
+            elif isinstance(s, A.Group):
+                node = self.group(s, cur, scope, counters, names)
             elif isinstance(s, A.RowStmt):
                 node = self.row_stmt(s, cur, scope, counters)
             elif isinstance(s, A.SideStmt):
@@ -110,16 +115,33 @@ class Elaborator:
                 node.label_span = s.row.label_span
                 node.expect = tuple(ir.Expectation(e.key, e.raw, e.span) for e in s.expect)
             if indexed and isinstance(node, (ir.Layer, ir.Call, ir.Repeat)) and node.label is None:
-                node.name = str(len(seq.items))
+                node.name = str(position)  # as an nn.Sequential numbers what it holds
                 node.auto = None
-            if node.name in names:
+            elif indexed and ir.is_group(node) and not node.branches[0].given:
+                del names[node.branches[0].name]
+                node.branches[0].name = str(position)
+                if ir.is_on(node):
+                    names[str(position)] = node.span
+            if indexed and not ir.is_on(node):
+                # a switched-off row of a sequence has no number (the next row takes it)
+                off += 1
+                name = f"{position}(off)" if off == 1 else f"{position}(off{off})"
+                if ir.is_group(node):
+                    node.branches[0].name = name
+                elif node.name.isdigit():
+                    node.name = name
+            elif node.name in names:
                 self.bag.error(
                     f"duplicate label: '{node.name}' is already used in this scope",
                     self._label_span(node),
                     f"the first is at {names[node.name]}",
                 )
-            names[node.name] = node.span
+            if ir.is_on(node) or not indexed:
+                names[node.name] = node.span
             seq.items.append(node)
+            if ir.is_on(node) and not isinstance(node, ir.Side):
+                position += 1
+                off = 0
             if isinstance(node, ir.Side) or not node.active:
                 continue
             if node.out_shape is None:
@@ -182,8 +204,25 @@ class Elaborator:
             return None
         return self.merge(s.kind, s.kwargs, tuple(group), s.span, x, scope, counters, names)
 
-    def merge(self, kind, kwargs, group, span, x, scope, counters, names) -> ir.Node | None:
-        """Parallel branches of `x`, combined by the merge op `kind` (concat, add, mul)."""
+    def group(self, s: A.Group, x, scope, counters, names) -> ir.Node | None:
+        """`seq [NAME] { rows }`: a module of its own, its unlabelled rows numbered."""
+        br = A.Branch(s.name, s.body, s.span, s.cond)
+        node = self.merge("concat", (), (br,), s.span, x, scope, counters, names, is_seq=True)
+        if node is not None and node.branches and node.branches[0].flattened:
+            self.bag.error(
+                "a seq is one module in PyTorch (an nn.Sequential): its rows cannot be labelled "
+                "or conditional, or hold branches or a residual",
+                s.span,
+                "nest another seq for a group of rows; name the seq itself: seq features { ... }",
+            )
+            return None
+        return node
+
+    def merge(
+        self, kind, kwargs, group, span, x, scope, counters, names, is_seq: bool = False
+    ) -> ir.Node | None:
+        """Parallel branches of `x`, combined by the merge op `kind` (concat, add, mul; split
+        gives each branch its share of the channels)."""
         op = OPS[kind]
         span = Span(span.file, span.line, span.col, group[-1].span.end_line, group[-1].span.end_col)
         attrs, _ = self.attrs_for(op, None, (), kwargs, scope, span)
@@ -193,6 +232,7 @@ class Elaborator:
             span=span,
             in_shape=x,
             op=op,
+            group=is_seq,
             attrs=attrs or {},
             sources=sources,
             defaulted=defaulted,
@@ -200,29 +240,41 @@ class Elaborator:
         branch_names: dict[str, Span] = {}
         parts = []
         ok = x is not None and attrs is not None
+        xin = x
+        if kind == "split" and x is not None:
+            try:
+                xin = split_input(x, len(group))
+            except SpecError as e:
+                self.error(e, span)
+                ok, xin = False, None
         for b in group:
             # Branches are named in the enclosing scope (a merge is transparent in module paths).
-            counters["branch"] = counters.get("branch", 0) + 1  # position, named or not
-            name = ident(b.name) if b.name else f"branch{counters['branch']}"
-            if name in branch_names or name in names:
+            kind_word = "seq" if is_seq else "branch"
+            counters[kind_word] = counters.get(kind_word, 0) + 1  # position, named or not
+            name = ident(b.name) if b.name else f"{kind_word}{counters[kind_word]}"
+            if name in branch_names:
                 self.bag.error(f"duplicate branch name '{name}'", b.span)
             branch_names[name] = b.span
-            names[name] = b.span
             active = self.condition(b.cond, scope)
             if active is None:
                 ok = False
                 continue
             # an inactive branch is elaborated (drawn, generated), but is the identity
-            seq = self.body(b.body, x, scope, b.span, indexed=True)
+            seq = self.body(b.body, xin, scope, b.span, indexed=True)
+            if not ir.Branch(name=name, span=b.span, body=seq, given=b.name is not None).flattened:
+                # a module of the block; a flattened branch's name is only a forward variable
+                if name in names:
+                    self.bag.error(f"duplicate branch name '{name}'", b.span)
+                names[name] = b.span
             self._flat_names(name, b.name is not None, seq, names)
             if not b.body or not active:
-                out = x
+                out = xin
             else:
                 out = seq.out_shape
             br = ir.Branch(
                 name=name,
                 span=b.span,
-                in_shape=x,
+                in_shape=xin,
                 out_shape=out,
                 cost=seq.cost if active else ZERO,
                 depth=seq.depth if active else 0,
@@ -261,6 +313,9 @@ class Elaborator:
     def residual(self, s: A.Residual, x, scope, counters, names) -> ir.Node | None:
         attrs, _ = self.attrs_for(OPS["add"], None, (), s.kwargs, scope, s.span)
         sources, defaulted = self.provenance
+        skip = self.condition(s.skip_if, scope)
+        if skip is None:
+            return None
         seq = self.body(s.body, x, scope, s.span, ns=(names, counters))
         node = ir.Residual(
             name=self._name("residual", None, counters),
@@ -273,7 +328,20 @@ class Elaborator:
             defaulted=defaulted,
             cost=seq.cost,
             depth=seq.depth,
+            skip_if=E.lower(s.skip_if, scope) if s.skip_if is not None else None,
+            skip=skip,
         )
+        if s.skip_if is not None and not self.stack:
+            self.bag.error(
+                "a residual's skip connection can depend only on a block's arguments",
+                s.skip_if.span,
+                "at the network's level it would change the shapes after it; put the residual "
+                "in a block",
+            )
+            return node
+        if not skip:  # the body alone
+            node.out_shape = seq.out_shape
+            return node
         if x is not None and seq.out_shape is not None and attrs is not None:
             try:
                 node.out_shape = add_shape(x, seq.out_shape)
@@ -621,7 +689,11 @@ class Elaborator:
             if p.default is None:
                 missing.append(p.name)
                 continue
-            exprs[p.name] = E.substitute(E.lower(p.default, values), exprs)
+            lowered = E.lower(p.default, values)
+            if any(values.get(n, 0) is None for n in E.refs(lowered)):
+                values[p.name] = None  # it reads an argument already reported as wrong
+                continue
+            exprs[p.name] = E.substitute(lowered, exprs)
             try:
                 values[p.name] = _value(self.eval(p.default, values), p.default, values)
             except SpecError as e:

@@ -149,10 +149,11 @@ class Branch(Node):
 
     @property
     def is_sequence(self) -> bool:
-        """A plain sequence of unlabelled rows (an nn.Sequential in PyTorch, its rows numbered 0, 1,
-        ...)."""
+        """A plain sequence of unlabelled rows and unnamed groups (an nn.Sequential in PyTorch, its
+        rows numbered 0, 1, ... in order, skipping rows that a condition switches off)."""
         return all(
-            isinstance(n, (Layer, Call, Repeat)) and n.cond is None and n.label is None
+            (isinstance(n, (Layer, Call, Repeat)) and n.label is None)
+            or (is_group(n) and not n.branches[0].given)
             for n in self.body.items
         )
 
@@ -165,9 +166,30 @@ class Branch(Node):
     def child_paths(self):
         if self.single is not None:
             return [(self.single, "")]
-        if self.is_sequence:
-            return [(n, str(i)) for i, n in enumerate(self.body.items)]
+        if self.is_sequence:  # numbered as they are on (elaboration names one that is off N(off))
+            return [
+                (n.branches[0], n.branches[0].name) if is_group(n) else (n, n.name)
+                for n in self.body.items
+            ]
         return scope_children(self.body.items)
+
+
+def is_group(node: Node) -> bool:
+    """`seq [NAME] [if COND] { rows }`: its rows as one module, an nn.Sequential (with a condition,
+    the identity when off)."""
+    return isinstance(node, Merge) and node.group
+
+
+def row_cond(node: Node) -> Expr | None:
+    """The condition of a row of a sequence: its own, or a group's."""
+    if node.cond is None and is_group(node):
+        return node.branches[0].cond
+    return node.cond
+
+
+def is_on(node: Node) -> bool:
+    """Whether a row of a sequence is there (a group's branch may be switched off)."""
+    return node.active and (not is_group(node) or node.branches[0].active)
 
 
 @dataclass(eq=False)
@@ -177,6 +199,7 @@ class Merge(Node):
 
     op: OpDef | None = None
     branches: list[Branch] = field(default_factory=list)
+    group: bool = False  # `seq { ... }`: one branch, a module of its own (is_group)
     attrs: dict[str, Any] = field(default_factory=dict)  # add: scale, act
     sources: dict[str, Expr] = field(default_factory=dict)
     defaulted: dict[str, Expr] = field(default_factory=dict)
@@ -195,6 +218,10 @@ class Residual(Node):
     body: Seq | None = None
     sources: dict[str, Expr] = field(default_factory=dict)  # as in Layer: scale, act
     defaulted: dict[str, Expr] = field(default_factory=dict)
+    # `residual if cond { ... }`: the skip connection is there when cond holds (a block's
+    # arguments decide); without it the node is its body alone
+    skip_if: Expr | None = None
+    skip: bool = True
 
     def children(self) -> list[Node]:
         return [self.body]

@@ -464,10 +464,12 @@ BN = OpDef(
     name="bn",
     title="batch norm",
     category="norm",
-    doc="Batch normalisation on its own row (a conv row can carry it with bn=true).",
+    doc="Batch normalisation on its own row (a conv row can carry it with bn=true), optionally "
+    "followed by an activation: `bn (bn1) act=relu` is torchvision's bn1 and relu.",
     attrs=(
         Attr("eps", "float", 1e-5, "epsilon", minimum=0.0, maximum=1.0),
         Attr("momentum", "float", 0.1, "momentum (PyTorch convention)", minimum=0.0, maximum=1.0),
+        Attr("act", "enum", "none", "activation after the batch norm", ACT_WORDS),
     ),
     shape=_identity,
     cost=lambda a, x, y: Cost(2 * x.c, 0, 0),
@@ -719,6 +721,18 @@ def _mul_merge(a: dict, parts: list[tuple[str, Shape]]) -> Shape:
     return full
 
 
+def split_input(x: Shape, n: int) -> Shape:
+    """What each of `n` branches of a split receives: its share of the channels."""
+    if x.flat:
+        raise SpecError("split needs a feature map, but its input is a flat vector")
+    if x.c % n:
+        raise SpecError(
+            f"split: {n} branches do not share the {x.c} input channels evenly",
+            f"{x.c} / {n} = {x.c / n:g}",
+        )
+    return Shape(x.h, x.w, x.c // n)
+
+
 CONCAT = OpDef(
     name="concat",
     title="concat",
@@ -770,6 +784,20 @@ MUL = OpDef(
     written_as="mul { branch { ... } branch { ... } }",
 )
 
+SPLIT = OpDef(
+    name="split",
+    title="split",
+    category="merge",
+    doc="The input's channels split evenly between the branches, in order (the first branch "
+    "takes the first C/n), and their outputs concatenated: ShuffleNetV2's unit is `split { "
+    "branch { } branch { ... } }` followed by `channel_shuffle 2`.",
+    attrs=(),
+    merge=_concat_merge,
+    template="split",
+    user_visible=False,
+    written_as="split { branch { ... } branch { ... } }",
+)
+
 OPS: dict[str, OpDef] = {
     op.name: op
     for op in (
@@ -791,6 +819,7 @@ OPS: dict[str, OpDef] = {
         CONCAT,
         ADD,
         MUL,
+        SPLIT,
     )
 }
 

@@ -188,6 +188,16 @@ class Branch:
 
 
 @dataclass(frozen=True)
+class Group:
+    """`seq [NAME] [if cond] { rows }`: rows as one module (an nn.Sequential); the identity when off."""
+
+    name: str | None
+    body: tuple[object, ...]
+    span: Span
+    cond: Expr | None = None
+
+
+@dataclass(frozen=True)
 class Merge:
     """Branches combined by `add`, `mul` or `concat` (the default of a bare run of branches)."""
 
@@ -202,6 +212,7 @@ class Residual:
     kwargs: tuple[Kwarg, ...]
     body: tuple[object, ...]
     span: Span
+    skip_if: Expr | None = None  # `residual if cond { body }`: without the skip, the body alone
 
 
 @dataclass(frozen=True)

@@ -308,12 +308,17 @@ class _ToAst(Transformer):
         name = str(c[1]) if c[1] is not None else None
         return A.Branch(name, c[3].items, self._s(c), c[2])
 
+    def seq(self, c):
+        name = str(c[1]) if c[1] is not None else None
+        return A.Group(name, c[3].items, self._s(c), c[2])
+
     def merge(self, c):
         kwargs = tuple(k for k in c if isinstance(k, A.Kwarg))
         return A.Merge(str(c[0]), kwargs, c[-1].items, self._s(c))
 
     def residual(self, c):
-        return A.Residual(tuple(k for k in c if isinstance(k, A.Kwarg)), c[-1].items, self._s(c))
+        kwargs = tuple(k for k in c if isinstance(k, A.Kwarg))
+        return A.Residual(kwargs, c[-1].items, self._s(c), c[-2])
 
     def row(self, c):
         op_tok, label_tok, patch_tok, *rest = c
@@ -427,7 +432,7 @@ def _syntax_error(e: UnexpectedInput, file: str, text: str) -> Diagnostic:
         span = Span(file, line, col, line, col + 1)
     notes = [f"expected {_describe_expected(e.accepts or e.expected)}"]
     before = text.split("\n")[line - 1][: col - 1].split()
-    if before and before[-1] in ("add", "mul", "concat") and len(before) == 1:
+    if before and before[-1] in ("add", "mul", "concat", "split") and len(before) == 1:
         notes.append(
             f"'{before[-1]}' merges branches: {before[-1]} {{ branch {{ ... }} branch {{ ... }} }}"
         )

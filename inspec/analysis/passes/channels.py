@@ -67,12 +67,14 @@ class _Channels:
         return chan
 
     def merge(self, node: ir.Merge, chan: E.Expr) -> E.Expr:
+        if node.op.name == "split":  # each branch takes its share of the channels
+            chan = E.fold(E.BinOp(None, "//", chan, E.lit(len(node.branches))))
         for br in node.branches:
             out = self.seq(br.body, chan) if br.body.items else chan
             if br.cond is not None and _differs(out, chan):
                 out = E.IfElse(br.cond.span, br.cond, out, chan)
             br.chan = out
-        if node.op.name == "concat":
+        if node.op.name in ("concat", "split"):
             total = None
             for br in node.branches:
                 total = br.chan if total is None else E.add(total, br.chan)
@@ -84,8 +86,9 @@ class _Channels:
         return (full or node.branches)[0].chan
 
     def residual(self, node: ir.Residual, chan: E.Expr) -> E.Expr:
-        self.seq(node.body, chan)
-        return chan
+        out = self.seq(node.body, chan)
+        # with a skip that the arguments switch, the body's width (equal to the input's when on)
+        return out if node.skip_if is not None else chan
 
     def side(self, node: ir.Side, chan: E.Expr) -> E.Expr:
         return self.node(node.head, chan)

@@ -236,7 +236,19 @@ class _IRView:
             tooltip=f"{path}: {node.block.name}({self.args_text(node)})",
         )
 
-    def concat(self, node: ir.Merge, path: str, prefix: str, flat: str = "") -> VSplit:
+    def concat(self, node: ir.Merge, path: str, prefix: str, flat: str = "") -> VSplit | VCluster:
+        if ir.is_group(node):  # a seq: its rows as one cluster
+            b = node.branches[0]
+            name = member("", flat, b.name, b.given)
+            return VCluster(
+                id=f"{prefix}{name}",
+                title=f"seq {b.name}" if b.given else "seq",
+                lines=[],
+                body=self.seq(b.body, f"{prefix}{name}."),
+                out=self.shape(b.out_shape),
+                inactive=not ir.is_on(node),
+                tooltip=f"{prefix}{name}",
+            )
         merge = VBox(
             id=path,
             category=node.op.category,
@@ -272,7 +284,9 @@ class _IRView:
             scale = E.show(node.sources["scale"])
         return scale
 
-    def residual(self, node: ir.Residual, path: str, prefix: str, flat: str = "") -> VSplit:
+    def residual(self, node: ir.Residual, path: str, prefix: str, flat: str = "") -> Any:
+        if not node.skip and not self.symbolic:  # its arguments leave the skip out: the body
+            return self.seq(node.body, prefix, flat)
         lines = self.merge_lines(node)
         scale = self.merge_scale(node)
         merge = VBox(

@@ -51,6 +51,10 @@ class Frame:
     network: bool = False
     # the spec names whose values its code needs as whole numbers (a channel count, a size)
     integral: set[str] = field(default_factory=set)
+    # names that set only output sizes (a stride): fixed where a class holds a size (reads_spatial)
+    spatial: set[str] = field(default_factory=set)
+    reads_spatial: bool = False
+    fractional: set[str] = field(default_factory=set)  # arguments that may be fractions
 
 
 def _integral(s: Sym, whole: str) -> Sym:

@@ -21,7 +21,7 @@ import jinja2
 
 from inspec import __version__
 from inspec.analysis import ir
-from inspec.analysis.exprs import is_const
+from inspec.analysis.exprs import has_div, is_const
 from inspec.analysis.naming import RESERVED, class_name, ident, member
 from inspec.analysis.ops import ACTIVATIONS, OPS
 from inspec.backends.torch.classes import (
@@ -43,6 +43,8 @@ from inspec.backends.torch.classes import (
 from inspec.backends.torch.layer import LayerView, NeedsStatements
 from inspec.backends.torch.layout import layout
 from inspec.backends.torch.pyexpr import (
+    P_IF,
+    P_MUL,
     Sym,
     call,
     comment_text,
@@ -135,6 +137,13 @@ class Generator:
         """The class being written fixes these spec names to their compiled values."""
         self.frames[-1].baked.update(names)
 
+    def fix_layer(self, lv: LayerView) -> None:
+        """What a layer's code fixes, and the names that set only its output's size."""
+        frame = self.frames[-1]
+        frame.baked.update(lv.fixed())
+        frame.spatial.update(lv.spatial())
+        frame.reads_spatial |= lv.spatial_read
+
     # -- helpers ------------------------------------------------------------------------------
     def helper(self, kind: str, **opts: Any) -> str:
         key = (kind, tuple(sorted(opts.items())))
@@ -162,13 +171,16 @@ class Generator:
     def layer_parts(self, node: ir.Layer, chan: Sym, env, inplace: bool):
         lv = LayerView(self, node, chan, env, inplace)
         expr = str(self.macro(node.op.template)(lv)).strip()
-        self.bake(lv.fixed())
+        self.fix_layer(lv)
         return lv, expr, self.chan_sym(node, env)
 
-    def module_expr(self, node: ir.Node, chan: Sym, env, prev, terminal: bool):
+    def module_expr(
+        self, node: ir.Node, chan: Sym, env, prev, terminal: bool, conditional: bool = False
+    ):
         """A single module expression for a node in a Sequential context, or None if the node needs
-        statements of its own in forward."""
-        if node.cond is not None:
+        statements of its own in forward (or has a condition, unless `conditional`: the caller
+        builds the list of modules under it)."""
+        if node.cond is not None and not conditional:
             return None
         if isinstance(node, ir.Layer):
             t = node.op.template
@@ -261,7 +273,14 @@ class Generator:
         if s.src.isidentifier():
             self.frames[-1].integral.update(s.deps)
             return _integral(s, self.whole) if s.has_div else s
-        if not self.frames[-1].network:
+        frame = self.frames[-1]
+        if not frame.network:
+            if not s.has_div and all(
+                _is_int(frame.values.get(d)) and d not in frame.fractional for d in s.deps
+            ):
+                # whole numbers under + - * // % stay whole: the callers pass whole numbers
+                frame.integral.update(s.deps)
+                return s
             s = Sym(s.src, s.prec, s.const, True, s.deps)
         return _integral(s, self.whole) if s.has_div else s
 
@@ -272,12 +291,14 @@ class Generator:
         return self.integral(translate(node.chan, env))  # channels: an int in PyTorch
 
     def call_expr(self, node: ir.Call, chan: Sym, env, terminal: bool):
-        model, paths, baked, integral = self.block_class(node, terminal)
+        model, paths, baked, integral, spatial = self.block_class(node, terminal)
         args = self.call_args(node, env, integral)
         # what the block's class fixes, the caller fixes through the arguments it passes
         by_name = {"in": chan, **{p.name: a for p, a in zip(node.block.params, args, strict=True)}}
         for name in baked:
             self.bake(by_name[name].deps)
+        for name in spatial:  # the instance's output size follows these arguments
+            self.frames[-1].spatial.update(by_name[name].deps)
         expr = call(model.name, chan.src, *[a.src for a in args])
         return expr, self.chan_sym(node, env), paths
 
@@ -314,13 +335,18 @@ class Generator:
         scope = Scope(env, node.body.items)
         scope.locals |= taken
         frame = Frame(_call_values(node), set())
+        # arguments the caller computes with a true division may be fractions for other values
+        frame.fractional = {n for n, e in node.arg_exprs.items() if has_div(e)}
         self.frames.append(frame)
         self.emit_seq(scope, node.body.items, "x", "x", env["in"], terminal)
         self.frames.pop()
         scope.fwd.append(Line("return x"))
+        if frame.reads_spatial:  # the class holds a size: what sets sizes is fixed too
+            frame.baked |= frame.spatial
         baked = [p.name for p in block.params if p.name in frame.baked]
         integral = {p.name for p in block.params if p.name in frame.integral}
         baked += ["in"] if "in" in frame.baked else []
+        spatial = [p.name for p in block.params if p.name in frame.spatial - frame.baked]
         sig = ["in_channels: int"]
         for p in block.params:
             sig.append(f"{pynames[p.name]}: {_annotation(node.args[p.name])}")
@@ -351,7 +377,7 @@ class Generator:
                 key=key,
             )
             self.classes[key] = model
-        return model, scope.paths, baked, integral
+        return model, scope.paths, baked, integral, spatial
 
     def _dropped(self) -> str | None:
         """The op of the network's final row when the module leaves it out (a softmax)."""
@@ -432,7 +458,7 @@ class Generator:
         if after:
             lv.scope, lv.prefix = scope, prefix
             e = str(after(lv, e)).strip()
-            self.bake(lv.fixed())
+            self.fix_layer(lv)
         scope.fwd.append(Line(f"{out} = {e}", node.out_shape.torch_comment(), depth))
 
     def emit_call(self, scope, node: ir.Call, cur, out, chan, terminal, prefix, depth, prev):
@@ -489,7 +515,16 @@ class Generator:
 
     def emit_merge(self, scope, node: ir.Merge, cur, out, chan, terminal, prefix, depth, prev):
         parts: list[str] = []
-        for br in node.branches:
+        inputs = [cur] * len(node.branches)
+        if node.op.name == "split":  # each branch reads its share of the channels
+            n = len(node.branches)
+            inputs = [scope.local(f"x{k}") for k in range(1, n + 1)]
+            scope.fwd.append(Line(f"{', '.join(inputs)} = {cur}.chunk({n}, 1)", depth=depth))
+            if chan.const and chan.src.isdigit():
+                chan = lit_sym(int(chan.src) // n)
+            else:
+                chan = Sym(f"{chan.wrap(P_MUL)} // {n}", P_MUL, False, chan.has_div, chan.deps)
+        for br, cur in zip(node.branches, inputs, strict=True):
             items = br.body.items
             name = member("", prefix, br.name, br.given)
             bvar = scope.local(name)
@@ -500,7 +535,10 @@ class Generator:
             if br.flattened:  # its rows are attributes of the class, named BRANCH_ROW
                 self.emit_seq(scope, items, cur, bvar, chan, False, prefix=f"{name}_", depth=depth)
                 continue
-            seq = self.sequential(items, chan, scope.env)
+            pre: list[Line] = []
+            conditional = any(ir.row_cond(n) is not None for n in items)
+            var = scope.local("layers") if conditional else ""
+            seq = self.sequential(items, chan, scope.env, pre, var)
             if seq is None:
                 raise CodegenError(
                     f"{br.span}: branch '{br.name}' must be one module in PyTorch (its rows are "
@@ -509,7 +547,15 @@ class Generator:
                 )
             expr, _, paths, _ = seq
             attr = scope.member(br, prefix)
-            self._assign(scope, br, attr, expr, scope.env)
+            if pre and br.cond is not None:  # the list is built only when the branch is on
+                cond = translate(br.cond, scope.env).src
+                scope.init.append(Line(f"{var}: list[nn.Module] = []"))
+                scope.init.append(Line(f"if {cond}:"))
+                scope.init += [Line(ln.code, ln.comment, ln.depth + 1) for ln in pre[1:]]
+                scope.init.append(Line(f"self.{attr} = nn.Sequential(*{var}) if {var} else None"))
+            else:
+                scope.init += pre
+                self._assign(scope, br, attr, expr, scope.env)
             if br.active:
                 scope.paths += [(f"{attr}.{p}" if p else attr, layer) for p, layer in paths]
             src, d = cur, depth
@@ -518,9 +564,16 @@ class Generator:
                 scope.fwd.append(Line(f"if self.{attr} is not None:", depth=depth))
                 d += 1
             shape = br.out_shape if br.active else br.body.out_shape
+            if ir.is_group(node):  # a lone group: the module applied, nothing to merge
+                scope.fwd.append(Line(f"{out} = self.{attr}({src})", shape.torch_comment(), d))
+                return self.chan_sym(node, scope.env), out
             scope.fwd.append(Line(f"{bvar} = self.{attr}({src})", shape.torch_comment(), d))
         kind = node.op.template
-        if kind == "add":
+        if kind == "split":
+            kind = "concat"
+        if kind == "concat" and len(parts) == 1:  # one branch: nothing to concatenate
+            scope.fwd.append(Line(f"{out} = {parts[0]}", node.out_shape.torch_comment(), depth))
+        elif kind == "add":
             expr = str(self.ops.add_merge(parts, self._scale(scope, node, prefix))).strip()
             self._merged(scope, node, expr, out, prefix, depth)
         else:
@@ -528,36 +581,78 @@ class Generator:
             scope.fwd.append(Line(f"{out} = {expr}", node.out_shape.torch_comment(), depth))
         return self.chan_sym(node, scope.env), out
 
-    def sequential(self, items, chan: Sym, env):
-        """A branch body as one module: the module itself, or nn.Sequential of its rows."""
-        exprs: list[str] = []
-        paths: list[tuple[str, ir.Layer]] = []
-        calls = []
+    def sequential(self, items, chan: Sym, env, pre: list[Line] | None = None, var: str = ""):
+        """A branch body as one module: the module itself, or nn.Sequential of its rows (a group in
+        it is an nn.Sequential of its own). Rows that the block's arguments switch on or off need
+        `pre`, the constructor lines that build the list of modules in `var`; without it such a body
+        is None, as is one with a row that needs statements of its own in forward."""
+        parts: list[tuple[str, str | None]] = []  # (module expression, condition or None)
+        paths: list[tuple[int, str, ir.Layer]] = []
+        pos = 0  # the number of the next module that is on
         prev = None
-        for k, item in enumerate(items):
+        for item in items:
             if isinstance(item, ir.Side) or (not item.active and item.cond is None):
                 return None
-            r = self.module_expr(item, chan, env, prev, False)
+            cond_e = ir.row_cond(item)
+            if cond_e is not None and pre is None:
+                return None
+            if ir.is_group(item):
+                r = self._group(item.branches[0], chan, env)
+            else:
+                r = self.module_expr(item, chan, env, prev, False, conditional=True)
             if r is None:
                 return None
-            expr, chan, ps, _cs = r
-            exprs.append(expr)
-            paths += [(k, p, layer) for p, layer in ps]
+            expr, out, ps, _cs = r
+            cond = None
+            if cond_e is not None:
+                c = translate(cond_e, env)
+                cond = c.src
+                if out.src != chan.src:  # the width after it follows the condition too
+                    src = f"{out.wrap(P_IF + 1)} if {c.wrap(P_IF + 1)} else {chan.wrap(P_IF)}"
+                    out = Sym(src, P_IF, False, out.has_div or chan.has_div, out.deps | c.deps)
+            chan = out
+            parts.append((expr, cond))
+            if ir.is_on(item):
+                paths += [(pos, p, layer) for p, layer in ps]
+                pos += 1
             prev = item
-        if len(exprs) == 1:
-            return exprs[0], chan, [(p, layer) for _, p, layer in paths], calls
+        if any(cond for _, cond in parts):
+            pre += _module_list(var, parts)
+            flat = [(f"{k}.{p}" if p else str(k), layer) for k, p, layer in paths]
+            return f"nn.Sequential(*{var})", chan, flat, []
+        if len(parts) == 1:
+            return parts[0][0], chan, [(p, layer) for _, p, layer in paths], []
         flat = [(f"{k}.{p}" if p else str(k), layer) for k, p, layer in paths]
-        return f"nn.Sequential({', '.join(exprs)})", chan, flat, calls
+        return f"nn.Sequential({', '.join(e for e, _ in parts)})", chan, flat, []
+
+    def _group(self, br: ir.Branch, chan: Sym, env):
+        """A group inside a sequence: an nn.Sequential, even of one row (its row is `.0`)."""
+        r = self.sequential(br.body.items, chan, env)
+        if r is None:
+            return None
+        expr, out, ps, cs = r
+        if len(br.body.items) == 1:
+            expr = f"nn.Sequential({expr})"
+            ps = [(f"0.{p}" if p else "0", layer) for p, layer in ps]
+        return expr, out, ps, cs
 
     def emit_residual(
         self, scope, node: ir.Residual, cur, out, chan, terminal, prefix, depth, prev
     ):
         identity = scope.local("identity")
         scope.fwd.append(Line(f"{identity} = {cur}", depth=depth))
-        self.emit_seq(scope, node.body.items, cur, out, chan, False, prefix=prefix, depth=depth)
+        ochan = self.emit_seq(
+            scope, node.body.items, cur, out, chan, False, prefix=prefix, depth=depth
+        )
         expr = str(self.ops.add(identity, out, self._scale(scope, node, prefix))).strip()
-        self._merged(scope, node, expr, out, prefix, depth)
-        return chan, out
+        if node.skip_if is None:
+            self._merged(scope, node, expr, out, prefix, depth)
+            return chan, out
+        attr = scope.claim("use_residual", prefix)  # the arguments decide: torchvision's flag
+        scope.init.append(Line(f"self.{attr} = {translate(node.skip_if, scope.env).src}"))
+        scope.fwd.append(Line(f"if self.{attr}:", depth=depth))
+        self._merged(scope, node, expr, out, prefix, depth + 1)
+        return ochan, out
 
     def _scale(self, scope, node: ir.Residual | ir.Merge, prefix) -> str | None:
         """An add's `scale` in forward: None for 1, a literal, or an attribute a parameter sets."""
@@ -630,7 +725,7 @@ class Generator:
         if not isinstance(head, ir.Call) and self.macro(f"{head.op.template}_after"):
             lv.scope, lv.prefix = scope, prefix
             e = str(self.macro(f"{head.op.template}_after")(lv, e)).strip()
-            self.bake(lv.fixed())
+            self.fix_layer(lv)
         scope.fwd.append(Line(f"{var} = {e}", node.out_shape.torch_comment(), depth + 1))
         scope.sides = [*getattr(scope, "sides", []), (var, attr, node)]
         return chan, cur
@@ -683,6 +778,7 @@ class Generator:
         for p in net.params:  # the values compiled for (-p NAME=VALUE), which the table shows
             v = _py_value(net.values[p.name])
             sig.append(f"{pynames[p.name]}: {_annotation(v)} = {lit(v)}")
+        frame.baked |= frame.spatial  # the network's sizes are those compiled
         fixed = [(pynames[p.name], net.values[p.name]) for p in net.params if p.name in frame.baked]
         scope.init[:0] = _guards(fixed, {pynames[p.name]: p.name for p in net.params})
         scheme, opts = net.init
@@ -727,8 +823,36 @@ def _used_helpers(helpers: list[tuple[str, str]], code: str) -> list[str]:
         texts = code + "\n".join(text for n, text in helpers if n in used)
 
 
+def _module_list(var: str, parts: list[tuple[str, str | None]]) -> list[Line]:
+    """Constructor lines building `var`, the list of a Sequential's modules, some conditional:
+    `layers.append(...)` under an `if`, runs of unconditional ones with `layers.extend([...])`."""
+    lines = [Line(f"{var}: list[nn.Module] = []")]
+    i = 0
+    while i < len(parts):
+        expr, cond = parts[i]
+        if cond is not None:
+            lines += [Line(f"if {cond}:"), Line(f"{var}.append({expr})", depth=1)]
+            i += 1
+            continue
+        j = i
+        while j < len(parts) and parts[j][1] is None:
+            j += 1
+        run = [e for e, _ in parts[i:j]]
+        lines.append(
+            Line(
+                f"{var}.append({run[0]})" if len(run) == 1 else f"{var}.extend([{', '.join(run)}])"
+            )
+        )
+        i = j
+    return lines
+
+
 def _is_float(v: Any) -> bool:
     return isinstance(v, float)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def _call_values(node: ir.Call) -> dict[str, Any]:

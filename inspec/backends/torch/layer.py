@@ -73,7 +73,8 @@ class LayerView:
         self.flat_in = x.flat
         self.cin = chan.src
         feats = chan if x.flat else mul(chan, x.h * x.w)
-        self.in_features = lit(x.numel) if feats.const else feats.src
+        self._in_features = lit(x.numel) if feats.const else feats.src
+        self.spatial_read = False  # the code holds the input's height or width
         p: Padding | None = node.attrs.get("padding")
         self.asymmetric = p is not None and not p.symmetric
         self.pad4 = f"({p.left}, {p.right}, {p.top}, {p.bottom})" if self.asymmetric else None
@@ -83,6 +84,13 @@ class LayerView:
             self.padding = lit(p.top) if p.top == p.left else lit((p.top, p.left))
         k = node.attrs.get("kernel")
         self.kernel = None if k is None else lit(k[0]) if k[0] == k[1] else lit(tuple(k))
+
+    @property
+    def in_features(self) -> str:
+        """A linear layer's input features: a feature map's are C * H * W, H and W as compiled."""
+        if not self.node.in_shape.flat:
+            self.spatial_read = True
+        return self._in_features
 
     def _translated(self, name: str) -> Sym | None:
         """The attribute as the spec wrote it (in the row, or in `defaults`), translated."""
@@ -138,9 +146,30 @@ class LayerView:
         return f"self.{attr}({e})"
 
     def fixed(self) -> set[str]:
-        """The spec names this layer's code fixes: those behind concrete reads and spatial attributes."""
+        """The spec names this layer's code fixes: those behind concrete reads and spatial attributes
+        (but see `follows`)."""
         out: set[str] = set()
         for name in (self.reads | SPATIAL) & set(self.node.attrs):
+            if name in self.follows() and name not in self.reads:
+                continue
+            s = self._translated(name)
+            if s is not None:
+                out |= s.deps
+        return out
+
+    def follows(self) -> frozenset[str]:
+        """Spatial attributes that the layer's code takes as they are, whatever their value: a stride
+        whose padding does not depend on it (explicit, valid or half padding, rounded down). They
+        change the output's size only, which matters to a class that holds a size (`spatial`)."""
+        a = self.node.attrs
+        if a.get("pad") != "same" and a.get("round", "floor") != "ceil" and not a.get("global"):
+            return frozenset({"stride"})
+        return frozenset()
+
+    def spatial(self) -> set[str]:
+        """The spec names behind the attributes in `follows`."""
+        out: set[str] = set()
+        for name in self.follows() & set(self.node.attrs):
             s = self._translated(name)
             if s is not None:
                 out |= s.deps
