@@ -4,6 +4,7 @@ so that `inspec table -g layers`, the JSON table and the diagrams use the names 
 
 import pytest
 
+from inspec.analysis import ir
 from inspec.analysis.elaborate import elaborate
 from inspec.backends.torch import module_paths
 from tests.conftest import ROOT
@@ -20,9 +21,9 @@ def test_analysis_paths_are_module_paths(spec):
     net = elaborate(path=str(spec))
     assert net.ok
     analysis = {}
-    for row in net.rows:
-        for path, layer in row.node.layers():
-            analysis[f"{row.node.name}.{path}" if path else row.node.name] = layer
+    for row in net.rows:  # a merge or a seq row is transparent: its branches are the scope's
+        for path, layer in ir.row_layers(row.node):
+            analysis[path] = layer
     modules = module_paths(net)
     # a final softmax is left to the loss: the only layers without a module
     assert {p for p in set(analysis) - set(modules) if analysis[p].op.name != "softmax"} == set()

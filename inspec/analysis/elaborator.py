@@ -210,10 +210,12 @@ class Elaborator:
         node = self.merge("concat", (), (br,), s.span, x, scope, counters, names, is_seq=True)
         if node is not None and node.branches and node.branches[0].flattened:
             self.bag.error(
-                "a seq is one module in PyTorch (an nn.Sequential): its rows cannot be labelled "
-                "or conditional, or hold branches or a residual",
+                "a seq is one module in PyTorch (an nn.Sequential): its rows cannot be labelled, "
+                "hold branches or a residual, or need statements in forward",
                 s.span,
                 "nest another seq for a group of rows; name the seq itself: seq features { ... }",
+                "an act= on a bn or linear row, or a linear on a feature map, is applied in "
+                "forward: write the activation (or a flatten) as a row of its own",
             )
             return None
         return node

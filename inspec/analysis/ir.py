@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from inspec.analysis.exprs import Expr
+from inspec.analysis.exprs import Expr, is_const
 from inspec.analysis.naming import member, standalone
 from inspec.analysis.ops import ZERO, Cost, OpDef
 from inspec.analysis.shapes import Shape
@@ -103,6 +103,16 @@ class Layer(Node):
         return self.op.display(self.attrs)
 
     @property
+    def one_module(self) -> bool:
+        """Whether the layer is its module alone, applied as it is (so it can be one child of an
+        nn.Sequential): not a linear that flattens first, not an activation applied in forward."""
+        act = [e for e in (self.sources.get("act"), self.defaulted.get("act")) if e is not None]
+        if self.op.attr("act") is not None and self.op.module_act:
+            if self.attrs.get("act", "none") != "none" or any(not is_const(e) for e in act):
+                return False
+        return self.in_shape is None or self.op.one_module(self.attrs, self.in_shape)
+
+    @property
     def patch(self) -> tuple[int, int] | None:
         k = self.attrs.get("kernel")
         return tuple(k) if k is not None and not self.attrs.get("global") else None
@@ -143,6 +153,7 @@ class Branch(Node):
             and isinstance(items[0], Layer)
             and items[0].label is None
             and items[0].cond is None
+            and items[0].one_module
         ):
             return items[0]
         return None
@@ -152,7 +163,7 @@ class Branch(Node):
         """A plain sequence of unlabelled rows and unnamed groups (an nn.Sequential in PyTorch, its
         rows numbered 0, 1, ... in order, skipping rows that a condition switches off)."""
         return all(
-            (isinstance(n, (Layer, Call, Repeat)) and n.label is None)
+            (isinstance(n, (Layer, Call, Repeat)) and n.label is None and _one_module(n))
             or (is_group(n) and not n.branches[0].given)
             for n in self.body.items
         )
@@ -174,10 +185,18 @@ class Branch(Node):
         return scope_children(self.body.items)
 
 
+def _one_module(node: Node) -> bool:
+    if isinstance(node, Layer):
+        return node.one_module
+    if isinstance(node, Repeat):
+        return all(_one_module(i) for i in node.items)
+    return True
+
+
 def is_group(node: Node) -> bool:
     """`seq [NAME] [if COND] { rows }`: its rows as one module, an nn.Sequential (with a condition,
     the identity when off)."""
-    return isinstance(node, Merge) and node.group
+    return isinstance(node, Merge) and node.group and len(node.branches) == 1
 
 
 def row_cond(node: Node) -> Expr | None:

@@ -146,6 +146,9 @@ class OpDef:
     template: str = ""
     # merge(attrs, parts) -> the shape of branches combined, parts being (description, shape) pairs
     merge: Callable[[dict, list[tuple[str, Shape]]], Shape] | None = None
+    # one_module(attrs, x): whether the layer is its module alone (see ir.Layer.one_module)
+    one_module: Callable[[dict, Shape], bool] = lambda a, x: True
+    module_act: bool = False  # its `act` is applied in forward, after the module (not inside it)
     user_visible: bool = True  # written as a row (merges are written around branches)
     written_as: str = ""  # how a spec writes an op that is not a row
 
@@ -473,6 +476,7 @@ BN = OpDef(
     ),
     shape=_identity,
     cost=lambda a, x, y: Cost(2 * x.c, 0, 0),
+    module_act=True,
     template="bn",
 )
 
@@ -617,6 +621,8 @@ LINEAR = OpDef(
     weighted=True,
     shape=_linear_shape,
     cost=_linear_cost,
+    one_module=lambda a, x: x.flat,  # on a feature map it flattens first
+    module_act=True,
     template="linear",
 )
 

@@ -93,8 +93,11 @@ def _describe(node: ir.Node) -> tuple[str, str | None, dict[str, Any], dict[str,
         if node.label:
             t += f" ({node.label})"
         return t, node.label, {}, {}
+    if ir.is_group(node):
+        b = node.branches[0]
+        return (f"seq ({b.name})" if b.given else "seq"), None, {}, {}
     if isinstance(node, ir.Merge):
-        return "concat", None, {}, {}
+        return node.op.title, None, {}, {}
     if isinstance(node, ir.Residual):
         return "residual", None, {}, {}
     return node.name, None, {}, {}
@@ -133,12 +136,13 @@ def rows(net: ir.Network, granularity: str = "rows") -> list[TableRow]:
             out.append(tr)
             continue
         is_side = isinstance(node, ir.Side)
+        on = {(full, id(layer)) for full, layer in ir.row_layers(node)}
         for full, layer in ir.row_layers(node, include_inactive=True):
             tr = _row(layer, level=0, path=full, side=is_side)
             title = layer.op.display(layer.attrs) if layer.attrs else layer.op.title
             tr.type = f"{full}: {title}"
             tr.label = full
-            tr.active = node.active
+            tr.active = (full, id(layer)) in on  # a condition inside a block may switch it off
             out.append(tr)
     return out
 

@@ -144,6 +144,10 @@ def _deps(*syms: Sym) -> frozenset[str]:
     return frozenset().union(*(s.deps for s in syms))
 
 
+# spec functions whose value is an int in Python (round with one argument, floor and ceil as written)
+_WHOLE_FNS = ("int", "round", "floor", "ceil")
+
+
 def translate(e: E.Expr, env: dict[str, Sym]) -> Sym:
     """An IR expression as Python over the constructor's arguments (`env`: parameter name -> Sym).
     A word (an enumeration value such as `relu`) becomes a string literal, which is how the generated
@@ -184,6 +188,8 @@ def translate(e: E.Expr, env: dict[str, Sym]) -> Sym:
             return Sym(f"int({args[0].wrap(P_MUL)} // 1)", P_ATOM, const, div, deps)
         if e.func == "ceil":
             return Sym(f"-int(-{args[0].wrap(P_UNARY)} // 1)", P_UNARY, const, div, deps)
+        if e.func == "int" and isinstance(e.args[0], E.Fn) and e.args[0].func in _WHOLE_FNS:
+            return args[0]  # int(round(x)) is round(x): already an int in Python
         # int, round, min, max are Python builtins with the same meaning
         return Sym(f"{e.func}({srcs})", P_ATOM, const, div and e.func in ("min", "max"), deps)
     if isinstance(e, E.IfElse):
