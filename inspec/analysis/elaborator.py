@@ -209,16 +209,32 @@ class Elaborator:
         br = A.Branch(s.name, s.body, s.span, s.cond)
         node = self.merge("concat", (), (br,), s.span, x, scope, counters, names, is_seq=True)
         if node is not None and node.branches and node.branches[0].flattened:
-            self.bag.error(
-                "a seq is one module in PyTorch (an nn.Sequential): its rows cannot be labelled, "
-                "hold branches or a residual, or need statements in forward",
-                s.span,
-                "nest another seq for a group of rows; name the seq itself: seq features { ... }",
-                "an act= on a bn or linear row, or a linear on a feature map, is applied in "
-                "forward: write the activation (or a flatten) as a row of its own",
-            )
+            for item in node.branches[0].body.items:
+                self._not_in_seq(item)
             return None
         return node
+
+    def _not_in_seq(self, item: ir.Node) -> None:
+        """Why a row cannot be one child of a seq's nn.Sequential, if it cannot."""
+        seq_is = "a seq is one nn.Sequential, its rows numbered"
+        if isinstance(item, (ir.Layer, ir.Call, ir.Repeat)) and item.label is not None:
+            self.bag.error(
+                f"{seq_is}: a row in it takes no label ('{item.label}')",
+                self._label_span(item),
+                "drop the label (its number is its name), or use a block whose rows are labelled",
+            )
+        elif isinstance(item, ir.Layer) and not item.one_module:
+            self.bag.error(
+                f"{seq_is}: this {item.op.name} row is not one module (it is applied in forward: "
+                "an act= on bn or linear, or a linear flattening a feature map)",
+                item.span,
+                "write the activation (or the flatten) as a row of its own: bn; relu",
+            )
+        elif isinstance(item, (ir.Merge, ir.Residual)) and not ir.is_group(item):
+            self.bag.error(
+                f"{seq_is}: branches and residuals belong in a block, called from the seq",
+                item.span,
+            )
 
     def merge(
         self, kind, kwargs, group, span, x, scope, counters, names, is_seq: bool = False

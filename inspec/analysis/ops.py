@@ -677,7 +677,9 @@ def add_shape(x: Shape, body: Shape) -> Shape:
             f"residual add: the body gives a different {what} than its input",
             f"input (skip connection): {x}",
             f"body: {body}",
-            "a residual body must end where it started; its last 1x1 conv can project back with 'in'",
+            "a residual body must end where it started: its last 1x1 conv can project back with "
+            "'in', or the skip path can project instead (ResNet's downsample): add act=relu { "
+            "branch { body } branch shortcut { conv 1x1 OUT stride=S bias=false; bn } }",
         )
     return x
 
