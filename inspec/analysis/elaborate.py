@@ -125,12 +125,31 @@ def _elaborate(path, text, params, name) -> ir.Network:
     for node in body.items:
         exps = list(node.expect)
         net.rows.append(ir.Row(node=node, expectations=exps))
+    net.nested_rows = [ir.Row(node=n, expectations=list(n.expect)) for n in _nested_expecting(body)]
     net.definitions = _definitions(loader.blocks, el.defaults)
 
     for run in PASSES:
         run(net, bag)
     net.diagnostics = bag.sorted()
     return net
+
+
+def _nested_expecting(body: ir.Seq) -> list[ir.Node]:
+    """The nodes below the top level that carry `expect`, each once (a block body that several
+    instances share is visited once)."""
+    top = {id(n) for n in body.items}
+    seen: set[int] = set()
+    out: list[ir.Node] = []
+    stack = [body]
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:  # a call whose body failed has none
+            continue
+        seen.add(id(node))
+        if node.expect and id(node) not in top:
+            out.append(node)
+        stack.extend(reversed(node.children()))
+    return out
 
 
 def _parameters(network: A.Network, params, net: ir.Network, bag: DiagnosticBag):

@@ -114,7 +114,24 @@ class Elaborator:
                 node.label = s.row.label
                 node.label_span = s.row.label_span
                 node.expect = tuple(ir.Expectation(e.key, e.raw, e.span) for e in s.expect)
-            if indexed and isinstance(node, (ir.Layer, ir.Call, ir.Repeat)) and node.label is None:
+            if (
+                indexed
+                and isinstance(node, ir.Repeat)
+                and node.label is None
+                and node.cond is None
+                and node.active
+            ):
+                # its instances join the sequence, numbered on (torchvision's layers.extend)
+                node.spliced = True
+                for k, item in enumerate(node.items):
+                    item.name = str(position + k)
+                    names[item.name] = item.span
+                position += len(node.items) - 1
+                node.name = f"{position}(x)"  # never a module path: its instances are
+                node.auto = None
+            elif (
+                indexed and isinstance(node, (ir.Layer, ir.Call, ir.Repeat)) and node.label is None
+            ):
                 node.name = str(position)  # as an nn.Sequential numbers what it holds
                 node.auto = None
             elif indexed and ir.is_group(node) and not node.branches[0].given:
@@ -279,7 +296,10 @@ class Elaborator:
                 continue
             # an inactive branch is elaborated (drawn, generated), but is the identity
             seq = self.body(b.body, xin, scope, b.span, indexed=True)
-            if not ir.Branch(name=name, span=b.span, body=seq, given=b.name is not None).flattened:
+            probe = ir.Branch(
+                name=name, span=b.span, body=seq, given=b.name is not None, seq=is_seq
+            )
+            if not probe.flattened:
                 # a module of the block; a flattened branch's name is only a forward variable
                 if name in names:
                     self.bag.error(f"duplicate branch name '{name}'", b.span)
@@ -300,6 +320,7 @@ class Elaborator:
                 given=b.name is not None,
                 active=active,
                 cond=E.lower(b.cond, scope) if b.cond is not None else None,
+                seq=is_seq,
             )
             if br.cond is not None and br.flattened and b.body:
                 self.bag.error(
@@ -462,11 +483,15 @@ class Elaborator:
         node.cost = cost
         node.depth = depth
         node.count_expr = E.lower(s.repeat_expr, scope) if s.repeat_expr is not None else None
+        # the shape after it must not depend on a network parameter: it keeps its input's shape, or
+        # every instance after the first does (a stage: the first block strides and widens)
+        later_keep = n >= 1 and all(i.in_shape == i.out_shape for i in node.items[1:])
         if (
             s.repeat_expr is not None
             and x is not None
             and cur is not None
             and cur != x
+            and not later_keep
             and not self.stack
         ):  # in a block, the count reads only the block's arguments, fixed at each call
             self.bag.error(
@@ -602,6 +627,8 @@ class Elaborator:
             return node
         values, node.arg_exprs = bound
         node.args = values
+        given = [p.name for p in block.params[: len(row.args)]]
+        node.explicit = frozenset(given + [kw.name for kw in row.kwargs])
         if block.name in self.stack:
             chain = " -> ".join([*self.stack[self.stack.index(block.name) :], block.name])
             self.bag.error(f"recursive block '{block.name}'", row.op_span, chain)
@@ -650,7 +677,16 @@ class Elaborator:
     def info(self, block: A.BlockDef) -> ir.BlockInfo:
         found = self.infos.get(block.name)
         if found is None:
-            params = tuple(ir.ParamInfo(p.name, None, p.header, p.span) for p in block.params)
+            names = {p.name for p in block.params}
+            params = tuple(
+                ir.ParamInfo(
+                    p.name,
+                    E.lower(p.default, names) if p.default is not None else None,
+                    p.header,
+                    p.span,
+                )
+                for p in block.params
+            )
             found = ir.BlockInfo(block.name, params, block.span, block.span.file)
             self.infos[block.name] = found
         return found

@@ -130,6 +130,30 @@ def refs(e: Expr) -> frozenset[str]:
     return frozenset(n.name for n in walk(e) if isinstance(n, Ref))
 
 
+def same(a: Expr, b: Expr, memo: set | None = None) -> bool:
+    """Whether two expressions are the same, spans aside (shared subexpressions compared once)."""
+    if a is b:
+        return True
+    memo = set() if memo is None else memo
+    if (id(a), id(b)) in memo:
+        return True
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, Lit):
+        return type(a.value) is type(b.value) and a.value == b.value
+    if isinstance(a, (Ref, Word)):
+        return a.name == b.name
+    if getattr(a, "op", None) != getattr(b, "op", None):
+        return False
+    if getattr(a, "func", None) != getattr(b, "func", None):
+        return False
+    ca, cb = children(a), children(b)
+    ok = len(ca) == len(cb) and all(same(x, y, memo) for x, y in zip(ca, cb, strict=True))
+    if ok:
+        memo.add((id(a), id(b)))
+    return ok
+
+
 def is_const(e: Expr | None) -> bool:
     return e is None or not any(isinstance(n, Ref) for n in walk(e))
 
@@ -139,22 +163,31 @@ def has_div(e: Expr) -> bool:
     return any(isinstance(n, BinOp) and n.op == "/" for n in walk(e))
 
 
-def rebuild(e: Expr, fn: Callable[[Expr], Expr | None]) -> Expr:
-    """`e` with every node for which fn returns an expression replaced by it (bottom-up otherwise)."""
+def rebuild(e: Expr, fn: Callable[[Expr], Expr | None], memo: dict | None = None) -> Expr:
+    """`e` with every node for which fn returns an expression replaced by it (bottom-up otherwise).
+    A subexpression shared by several parents (a width after a conditional row appears in both arms
+    of the next one) is rebuilt once: the work is linear in the distinct nodes, not in the tree."""
+    memo = {} if memo is None else memo
+    hit = memo.get(id(e))
+    if hit is not None:
+        return hit[1]
     new = fn(e)
-    if new is not None:
-        return new
-    if isinstance(e, BinOp):
-        return BinOp(e.span, e.op, rebuild(e.left, fn), rebuild(e.right, fn))
-    if isinstance(e, Unary):
-        return Unary(e.span, e.op, rebuild(e.operand, fn))
-    if isinstance(e, Fn):
-        return Fn(e.span, e.func, tuple(rebuild(a, fn) for a in e.args))
-    if isinstance(e, Tup):
-        return Tup(e.span, tuple(rebuild(i, fn) for i in e.items))
-    if isinstance(e, IfElse):
-        return IfElse(e.span, rebuild(e.cond, fn), rebuild(e.then, fn), rebuild(e.other, fn))
-    return e
+    if new is None:
+        r = lambda x: rebuild(x, fn, memo)  # noqa: E731
+        if isinstance(e, BinOp):
+            new = BinOp(e.span, e.op, r(e.left), r(e.right))
+        elif isinstance(e, Unary):
+            new = Unary(e.span, e.op, r(e.operand))
+        elif isinstance(e, Fn):
+            new = Fn(e.span, e.func, tuple(r(a) for a in e.args))
+        elif isinstance(e, Tup):
+            new = Tup(e.span, tuple(r(i) for i in e.items))
+        elif isinstance(e, IfElse):
+            new = IfElse(e.span, r(e.cond), r(e.then), r(e.other))
+        else:
+            new = e
+    memo[id(e)] = (e, new)  # e kept alive: its id stays its own while the memo lives
+    return new
 
 
 def substitute(e: Expr, mapping: dict[str, Expr]) -> Expr:
@@ -179,25 +212,64 @@ def _number(e: Expr) -> bool:
     )
 
 
-def fold(e: Expr) -> Expr:
-    """Arithmetic on constants done: `(64 + 32) + n` is `96 + n`."""
+def fold(e: Expr, memo: dict | None = None) -> Expr:
+    """Arithmetic and comparisons on constants done: `(64 + 32) + n` is `96 + n`, `2 > 1` is true,
+    and a conditional with a constant condition is the arm it picks."""
+    memo = {} if memo is None else memo
+    hit = memo.get(id(e))
+    if hit is not None:
+        return hit[1]
+    out = _fold(e, memo)
+    memo[id(e)] = (e, out)
+    return out
+
+
+def _fold(e: Expr, memo: dict) -> Expr:
+    fold_ = lambda x: fold(x, memo)  # noqa: E731
     if isinstance(e, BinOp):
-        a, b = fold(e.left), fold(e.right)
+        a, b = fold_(e.left), fold_(e.right)
         if _number(a) and _number(b) and e.op in _ARITH and not (e.op in "//%" and b.value == 0):
             return Lit(e.span, _ARITH[e.op](a.value, b.value))
+        if _number(a) and _number(b) and e.op in _COMPARE:
+            return Lit(e.span, _COMPARE[e.op](a.value, b.value))
+        if _truth(a) is not None and _truth(b) is not None and e.op in ("and", "or"):
+            v = _truth(a) and _truth(b) if e.op == "and" else _truth(a) or _truth(b)
+            return Lit(e.span, v)
         return BinOp(e.span, e.op, a, b)
+    if isinstance(e, Unary):
+        v = fold_(e.operand)
+        if e.op == "not" and _truth(v) is not None:
+            return Lit(e.span, not _truth(v))
+        if e.op == "-" and _number(v):
+            return Lit(e.span, -v.value)
+        return Unary(e.span, e.op, v)
     if isinstance(e, Fn):
-        args = tuple(fold(a) for a in e.args)
+        args = tuple(fold_(a) for a in e.args)
         if e.func in ("int", "min", "max") and args and all(_number(a) for a in args):
             values = [a.value for a in args]
             return Lit(e.span, int(values[0]) if e.func == "int" else _MINMAX[e.func](values))
         return Fn(e.span, e.func, args)
     if isinstance(e, IfElse):
-        c = fold(e.cond)
-        if isinstance(c, Lit) and isinstance(c.value, bool):
-            return fold(e.then if c.value else e.other)
-        return IfElse(e.span, c, fold(e.then), fold(e.other))
+        c = fold_(e.cond)
+        if _truth(c) is not None:
+            return fold_(e.then if _truth(c) else e.other)
+        return IfElse(e.span, c, fold_(e.then), fold_(e.other))
     return e
+
+
+_COMPARE = {
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+def _truth(e: Expr) -> bool | None:
+    """The value of a constant boolean, else None."""
+    return e.value if isinstance(e, Lit) and isinstance(e.value, bool) else None
 
 
 _MINMAX = {"min": min, "max": max}

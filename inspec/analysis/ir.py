@@ -140,6 +140,7 @@ class Branch(Node):
 
     body: Seq | None = None
     given: bool = False  # named by the spec (`branch NAME`), not by position
+    seq: bool = False  # a `seq`: an nn.Sequential even of one row
 
     def children(self) -> list[Node]:
         return [self.body]
@@ -149,7 +150,8 @@ class Branch(Node):
         """The branch's one unlabelled, unconditional layer, which is the branch in module paths."""
         items = self.body.items
         if (
-            len(items) == 1
+            not self.seq
+            and len(items) == 1
             and isinstance(items[0], Layer)
             and items[0].label is None
             and items[0].cond is None
@@ -178,10 +180,15 @@ class Branch(Node):
         if self.single is not None:
             return [(self.single, "")]
         if self.is_sequence:  # numbered as they are on (elaboration names one that is off N(off))
-            return [
-                (n.branches[0], n.branches[0].name) if is_group(n) else (n, n.name)
-                for n in self.body.items
-            ]
+            out: list[tuple[Node, str]] = []
+            for n in self.body.items:
+                if is_group(n):
+                    out.append((n.branches[0], n.branches[0].name))
+                elif isinstance(n, Repeat) and n.spliced:
+                    out += [(i, i.name) for i in n.items]
+                else:
+                    out.append((n, n.name))
+            return out
         return scope_children(self.body.items)
 
 
@@ -257,6 +264,7 @@ class Call(Node):
     args: dict[str, Any] = field(default_factory=dict)
     # each argument as an expression of the caller's parameters (defaults included)
     arg_exprs: dict[str, Expr] = field(default_factory=dict)
+    explicit: frozenset[str] = frozenset()  # the parameters the call gives (the rest: defaults)
     body: Seq | None = None
 
     def children(self) -> list[Node]:
@@ -277,6 +285,9 @@ class Repeat(Node):
     count: int = 0
     items: list[Node] = field(default_factory=list)
     count_expr: Expr | None = None  # set when the count is a parameter (`n x block`)
+    # unlabelled in a numbered sequence (a seq): its instances are children of the sequence,
+    # numbered on from the rows before it, as torchvision extends its lists
+    spliced: bool = False
 
     def children(self) -> list[Node]:
         return list(self.items)
@@ -361,6 +372,8 @@ class Network:
     rows: list[Row]
     diagnostics: list[Diagnostic]
     sources: dict[str, str]  # file -> text, for diagnostics
+    # rows below the top level that `expect` something (in a seq, a branch or a block): audited too
+    nested_rows: list[Row] = field(default_factory=list)
     init_exprs: dict[str, Expr] = field(default_factory=dict)  # init options as written
     # every block elaborated once with symbolic arguments (drawn by `diagram --block`)
     definitions: dict[str, Call] = field(default_factory=dict)

@@ -137,6 +137,8 @@ def evaluate(e: A.Expr, scope: dict[str, Any]) -> Any:
             if e.op == "or" and left:
                 return True
             return _bool(evaluate(e.right, scope), e.right, scope)
+        if e.op in ("==", "!=") and (w := _word_comparison(e, scope)) is not None:
+            return w
         a = _defined(evaluate(e.left, scope), e.left, scope)
         b = _defined(evaluate(e.right, scope), e.right, scope)
         if a is UNKNOWN or b is UNKNOWN:
@@ -202,6 +204,23 @@ def _value(v: Any, e: A.Expr, scope: dict[str, Any]) -> Any:
     if isinstance(v, Symbol) and v.name in ENUM_WORDS:
         return v
     return _defined(v, e, scope)
+
+
+def _word_comparison(e: A.BinOp, scope: dict[str, Any]) -> Any:
+    """`act == relu6`: a parameter whose value is a word compared with a bare word (a name that is
+    not a parameter), by the word; None when the comparison is not of that kind."""
+    sides = (e.left, e.right)
+    bare = [isinstance(x, A.Name) and x.id not in scope for x in sides]
+    if bare.count(True) != 1:
+        return None
+    word = sides[bare.index(True)].id
+    v = evaluate(sides[bare.index(False)], scope)
+    if v is UNKNOWN:
+        return UNKNOWN
+    if not isinstance(v, (Symbol, str)) or isinstance(v, bool):
+        return None  # a number against an undefined name: reported as undefined
+    name = v.name if isinstance(v, Symbol) else v
+    return (name == word) == (e.op == "==")
 
 
 def _defined(v: Any, e: A.Expr, scope: dict[str, Any]) -> Any:

@@ -26,7 +26,7 @@ def _record(row: ir.Row, key: str, raw: str, ok: bool, shown: str) -> None:
 def audit(net: ir.Network, bag: DiagnosticBag) -> None:
     """Check every row's expectations; record the result on the row and warn where they disagree."""
     explained = False
-    for row in net.rows:
+    for row in [*net.rows, *net.nested_rows]:
         for e in row.expectations:
             if e.key not in KEYS:
                 bag.error(

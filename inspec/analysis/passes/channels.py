@@ -95,7 +95,7 @@ class _Channels:
 
 
 def _differs(a: E.Expr, b: E.Expr) -> bool:
-    return E.show(E.fold(a)) != E.show(E.fold(b))
+    return not E.same(E.fold(a), E.fold(b))
 
 
 _HANDLERS = {

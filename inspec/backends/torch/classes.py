@@ -39,6 +39,7 @@ class ClassModel:
     class_lines: list[str] = field(default_factory=list)
     init_tail: str = ""
     methods: list[str] = field(default_factory=list)
+    pynames: dict[str, str] = field(default_factory=dict)  # a block's parameters, in Python
 
 
 @dataclass

@@ -21,7 +21,7 @@ import jinja2
 
 from inspec import __version__
 from inspec.analysis import ir
-from inspec.analysis.exprs import has_div, is_const
+from inspec.analysis.exprs import fold, has_div, is_const
 from inspec.analysis.naming import RESERVED, class_name, ident, member
 from inspec.analysis.ops import ACTIVATIONS, OPS
 from inspec.backends.torch.classes import (
@@ -211,6 +211,12 @@ class Generator:
             return False
 
     def repeat_expr(self, node: ir.Repeat, chan: Sym, env, terminal: bool):
+        elems, chan, paths, calls = self.repeat_elems(node, chan, env)
+        return f"nn.Sequential({', '.join(elems)})", chan, paths, calls
+
+    def repeat_elems(self, node: ir.Repeat, chan: Sym, env):
+        """The instances of a repeat as elements of a module list: each module, or
+        `*[module for _ in range(n)]` for a run of equal ones."""
         chan_in = chan
         exprs: list[str] = []
         paths: list[tuple[str, ir.Layer]] = []
@@ -232,8 +238,7 @@ class Generator:
             # renders the same (and maps its channel expression to itself), n copies are right for
             # any n. Otherwise the count is fixed to its compiled value.
             if len(set(exprs)) == 1 and chan.src == chan_in.src and not count.const:
-                one = exprs[0]
-                return f"nn.Sequential(*[{one} for _ in range({count.src})])", chan, paths, calls
+                return [f"*[{exprs[0]} for _ in range({count.src})]"], chan, paths, calls
             self.bake(count.deps)
         elems: list[str] = []
         i = 0
@@ -247,7 +252,7 @@ class Generator:
             else:
                 elems += exprs[i:j]
             i = j
-        return f"nn.Sequential({', '.join(elems)})", chan, paths, calls
+        return elems, chan, paths, calls
 
     # -- block instances ----------------------------------------------------------------------
     def call_args(self, node: ir.Call, env, integral) -> list[Sym]:
@@ -299,7 +304,25 @@ class Generator:
             self.bake(by_name[name].deps)
         for name in spatial:  # the instance's output size follows these arguments
             self.frames[-1].spatial.update(by_name[name].deps)
-        expr = call(model.name, chan.src, *[a.src for a in args])
+        # arguments the call leaves to the block's defaults are left out; after the first one left
+        # out, the others are passed by name
+        tail = _defaulted_tail(node.block)
+        srcs: list[str] = [chan.src]
+        by_keyword = False
+        for p, a in zip(node.block.params, args, strict=True):
+            default = p.default if p.name in tail else None
+            same = (
+                default is not None
+                and is_const(default)
+                and a.const
+                and a.src == lit(node.args[p.name])
+                and node.args[p.name] == _const_value(default)
+            )
+            if p.name in tail and (p.name not in node.explicit or same):
+                by_keyword = True
+                continue
+            srcs.append(f"{model.pynames[p.name]}={a.src}" if by_keyword else a.src)
+        expr = call(model.name, *srcs)
         return expr, self.chan_sym(node, env), paths
 
     def block_class(self, node: ir.Call, terminal: bool):
@@ -348,10 +371,22 @@ class Generator:
         baked += ["in"] if "in" in frame.baked else []
         spatial = [p.name for p in block.params if p.name in frame.spatial - frame.baked]
         sig = ["in_channels: int"]
+        tail = _defaulted_tail(block)
+        computed: list[Line] = []  # a default computed from the other arguments
         for p in block.params:
-            sig.append(f"{pynames[p.name]}: {_annotation(node.args[p.name])}")
+            name, ann = pynames[p.name], _annotation(node.args[p.name])
+            if p.name not in tail:
+                sig.append(f"{name}: {ann}")
+            elif is_const(p.default):
+                sig.append(f"{name}: {ann} = {translate(p.default, env).src}")
+            else:
+                sig.append(f"{name}: {ann} | None = None")
+                computed += [
+                    Line(f"if {name} is None:"),
+                    Line(f"{name} = {translate(p.default, env).src}", depth=1),
+                ]
         guards = [(env[n].src, node.args[n] if n != "in" else node.in_shape.c) for n in baked]
-        scope.init[:0] = _guards(guards, None)
+        scope.init[:0] = computed + _guards(guards, None)
         init = _render(scope.init)
         fwd = _render(scope.fwd)
         key = (
@@ -375,6 +410,7 @@ class Generator:
                 init=init,
                 forward=fwd,
                 key=key,
+                pynames=dict(pynames),
             )
             self.classes[key] = model
         return model, scope.paths, baked, integral, spatial
@@ -536,9 +572,12 @@ class Generator:
                 self.emit_seq(scope, items, cur, bvar, chan, False, prefix=f"{name}_", depth=depth)
                 continue
             pre: list[Line] = []
-            conditional = any(ir.row_cond(n) is not None for n in items)
-            var = scope.local("layers") if conditional else ""
-            seq = self.sequential(items, chan, scope.env, pre, var)
+            fresh = lambda: scope.local("layers")  # noqa: E731  (a list of modules, when needed)
+            if br.seq:  # a seq is an nn.Sequential even of one row
+                seq = self._group(br, chan, scope.env, pre, fresh)
+            else:
+                seq = self.sequential(items, chan, scope.env, pre, fresh)
+            var = pre[0].code.split(":")[0] if pre else ""
             if seq is None:
                 raise CodegenError(
                     f"{br.span}: branch '{br.name}' must be one module in PyTorch (its rows are "
@@ -581,11 +620,11 @@ class Generator:
             scope.fwd.append(Line(f"{out} = {expr}", node.out_shape.torch_comment(), depth))
         return self.chan_sym(node, scope.env), out
 
-    def sequential(self, items, chan: Sym, env, pre: list[Line] | None = None, var: str = ""):
+    def sequential(self, items, chan: Sym, env, pre: list[Line] | None = None, fresh=None):
         """A branch body as one module: the module itself, or nn.Sequential of its rows (a group in
         it is an nn.Sequential of its own). Rows that the block's arguments switch on or off need
-        `pre`, the constructor lines that build the list of modules in `var`; without it such a body
-        is None, as is one with a row that needs statements of its own in forward."""
+        `pre`, the constructor lines that build a list of modules (named by `fresh()`); without it
+        such a body is None, as is one with a row that needs statements of its own in forward."""
         parts: list[tuple[str, str | None]] = []  # (module expression, condition or None)
         paths: list[tuple[int, str, ir.Layer]] = []
         pos = 0  # the number of the next module that is on
@@ -596,8 +635,18 @@ class Generator:
             cond_e = ir.row_cond(item)
             if cond_e is not None and pre is None:
                 return None
+            if isinstance(item, ir.Repeat) and item.spliced:  # its instances join the list
+                try:
+                    elems, chan, ps, _cs = self.repeat_elems(item, chan, env)
+                except NeedsStatements:
+                    return None
+                parts += [(e, None) for e in elems]
+                paths += [(pos + int(p.split(".")[0]), p.partition(".")[2], la) for p, la in ps]
+                pos += len(item.items)
+                prev = item
+                continue
             if ir.is_group(item):
-                r = self._group(item.branches[0], chan, env)
+                r = self._group(item.branches[0], chan, env, pre, fresh)
             else:
                 r = self.module_expr(item, chan, env, prev, False, conditional=True)
             if r is None:
@@ -617,21 +666,22 @@ class Generator:
                 pos += 1
             prev = item
         if any(cond for _, cond in parts):
+            var = fresh()
             pre += _module_list(var, parts)
             flat = [(f"{k}.{p}" if p else str(k), layer) for k, p, layer in paths]
             return f"nn.Sequential(*{var})", chan, flat, []
-        if len(parts) == 1:
+        if len(parts) == 1 and not parts[0][0].startswith("*"):
             return parts[0][0], chan, [(p, layer) for _, p, layer in paths], []
         flat = [(f"{k}.{p}" if p else str(k), layer) for k, p, layer in paths]
         return f"nn.Sequential({', '.join(e for e, _ in parts)})", chan, flat, []
 
-    def _group(self, br: ir.Branch, chan: Sym, env):
-        """A group inside a sequence: an nn.Sequential, even of one row (its row is `.0`)."""
-        r = self.sequential(br.body.items, chan, env)
+    def _group(self, br: ir.Branch, chan: Sym, env, pre=None, fresh=None):
+        """A seq: an nn.Sequential, even of one row (its row is `.0`)."""
+        r = self.sequential(br.body.items, chan, env, pre, fresh)
         if r is None:
             return None
         expr, out, ps, cs = r
-        if len(br.body.items) == 1:
+        if not expr.startswith("nn.Sequential("):
             expr = f"nn.Sequential({expr})"
             ps = [(f"0.{p}" if p else "0", layer) for p, layer in ps]
         return expr, out, ps, cs
@@ -823,6 +873,21 @@ def _used_helpers(helpers: list[tuple[str, str]], code: str) -> list[str]:
         texts = code + "\n".join(text for n, text in helpers if n in used)
 
 
+def _const_value(e) -> Any:
+    """The value of a constant IR expression (a block parameter's literal default)."""
+    return getattr(fold(e), "value", None)
+
+
+def _defaulted_tail(block: ir.BlockInfo) -> set[str]:
+    """The block's last parameters that all have defaults: they keep them in its class's signature."""
+    tail: set[str] = set()
+    for p in reversed(block.params):
+        if p.default is None:
+            break
+        tail.add(p.name)
+    return tail
+
+
 def _module_list(var: str, parts: list[tuple[str, str | None]]) -> list[Line]:
     """Constructor lines building `var`, the list of a Sequential's modules, some conditional:
     `layers.append(...)` under an `if`, runs of unconditional ones with `layers.extend([...])`."""
@@ -838,10 +903,9 @@ def _module_list(var: str, parts: list[tuple[str, str | None]]) -> list[Line]:
         while j < len(parts) and parts[j][1] is None:
             j += 1
         run = [e for e, _ in parts[i:j]]
+        one = len(run) == 1 and not run[0].startswith("*")
         lines.append(
-            Line(
-                f"{var}.append({run[0]})" if len(run) == 1 else f"{var}.extend([{', '.join(run)}])"
-            )
+            Line(f"{var}.append({run[0]})" if one else f"{var}.extend([{', '.join(run)}])")
         )
         i = j
     return lines

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from inspec.analysis import ir
+from inspec.analysis.exprs import Tup
 from inspec.analysis.shapes import Padding
 from inspec.backends.torch.classes import Line
 from inspec.backends.torch.pyexpr import (
@@ -84,6 +85,11 @@ class LayerView:
             self.padding = lit(p.top) if p.top == p.left else lit((p.top, p.left))
         k = node.attrs.get("kernel")
         self.kernel = None if k is None else lit(k[0]) if k[0] == k[1] else lit(tuple(k))
+        ks = self._translated("kernel") if k is not None and "kernel" in self.follows() else None
+        if ks is not None and not ks.const:  # a square kernel from an argument, padded by half
+            d = node.attrs.get("dilation", 1)
+            self.kernel = ks.src
+            self.padding = f"({ks.src} - 1) // 2" + (f" * {d}" if d != 1 else "")
 
     @property
     def in_features(self) -> str:
@@ -159,12 +165,17 @@ class LayerView:
 
     def follows(self) -> frozenset[str]:
         """Spatial attributes that the layer's code takes as they are, whatever their value: a stride
-        whose padding does not depend on it (explicit, valid or half padding, rounded down). They
-        change the output's size only, which matters to a class that holds a size (`spatial`)."""
+        whose padding does not depend on it (explicit, valid or half padding, rounded down), and a
+        square kernel padded by half. They change the output's size only, which matters to a class
+        that holds a size (`spatial`)."""
         a = self.node.attrs
-        if a.get("pad") != "same" and a.get("round", "floor") != "ceil" and not a.get("global"):
-            return frozenset({"stride"})
-        return frozenset()
+        if a.get("pad") == "same" or a.get("round", "floor") == "ceil" or a.get("global"):
+            return frozenset()
+        k = self.node.sources.get("kernel")
+        if a.get("pad") == "half" and k is not None and not isinstance(k, Tup):
+            # half padding is (k - 1) // 2 * dilation: the code can follow a square kernel too
+            return frozenset({"stride", "kernel"})
+        return frozenset({"stride"})
 
     def spatial(self) -> set[str]:
         """The spec names behind the attributes in `follows`."""

@@ -64,7 +64,7 @@ class ResnetV1A(nn.Module):
     Shape comments are for the instance (repeat), input N x 256 x 35 x 35.
     """
 
-    def __init__(self, in_channels: int, scale: float) -> None:
+    def __init__(self, in_channels: int, scale: float = 1.0) -> None:
         super().__init__()
         self.branch0 = ConvBNReLU(in_channels, 32, kernel_size=1)
         self.branch1 = nn.Sequential(
@@ -125,7 +125,7 @@ class ResnetV1B(nn.Module):
     Shape comments are for the instance (repeat_1), input N x 896 x 17 x 17.
     """
 
-    def __init__(self, in_channels: int, scale: float) -> None:
+    def __init__(self, in_channels: int, scale: float = 1.0) -> None:
         super().__init__()
         self.branch0 = ConvBNReLU(in_channels, 128, kernel_size=1)
         self.branch1 = nn.Sequential(
@@ -185,7 +185,7 @@ class ResnetV1C(nn.Module):
     Shape comments are for the instance (repeat_2), input N x 1792 x 8 x 8.
     """
 
-    def __init__(self, in_channels: int, scale: float) -> None:
+    def __init__(self, in_channels: int, scale: float = 1.0) -> None:
         super().__init__()
         self.branch0 = ConvBNReLU(in_channels, 192, kernel_size=1)
         self.branch1 = nn.Sequential(

@@ -29,11 +29,11 @@ class InceptionResnetV2(nn.Module):
         self.conv2d_4a = ConvBNReLU(80, 192, kernel_size=3)
         self.maxpool_5a = nn.MaxPool2d(3, stride=2)
         self.mixed_5b = Mixed5b(192)
-        self.repeat = nn.Sequential(*[ResnetV2A(320, 0.17) for _ in range(10)])
+        self.repeat = nn.Sequential(*[ResnetV2A(320) for _ in range(10)])
         self.mixed_6a = ReductionA(320, 256, 256, 384, 384)
-        self.repeat_1 = nn.Sequential(*[ResnetV2B(1088, 0.1) for _ in range(20)])
+        self.repeat_1 = nn.Sequential(*[ResnetV2B(1088) for _ in range(20)])
         self.mixed_7a = ResnetV2ReductionB(1088)
-        self.repeat_2 = nn.Sequential(*[ResnetV2C(2080, 0.2, "relu") for _ in range(9)])
+        self.repeat_2 = nn.Sequential(*[ResnetV2C(2080) for _ in range(9)])
         self.block8 = ResnetV2C(2080, 1.0, "none")
         self.conv2d_7b = ConvBNReLU(2080, 1536, kernel_size=1)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
@@ -102,7 +102,7 @@ class ResnetV2A(nn.Module):
     Shape comments are for the instance (repeat), input N x 320 x 35 x 35.
     """
 
-    def __init__(self, in_channels: int, scale: float) -> None:
+    def __init__(self, in_channels: int, scale: float = 0.17) -> None:
         super().__init__()
         self.branch0 = ConvBNReLU(in_channels, 32, kernel_size=1)
         self.branch1 = nn.Sequential(
@@ -163,7 +163,7 @@ class ResnetV2B(nn.Module):
     Shape comments are for the instance (repeat_1), input N x 1088 x 17 x 17.
     """
 
-    def __init__(self, in_channels: int, scale: float) -> None:
+    def __init__(self, in_channels: int, scale: float = 0.1) -> None:
         super().__init__()
         self.branch0 = ConvBNReLU(in_channels, 192, kernel_size=1)
         self.branch1 = nn.Sequential(
@@ -223,7 +223,7 @@ class ResnetV2C(nn.Module):
     Shape comments are for the instance (repeat_2), input N x 2080 x 8 x 8.
     """
 
-    def __init__(self, in_channels: int, scale: float, act: str) -> None:
+    def __init__(self, in_channels: int, scale: float = 0.2, act: str = "relu") -> None:
         super().__init__()
         self.branch0 = ConvBNReLU(in_channels, 192, kernel_size=1)
         self.branch1 = nn.Sequential(

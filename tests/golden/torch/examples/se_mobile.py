@@ -35,18 +35,12 @@ class SeMobile(nn.Module):
                 nn.Hardswish(inplace=True),
             ),
             InvertedResidual(
-                make_divisible(16 * width), make_divisible(16 * width), 1, 1
+                make_divisible(16 * width), make_divisible(16 * width), t=1
             ),
-            nn.Sequential(
-                InvertedResidual(
-                    make_divisible(16 * width), make_divisible(24 * width), 2, 6
-                ),
-                InvertedResidual(
-                    make_divisible(24 * width), make_divisible(24 * width), 1, 6
-                ),
-            ),
+            InvertedResidual(make_divisible(16 * width), make_divisible(24 * width), 2),
+            InvertedResidual(make_divisible(24 * width), make_divisible(24 * width)),
             Down(make_divisible(24 * width), 48),
-            nn.Sequential(ShuffleUnit(48, 24)),
+            ShuffleUnit(48, 24),
         )
         self.classifier = nn.Sequential(
             nn.AdaptiveAvgPool2d(1),
@@ -89,7 +83,7 @@ class InvertedResidual(nn.Module):
     Shape comments are for the instance (1), input N x 16 x 32 x 32.
     """
 
-    def __init__(self, in_channels: int, out: int, stride: int, t: int) -> None:
+    def __init__(self, in_channels: int, out: int, stride: int = 1, t: int = 6) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         if t != 1:
@@ -134,7 +128,7 @@ class InvertedResidual(nn.Module):
 class Down(nn.Module):
     """Block `down` of specs/examples/se_mobile.isp (line 40).
 
-    Shape comments are for the instance (3), input N x 24 x 16 x 16.
+    Shape comments are for the instance (4), input N x 24 x 16 x 16.
     """
 
     def __init__(self, in_channels: int, out: int) -> None:
@@ -168,7 +162,7 @@ class ShuffleUnit(nn.Module):
         in_channels: channels of the input (the spec's `in`)
         half_: the spec's `half`
 
-    Shape comments are for the instance (0), input N x 48 x 8 x 8.
+    Shape comments are for the instance (5), input N x 48 x 8 x 8.
     """
 
     def __init__(self, in_channels: int, half_: int) -> None:

@@ -25,18 +25,18 @@ class LegacyXception(nn.Module):
         self.bn1 = nn.BatchNorm2d(32)
         self.conv2 = nn.Conv2d(32, 64, kernel_size=3, bias=False)
         self.bn2 = nn.BatchNorm2d(64)
-        self.block1 = XceptionBlock(64, 128, 2, 2, False, 128)
-        self.block2 = XceptionBlock(128, 256, 2, 2, True, 256)
-        self.block3 = XceptionBlock(256, 728, 2, 2, True, 728)
-        self.block4 = XceptionBlock(728, 728, 3, 1, True, 728)
-        self.block5 = XceptionBlock(728, 728, 3, 1, True, 728)
-        self.block6 = XceptionBlock(728, 728, 3, 1, True, 728)
-        self.block7 = XceptionBlock(728, 728, 3, 1, True, 728)
-        self.block8 = XceptionBlock(728, 728, 3, 1, True, 728)
-        self.block9 = XceptionBlock(728, 728, 3, 1, True, 728)
-        self.block10 = XceptionBlock(728, 728, 3, 1, True, 728)
-        self.block11 = XceptionBlock(728, 728, 3, 1, True, 728)
-        self.block12 = XceptionBlock(728, 1024, 2, 2, True, 728)
+        self.block1 = XceptionBlock(64, 128, 2, 2, False)
+        self.block2 = XceptionBlock(128, 256, 2, 2)
+        self.block3 = XceptionBlock(256, 728, 2, 2)
+        self.block4 = XceptionBlock(728, 728)
+        self.block5 = XceptionBlock(728, 728)
+        self.block6 = XceptionBlock(728, 728)
+        self.block7 = XceptionBlock(728, 728)
+        self.block8 = XceptionBlock(728, 728)
+        self.block9 = XceptionBlock(728, 728)
+        self.block10 = XceptionBlock(728, 728)
+        self.block11 = XceptionBlock(728, 728)
+        self.block12 = XceptionBlock(728, 1024, 2, 2, mid=728)
         self.conv3 = SeparableConv(1024, 1536)
         self.bn3 = nn.BatchNorm2d(1536)
         self.conv4 = SeparableConv(1536, 2048)
@@ -106,12 +106,14 @@ class XceptionBlock(nn.Module):
         self,
         in_channels: int,
         out: int,
-        reps: int,
-        stride: int,
-        start_with_relu: bool,
-        mid: int,
+        reps: int = 3,
+        stride: int = 1,
+        start_with_relu: bool = True,
+        mid: int | None = None,
     ) -> None:
         super().__init__()
+        if mid is None:
+            mid = out
         layers: list[nn.Module] = []
         if start_with_relu:
             layers.append(nn.ReLU())

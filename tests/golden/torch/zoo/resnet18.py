@@ -24,10 +24,10 @@ class Resnet18(nn.Module):
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.layer1 = nn.Sequential(Basic(64, 64, 1, 1), Basic(64, 64, 1, 1))
-        self.layer2 = nn.Sequential(Basic(64, 128, 2, 1), Basic(128, 128, 1, 1))
-        self.layer3 = nn.Sequential(Basic(128, 256, 2, 1), Basic(256, 256, 1, 1))
-        self.layer4 = nn.Sequential(Basic(256, 512, 2, 1), Basic(512, 512, 1, 1))
+        self.layer1 = nn.Sequential(Basic(64, 64), Basic(64, 64))
+        self.layer2 = nn.Sequential(Basic(64, 128, 2), Basic(128, 128))
+        self.layer3 = nn.Sequential(Basic(128, 256, 2), Basic(256, 256))
+        self.layer4 = nn.Sequential(Basic(256, 512, 2), Basic(512, 512))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(512, num_classes)
         # init default: PyTorch's own initialisation of every layer
@@ -53,7 +53,7 @@ class Basic(nn.Module):
     """
 
     def __init__(
-        self, in_channels: int, planes: int, stride: int, expansion: int
+        self, in_channels: int, planes: int, stride: int = 1, expansion: int = 1
     ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(

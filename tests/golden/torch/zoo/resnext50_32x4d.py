@@ -27,108 +27,28 @@ class Resnext5032x4d(nn.Module):
         self.bn1 = nn.BatchNorm2d(64)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
         self.layer1 = nn.Sequential(
-            Bottleneck(
-                64,
-                64,
-                1,
-                groups,
-                width_per_group,
-                4,
-                int(64 * (width_per_group / 64)) * groups,
-            ),
-            Bottleneck(
-                256,
-                64,
-                1,
-                groups,
-                width_per_group,
-                4,
-                int(64 * (width_per_group / 64)) * groups,
-            ),
-            Bottleneck(
-                256,
-                64,
-                1,
-                groups,
-                width_per_group,
-                4,
-                int(64 * (width_per_group / 64)) * groups,
-            ),
+            Bottleneck(64, 64, groups=groups, base_width=width_per_group),
+            Bottleneck(256, 64, groups=groups, base_width=width_per_group),
+            Bottleneck(256, 64, groups=groups, base_width=width_per_group),
         )
         self.layer2 = nn.Sequential(
-            Bottleneck(
-                256,
-                128,
-                2,
-                groups,
-                width_per_group,
-                4,
-                int(128 * (width_per_group / 64)) * groups,
-            ),
+            Bottleneck(256, 128, 2, groups, width_per_group),
             *[
-                Bottleneck(
-                    512,
-                    128,
-                    1,
-                    groups,
-                    width_per_group,
-                    4,
-                    int(128 * (width_per_group / 64)) * groups,
-                )
+                Bottleneck(512, 128, groups=groups, base_width=width_per_group)
                 for _ in range(3)
             ],
         )
         self.layer3 = nn.Sequential(
-            Bottleneck(
-                512,
-                256,
-                2,
-                groups,
-                width_per_group,
-                4,
-                int(256 * (width_per_group / 64)) * groups,
-            ),
+            Bottleneck(512, 256, 2, groups, width_per_group),
             *[
-                Bottleneck(
-                    1024,
-                    256,
-                    1,
-                    groups,
-                    width_per_group,
-                    4,
-                    int(256 * (width_per_group / 64)) * groups,
-                )
+                Bottleneck(1024, 256, groups=groups, base_width=width_per_group)
                 for _ in range(5)
             ],
         )
         self.layer4 = nn.Sequential(
-            Bottleneck(
-                1024,
-                512,
-                2,
-                groups,
-                width_per_group,
-                4,
-                int(512 * (width_per_group / 64)) * groups,
-            ),
-            Bottleneck(
-                2048,
-                512,
-                1,
-                groups,
-                width_per_group,
-                4,
-                int(512 * (width_per_group / 64)) * groups,
-            ),
-            Bottleneck(
-                2048,
-                512,
-                1,
-                groups,
-                width_per_group,
-                4,
-                int(512 * (width_per_group / 64)) * groups,
-            ),
+            Bottleneck(1024, 512, 2, groups, width_per_group),
+            Bottleneck(2048, 512, groups=groups, base_width=width_per_group),
+            Bottleneck(2048, 512, groups=groups, base_width=width_per_group),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(2048, num_classes)
@@ -158,13 +78,15 @@ class Bottleneck(nn.Module):
         self,
         in_channels: int,
         planes: int,
-        stride: int,
-        groups: int,
-        base_width: int,
-        expansion: int,
-        width: int,
+        stride: int = 1,
+        groups: int = 1,
+        base_width: int = 64,
+        expansion: int = 4,
+        width: int | None = None,
     ) -> None:
         super().__init__()
+        if width is None:
+            width = int(planes * (base_width / 64)) * groups
         self.conv1 = nn.Conv2d(in_channels, width, kernel_size=1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
         self.conv2 = nn.Conv2d(
