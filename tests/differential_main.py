@@ -10,7 +10,10 @@ repeats, nested blocks, linear/flatten/dropout heads; and the kinds of case of i
 4-value padding and ceil, rows switched off by a parameter before in-place activations, parameter
 overrides, residual scales and activations from parameters and `defaults add`, hostile block, label
 and parameter names, `b w/2`, init lines, chains and fan-outs of blocks, `2 x linear`, `2 x softmax`,
-and specs that must be refused). For each: every top-level row's shape, the params and the
+and specs that must be refused; and the newer language: add/mul/split/concat merges, conditional
+branches, seqs, `residual if`, reshaping rows and counts in blocks, `index`/`first`, newer rows and
+activations, `padding torch`, parameter values inspec must refuse, and refusals of its kinds). For
+each: every top-level row's shape, the params and the
 multiply-adds must equal the reference model's; the totals must be the sum of the rows and of the
 layers; and, built with inspec.backends.torch.build_module, every layer's output shape (forward hooks),
 parameter count and multiply-adds (counted from the module's nn.Conv2d and nn.Linear layers) must
@@ -85,8 +88,9 @@ def main() -> int:
         _init(not args.no_torch, skip)
         spec = random_spec(args.show, skip)
         print(spec.text)
-        if spec.overrides or spec.bad_overrides:
-            print(f"# overrides {spec.overrides}, to be refused {spec.bad_overrides}")
+        if spec.overrides or spec.bad_overrides or spec.refused_overrides:
+            refused = {**spec.bad_overrides, **spec.refused_overrides}
+            print(f"# overrides {spec.overrides}, to be refused {refused}")
         seed, problems, _, _ = _one(args.show)
         print("\n".join(problems) or "no problems")
         return 1 if problems else 0

@@ -237,6 +237,87 @@ def test_strategy_writes_every_round_two_kind():
     assert re.search(r"^\w+ \w+/2$", text, re.M)  # `b w/2`
 
 
+# The newer language (merges, seqs, `residual if`, newer rows, index/first, padding torch): the
+# kinds of case the generator writes for it, and the refusals it makes of it.
+
+NEW_KINDS = {
+    "padding_torch",  # `padding torch`: rows that write no padding get half
+    "pad_half",  # `pad=half` written out
+    "add",  # `add [scale=S] [act=A] { branch ... }`
+    "mul",  # `mul { ... }`: gates that broadcast
+    "gate_1x1",  # a 1x1xC, HxWx1 or 1x1x1 branch of a mul
+    "split",  # `split { ... }`, sometimes followed by channel_shuffle
+    "channel_shuffle",
+    "concat_kw",  # `concat { ... }`, and bare runs with a conditional branch
+    "branch_if",  # `branch NAME if COND { ... }`: block arguments, or network parameters at the top
+    "seq",  # `seq [NAME] [if COND] { rows }`
+    "seq_nested",  # a seq in a seq
+    "seq_branch",  # a seq in a branch
+    "seq_if",  # a conditional seq
+    "res_if",  # `residual if COND`, COND saying when the body keeps the shape (or a flag)
+    "cond_shape",  # a row a block's argument switches, which reshapes (in a seq)
+    "cond_reshape",  # the same in a block's own scope
+    "block_stride",  # a block's stride argument
+    "block_count",  # a block's count argument
+    "count_block",  # `k x ROW`, `max(k - 1, 0) x ROW` inside a block
+    "count_call",  # `max(n - 1, 0) x ROW` at the top, n a network parameter
+    "repeat_zero",  # `0 x ROW`
+    "repeat_index",  # `index` and `first` in repeated rows and block calls
+    "new_rows",  # identity, tanh, sigmoid, gelu, silu, hardswish, hardsigmoid, drop_path
+    "bn_act",  # `bn act=A`
+    "make_divisible",
+    "ifelse",  # `(a if f else b)`
+    "refused_override",  # parameter values the reference refuses: inspec must refuse them
+    "refuse_add_channels",
+    "refuse_split_uneven",
+    "refuse_mul_broadcast",
+    "refuse_merge_one",
+    "refuse_seq_label",
+    "refuse_residual_if_top",
+    "refuse_residual_if_body",
+}
+
+
+def test_strategy_writes_every_new_kind():
+    specs_ = [random_spec(seed) for seed in range(600)]
+    kinds = set().union(*(s.kinds for s in specs_))
+    assert NEW_KINDS <= kinds, NEW_KINDS - kinds
+    assert OPEN_BUGS <= kinds, (
+        OPEN_BUGS - kinds
+    )  # each open bug's kind is written where not skipped
+    text = "\n".join(s.text for s in specs_)
+    for feature in [
+        "padding torch",
+        "pad=half",
+        "add scale=",
+        "mul {",
+        "split {",
+        "concat {",
+        "channel_shuffle ",
+        "seq {",
+        "residual if (",
+        " if first else ",
+        "make_divisible(",
+        "max(",
+        "index)",
+        "drop_path",
+        "identity",
+        "hardswish",
+        "hardsigmoid",
+        "bn act=",
+    ]:
+        assert feature in text, feature
+    assert re.search(r"^ *branch \w+ if ", text, re.M)
+    assert re.search(r"^ *seq \w+ if ", text, re.M)
+    assert re.search(r"^0 x ", text, re.M)
+
+
+def test_open_bugs_are_left_out_where_skipped():
+    """The kinds of OPEN_BUGS are never written where the caller skips them (the suite's runs)."""
+    for seed in range(300):
+        assert not random_spec(seed, OPEN_BUGS).kinds & OPEN_BUGS, seed
+
+
 def test_refused_specs_are_refused_at_their_line():
     refused = [s for s in map(random_spec, range(600)) if s.refuse is not None]
     assert len(refused) >= 10

@@ -139,7 +139,9 @@ class Elaborator:
                 node.branches[0].name = str(position)
                 if ir.is_on(node):
                     names[str(position)] = node.span
-            if indexed and not ir.is_on(node):
+            if isinstance(node, ir.Repeat) and node.spliced:
+                pass  # its instances are named in the sequence; the repeat itself is not a module
+            elif indexed and not ir.is_on(node):
                 # a switched-off row of a sequence has no number (the next row takes it)
                 off += 1
                 name = f"{position}(off)" if off == 1 else f"{position}(off{off})"
@@ -153,7 +155,7 @@ class Elaborator:
                     self._label_span(node),
                     f"the first is at {names[node.name]}",
                 )
-            if ir.is_on(node) or not indexed:
+            if (ir.is_on(node) or not indexed) and not getattr(node, "spliced", False):
                 names[node.name] = node.span
             seq.items.append(node)
             if ir.is_on(node) and not isinstance(node, ir.Side):
@@ -322,6 +324,25 @@ class Elaborator:
                 cond=E.lower(b.cond, scope) if b.cond is not None else None,
                 seq=is_seq,
             )
+            o = seq.out_shape
+            if (
+                b.cond is not None
+                and not self.stack
+                and o is not None
+                and xin is not None
+                and (o.h, o.w, o.flat) != (xin.h, xin.w, xin.flat)
+            ):
+                # at the network's level the module follows a width, not a height or a width
+                # of the map that the rows after it are built for
+                self.bag.error(
+                    f"a conditional {'seq' if is_seq else 'branch'} must keep its input's height "
+                    "and width",
+                    b.span,
+                    f"it turns {xin} into {o}; the rows after it cannot depend on a parameter",
+                    "put it in a block (where a condition reads the block's arguments), or drop "
+                    "the condition",
+                )
+                ok = False
             if br.cond is not None and br.flattened and b.body:
                 self.bag.error(
                     f"a conditional branch is one module in PyTorch: its rows cannot be "

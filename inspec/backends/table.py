@@ -100,7 +100,21 @@ def _describe(node: ir.Node) -> tuple[str, str | None, dict[str, Any], dict[str,
         return node.op.title, None, {}, {}
     if isinstance(node, ir.Residual):
         return "residual", None, {}, {}
+    if isinstance(node, ir.Branch):  # a seq's child seq: what it holds
+        return f"seq ({', '.join(_summary(n) for n in node.body.items)})", None, {}, {}
     return node.name, None, {}, {}
+
+
+def _summary(node: ir.Node) -> str:
+    """A short name for a row inside a seq: its op or block, a repeat's count."""
+    if isinstance(node, ir.Repeat):
+        inner = _summary(node.items[0]) if node.items else "nothing"
+        return f"{node.count} x {inner}"
+    if isinstance(node, ir.Call):
+        return node.block.name
+    if isinstance(node, ir.Layer):
+        return node.op.name
+    return "seq" if ir.is_group(node) else node.op.name if getattr(node, "op", None) else "rows"
 
 
 def _row(node: ir.Node, level: int = 0, path: str = "", side: bool = False) -> TableRow:
@@ -128,8 +142,20 @@ def _row(node: ir.Node, level: int = 0, path: str = "", side: bool = False) -> T
 
 def rows(net: ir.Network, granularity: str = "rows") -> list[TableRow]:
     out: list[TableRow] = []
+    nested = {id(r.node): r for r in net.nested_rows}
     for r in net.rows:
         node = r.node
+        if granularity == "rows" and ir.is_group(node) and node.branches[0].is_sequence:
+            # a seq at the top (torchvision's `features`): one row for each of its children
+            br = node.branches[0]
+            for child, sub in br.child_paths():
+                path = f"{br.name}.{sub}" if sub else br.name
+                tr = _row(child, path=path)
+                tr.type = f"{path}: {tr.type}"
+                tr.active = node.active and ir.is_on(child) and br.active
+                tr.checks = list(nested[id(child)].checks) if id(child) in nested else []
+                out.append(tr)
+            continue
         if granularity == "rows":
             tr = _row(node, path=node.name)
             tr.checks = list(r.checks)

@@ -239,7 +239,9 @@ class Scope:
 
     def claim(self, name: str, prefix: str = "") -> str:
         """An attribute that is not a row (a residual's scale, an activation chosen by a parameter)."""
-        return unique(ident(prefix + name), self.attrs | self.members)
+        name = unique(ident(prefix + name), self.attrs | self.members)
+        self.attrs.add(name)  # a second claim of the same name gets another
+        return name
 
     def local(self, name: str) -> str:
         return unique(ident(name), self.locals)

@@ -441,6 +441,7 @@ class Generator:
         prev = None
         for node in items:
             handler = _HANDLERS[type(node)]
+            before = chan
             chan, cur = handler(
                 self,
                 scope,
@@ -453,6 +454,17 @@ class Generator:
                 depth,
                 prev,
             )
+            cond = None if isinstance(node, ir.Side) else ir.row_cond(node)
+            if isinstance(node, ir.Residual) and node.skip_if is not None:
+                cond = node.skip_if  # without the skip, the body may change the size
+            if cond is not None and _changes_size(node):  # the output's size follows it
+                self.frames[-1].spatial.update(translate(cond, scope.env).deps)
+            if isinstance(node, ir.Residual):
+                cond = None
+            if cond is not None and chan.src != before.src:  # the width follows the condition
+                c = translate(cond, scope.env)
+                src = f"{chan.wrap(P_IF + 1)} if {c.wrap(P_IF + 1)} else {before.wrap(P_IF)}"
+                chan = Sym(src, P_IF, False, chan.has_div or before.has_div, chan.deps | c.deps)
             prev = node
         if cur != var_out:
             scope.fwd.append(Line(f"{var_out} = {cur}", depth=depth))
@@ -577,7 +589,6 @@ class Generator:
                 seq = self._group(br, chan, scope.env, pre, fresh)
             else:
                 seq = self.sequential(items, chan, scope.env, pre, fresh)
-            var = pre[0].code.split(":")[0] if pre else ""
             if seq is None:
                 raise CodegenError(
                     f"{br.span}: branch '{br.name}' must be one module in PyTorch (its rows are "
@@ -586,12 +597,11 @@ class Generator:
                 )
             expr, _, paths, _ = seq
             attr = scope.member(br, prefix)
-            if pre and br.cond is not None:  # the list is built only when the branch is on
+            if pre and br.cond is not None:  # the lists are built only when the branch is on
                 cond = translate(br.cond, scope.env).src
-                scope.init.append(Line(f"{var}: list[nn.Module] = []"))
                 scope.init.append(Line(f"if {cond}:"))
-                scope.init += [Line(ln.code, ln.comment, ln.depth + 1) for ln in pre[1:]]
-                scope.init.append(Line(f"self.{attr} = nn.Sequential(*{var}) if {var} else None"))
+                scope.init += [Line(ln.code, ln.comment, ln.depth + 1) for ln in pre]
+                self._assign(scope, br, attr, expr, scope.env)
             else:
                 scope.init += pre
                 self._assign(scope, br, attr, expr, scope.env)
@@ -670,7 +680,7 @@ class Generator:
             pre += _module_list(var, parts)
             flat = [(f"{k}.{p}" if p else str(k), layer) for k, p, layer in paths]
             return f"nn.Sequential(*{var})", chan, flat, []
-        if len(parts) == 1 and not parts[0][0].startswith("*"):
+        if len(parts) == 1 and _bare(items):  # the branch is its one layer (ir.Branch.single)
             return parts[0][0], chan, [(p, layer) for _, p, layer in paths], []
         flat = [(f"{k}.{p}" if p else str(k), layer) for k, p, layer in paths]
         return f"nn.Sequential({', '.join(e for e, _ in parts)})", chan, flat, []
@@ -681,7 +691,7 @@ class Generator:
         if r is None:
             return None
         expr, out, ps, cs = r
-        if not expr.startswith("nn.Sequential("):
+        if _bare(br.body.items):  # one layer: still a Sequential of its own
             expr = f"nn.Sequential({expr})"
             ps = [(f"0.{p}" if p else "0", layer) for p, layer in ps]
         return expr, out, ps, cs
@@ -873,6 +883,26 @@ def _used_helpers(helpers: list[tuple[str, str]], code: str) -> list[str]:
         texts = code + "\n".join(text for n, text in helpers if n in used)
 
 
+def _changes_size(node: ir.Node) -> bool:
+    """Whether a node (as if it were on) gives another height or width than its input."""
+    out = node.out_shape
+    if ir.is_group(node) or (isinstance(node, ir.Residual) and not node.skip):
+        out = node.branches[0].body.out_shape if ir.is_group(node) else node.body.out_shape
+    x = node.in_shape
+    return x is not None and out is not None and (x.h, x.w, x.flat) != (out.h, out.w, out.flat)
+
+
+def _bare(items) -> bool:
+    """Whether a branch's rows are one plain layer, which is the branch's module itself."""
+    return (
+        len(items) == 1
+        and isinstance(items[0], ir.Layer)
+        and items[0].label is None
+        and items[0].cond is None
+        and items[0].one_module
+    )
+
+
 def _const_value(e) -> Any:
     """The value of a constant IR expression (a block parameter's literal default)."""
     return getattr(fold(e), "value", None)
@@ -934,8 +964,10 @@ def _inplace_ok(node: ir.Node, prev: ir.Node | None) -> bool:
         return False
     if prev.cond is not None:  # a row a parameter may switch off: its input would be overwritten
         return False
-    if isinstance(prev, (ir.Merge, ir.Residual)):
-        return True
+    if isinstance(prev, ir.Merge):  # a merge of two or more makes a fresh tensor; a seq may not
+        return len(prev.branches) > 1 and not prev.group
+    if isinstance(prev, ir.Residual):  # without its skip, the body's last row may hand x back
+        return prev.skip_if is None
     return isinstance(prev, ir.Layer) and prev.op.category in SAFE_INPLACE_AFTER
 
 

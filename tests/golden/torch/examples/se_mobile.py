@@ -21,6 +21,10 @@ class SeMobile(nn.Module):
 
     def __init__(self, num_classes: int = 10, width: float = 1.0) -> None:
         super().__init__()
+        if width != 1.0:
+            raise ValueError(
+                f"compiled for width=1.0, got {width!r}: this argument fixes the module's structure; run `inspec compile -p width=...`"
+            )
         self.features = nn.Sequential(
             nn.Sequential(
                 nn.Conv2d(

@@ -26,6 +26,10 @@ class EfficientnetB0(nn.Module):
         stochastic_depth_prob: float = 0.2,
     ) -> None:
         super().__init__()
+        if width_mult != 1.0:
+            raise ValueError(
+                f"compiled for width_mult=1.0, got {width_mult!r}: this argument fixes the module's structure; run `inspec compile -p width_mult=...`"
+            )
         self.features = nn.Sequential(
             nn.Sequential(
                 nn.Conv2d(
@@ -328,8 +332,8 @@ class DropPath(nn.Module):
         if not self.training or self.p == 0.0:
             return x
         keep = 1.0 - self.p
-        mask = torch.empty([x.shape[0]] + [1] * (x.ndim - 1), dtype=x.dtype, device=x.device)
-        mask = mask.bernoulli_(keep)
+        shape = [x.shape[0]] + [1] * (x.ndim - 1)
+        mask = torch.empty(shape, dtype=x.dtype, device=x.device).bernoulli_(keep)
         if keep > 0.0:
             mask.div_(keep)
         return x * mask

@@ -133,7 +133,11 @@ class XceptionBlock(nn.Module):
             if out != in_channels or stride != 1
             else None
         )
-        self.skipbn = nn.BatchNorm2d(out) if out != in_channels or stride != 1 else None
+        self.skipbn = (
+            nn.BatchNorm2d(out if out != in_channels or stride != 1 else in_channels)
+            if out != in_channels or stride != 1
+            else None
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         rep = self.rep(x)  # N x 128 x 74 x 74

@@ -25,6 +25,14 @@ class MobilenetV2(nn.Module):
         dropout: float = 0.2,
     ) -> None:
         super().__init__()
+        if width_mult != 1.0:
+            raise ValueError(
+                f"compiled for width_mult=1.0, got {width_mult!r}: this argument fixes the module's structure; run `inspec compile -p width_mult=...`"
+            )
+        if round_nearest != 8:
+            raise ValueError(
+                f"compiled for round_nearest=8, got {round_nearest!r}: this argument fixes the module's structure; run `inspec compile -p round_nearest=...`"
+            )
         self.features = nn.Sequential(
             nn.Sequential(
                 nn.Conv2d(
@@ -94,30 +102,17 @@ class MobilenetV2(nn.Module):
                 width_mult,
                 round_nearest,
             ),
-            InvertedResidual(
-                make_divisible(64 * width_mult, round_nearest),
-                6,
-                64,
-                1,
-                width_mult,
-                round_nearest,
-            ),
-            InvertedResidual(
-                make_divisible(64 * width_mult, round_nearest),
-                6,
-                64,
-                1,
-                width_mult,
-                round_nearest,
-            ),
-            InvertedResidual(
-                make_divisible(64 * width_mult, round_nearest),
-                6,
-                64,
-                1,
-                width_mult,
-                round_nearest,
-            ),
+            *[
+                InvertedResidual(
+                    make_divisible(64 * width_mult, round_nearest),
+                    6,
+                    64,
+                    1,
+                    width_mult,
+                    round_nearest,
+                )
+                for _ in range(3)
+            ],
             InvertedResidual(
                 make_divisible(64 * width_mult, round_nearest),
                 6,

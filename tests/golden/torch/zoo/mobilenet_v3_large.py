@@ -26,6 +26,14 @@ class MobilenetV3Large(nn.Module):
         dropout: float = 0.2,
     ) -> None:
         super().__init__()
+        if width_mult != 1.0:
+            raise ValueError(
+                f"compiled for width_mult=1.0, got {width_mult!r}: this argument fixes the module's structure; run `inspec compile -p width_mult=...`"
+            )
+        if reduced_tail:
+            raise ValueError(
+                f"compiled for reduced_tail=false, got {reduced_tail!r}: this argument fixes the module's structure; run `inspec compile -p reduced_tail=...`"
+            )
         if dilated:
             raise ValueError(
                 f"compiled for dilated=false, got {dilated!r}: this argument fixes the module's structure; run `inspec compile -p dilated=...`"
@@ -51,7 +59,7 @@ class MobilenetV3Large(nn.Module):
                 16,
                 16,
                 False,
-                "RE",
+                "relu",
                 1,
                 width_mult,
             ),
@@ -61,7 +69,7 @@ class MobilenetV3Large(nn.Module):
                 64,
                 24,
                 False,
-                "RE",
+                "relu",
                 2,
                 width_mult,
             ),
@@ -71,12 +79,19 @@ class MobilenetV3Large(nn.Module):
                 72,
                 24,
                 False,
-                "RE",
+                "relu",
                 1,
                 width_mult,
             ),
             Bneck(
-                make_divisible(24 * width_mult, 8), 5, 72, 40, True, "RE", 2, width_mult
+                make_divisible(24 * width_mult, 8),
+                5,
+                72,
+                40,
+                True,
+                "relu",
+                2,
+                width_mult,
             ),
             Bneck(
                 make_divisible(40 * width_mult, 8),
@@ -84,7 +99,7 @@ class MobilenetV3Large(nn.Module):
                 120,
                 40,
                 True,
-                "RE",
+                "relu",
                 1,
                 width_mult,
             ),
@@ -94,7 +109,7 @@ class MobilenetV3Large(nn.Module):
                 120,
                 40,
                 True,
-                "RE",
+                "relu",
                 1,
                 width_mult,
             ),
@@ -104,7 +119,7 @@ class MobilenetV3Large(nn.Module):
                 240,
                 80,
                 False,
-                "HS",
+                "hardswish",
                 2,
                 width_mult,
             ),
@@ -114,7 +129,7 @@ class MobilenetV3Large(nn.Module):
                 200,
                 80,
                 False,
-                "HS",
+                "hardswish",
                 1,
                 width_mult,
             ),
@@ -124,7 +139,7 @@ class MobilenetV3Large(nn.Module):
                 184,
                 80,
                 False,
-                "HS",
+                "hardswish",
                 1,
                 width_mult,
             ),
@@ -134,7 +149,7 @@ class MobilenetV3Large(nn.Module):
                 184,
                 80,
                 False,
-                "HS",
+                "hardswish",
                 1,
                 width_mult,
             ),
@@ -144,7 +159,7 @@ class MobilenetV3Large(nn.Module):
                 480,
                 112,
                 True,
-                "HS",
+                "hardswish",
                 1,
                 width_mult,
             ),
@@ -154,7 +169,7 @@ class MobilenetV3Large(nn.Module):
                 672,
                 112,
                 True,
-                "HS",
+                "hardswish",
                 1,
                 width_mult,
             ),
@@ -164,7 +179,7 @@ class MobilenetV3Large(nn.Module):
                 672,
                 80 if reduced_tail else 160,
                 True,
-                "HS",
+                "hardswish",
                 2,
                 width_mult,
                 2 if dilated else 1,
@@ -175,7 +190,7 @@ class MobilenetV3Large(nn.Module):
                 480 if reduced_tail else 960,
                 80 if reduced_tail else 160,
                 True,
-                "HS",
+                "hardswish",
                 1,
                 width_mult,
                 2 if dilated else 1,
@@ -186,7 +201,7 @@ class MobilenetV3Large(nn.Module):
                 480 if reduced_tail else 960,
                 80 if reduced_tail else 160,
                 True,
-                "HS",
+                "hardswish",
                 1,
                 width_mult,
                 2 if dilated else 1,
@@ -233,7 +248,7 @@ class MobilenetV3Large(nn.Module):
 class SqueezeExcitation(nn.Module):
     """Block `squeeze_excitation` of specs/zoo/blocks/mobilenet.isp (line 43).
 
-    Shape comments are for the instance (1(off2)), input N x 16 x 112 x 112.
+    Shape comments are for the instance (1(off)), input N x 16 x 112 x 112.
     """
 
     def __init__(self, in_channels: int, squeeze: int) -> None:
@@ -256,7 +271,7 @@ class SqueezeExcitation(nn.Module):
 
 
 class Bneck(nn.Module):
-    """Block `bneck` of specs/zoo/blocks/mobilenet.isp (line 68).
+    """Block `bneck` of specs/zoo/blocks/mobilenet.isp (line 64).
 
     Args:
         in_channels: channels of the input (the spec's `in`)
@@ -292,118 +307,49 @@ class Bneck(nn.Module):
                 f"compiled for dilation=1, got {dilation!r}: this argument fixes the module's structure"
             )
         layers: list[nn.Module] = []
-        if hidden != in_channels and nl == "RE":
-            layers.append(
-                nn.Sequential(
-                    nn.Conv2d(in_channels, hidden, kernel_size=1, bias=False),
-                    nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01),
-                    nn.ReLU(inplace=True),
-                )
-            )
-        if hidden != in_channels and nl == "HS":
-            layers.append(
-                nn.Sequential(
-                    nn.Conv2d(
-                        hidden if hidden != in_channels and nl == "RE" else in_channels,
-                        hidden,
-                        kernel_size=1,
-                        bias=False,
-                    ),
-                    nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01),
-                    nn.Hardswish(inplace=True),
-                )
-            )
-        if nl == "RE":
-            layers.append(
-                nn.Sequential(
-                    nn.Conv2d(
-                        hidden
-                        if hidden != in_channels and nl == "HS"
-                        else hidden
-                        if hidden != in_channels and nl == "RE"
-                        else in_channels,
-                        hidden,
-                        kernel_size=k,
-                        stride=1 if dilation > 1 else s,
-                        padding=(k - 1) // 2,
-                        dilation=dilation,
-                        groups=hidden,
-                        bias=False,
-                    ),
-                    nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01),
-                    nn.ReLU(inplace=True),
-                )
-            )
-        if nl == "HS":
-            layers.append(
-                nn.Sequential(
-                    nn.Conv2d(
-                        hidden
-                        if nl == "RE"
-                        else hidden
-                        if hidden != in_channels and nl == "HS"
-                        else hidden
-                        if hidden != in_channels and nl == "RE"
-                        else in_channels,
-                        hidden,
-                        kernel_size=k,
-                        stride=1 if dilation > 1 else s,
-                        padding=(k - 1) // 2,
-                        dilation=dilation,
-                        groups=hidden,
-                        bias=False,
-                    ),
-                    nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01),
-                    nn.Hardswish(inplace=True),
-                )
-            )
-        if se:
-            layers.append(
-                SqueezeExcitation(
-                    hidden
-                    if nl == "HS"
-                    else hidden
-                    if nl == "RE"
-                    else hidden
-                    if hidden != in_channels and nl == "HS"
-                    else hidden
-                    if hidden != in_channels and nl == "RE"
-                    else in_channels,
-                    make_divisible(hidden // 4, 8),
-                )
-            )
-        layers.append(
-            nn.Sequential(
+        layers.extend(
+            [
+                nn.Conv2d(in_channels, hidden, kernel_size=1, bias=False),
+                nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01),
+            ]
+        )
+        if nl == "relu":
+            layers.append(nn.ReLU(inplace=True))
+        if nl == "hardswish":
+            layers.append(nn.Hardswish())
+        layers_2: list[nn.Module] = []
+        layers_2.extend(
+            [
                 nn.Conv2d(
-                    whole(
-                        hidden
-                        if nl == "HS"
-                        else hidden
-                        if nl == "RE"
-                        else hidden
-                        if hidden != in_channels and nl == "HS"
-                        else hidden
-                        if hidden != in_channels and nl == "RE"
-                        else in_channels
-                    )
-                    if se
-                    else hidden
-                    if nl == "HS"
-                    else hidden
-                    if nl == "RE"
-                    else hidden
-                    if hidden != in_channels and nl == "HS"
-                    else hidden
-                    if hidden != in_channels and nl == "RE"
-                    else in_channels,
-                    out,
-                    kernel_size=1,
+                    hidden if hidden != in_channels else in_channels,
+                    hidden,
+                    kernel_size=k,
+                    stride=1 if dilation > 1 else s,
+                    padding=(k - 1) // 2,
+                    dilation=dilation,
+                    groups=hidden,
                     bias=False,
                 ),
+                nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01),
+            ]
+        )
+        if nl == "relu":
+            layers_2.append(nn.ReLU(inplace=True))
+        if nl == "hardswish":
+            layers_2.append(nn.Hardswish())
+        layers_3: list[nn.Module] = []
+        if hidden != in_channels:
+            layers_3.append(nn.Sequential(*layers))
+        layers_3.append(nn.Sequential(*layers_2))
+        if se:
+            layers_3.append(SqueezeExcitation(hidden, make_divisible(hidden // 4, 8)))
+        layers_3.append(
+            nn.Sequential(
+                nn.Conv2d(hidden, out, kernel_size=1, bias=False),
                 nn.BatchNorm2d(out, eps=0.001, momentum=0.01),
             )
         )
-        self.block = nn.Sequential(*layers)
+        self.block = nn.Sequential(*layers_3)
         self.use_residual = s == 1 and in_channels == out
 
     def forward(self, x: Tensor) -> Tensor:
@@ -422,10 +368,3 @@ def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> 
     if new_v < 0.9 * v:
         new_v += divisor
     return int(new_v)
-
-
-def whole(value: float) -> int:
-    """A whole number computed from the constructor's arguments (a channel count, a size)."""
-    if value != int(value):
-        raise ValueError(f"{value} is not a whole number: the spec needs one here")
-    return int(value)

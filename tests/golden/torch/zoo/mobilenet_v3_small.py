@@ -26,6 +26,14 @@ class MobilenetV3Small(nn.Module):
         dropout: float = 0.2,
     ) -> None:
         super().__init__()
+        if width_mult != 1.0:
+            raise ValueError(
+                f"compiled for width_mult=1.0, got {width_mult!r}: this argument fixes the module's structure; run `inspec compile -p width_mult=...`"
+            )
+        if reduced_tail:
+            raise ValueError(
+                f"compiled for reduced_tail=false, got {reduced_tail!r}: this argument fixes the module's structure; run `inspec compile -p reduced_tail=...`"
+            )
         if dilated:
             raise ValueError(
                 f"compiled for dilated=false, got {dilated!r}: this argument fixes the module's structure; run `inspec compile -p dilated=...`"
@@ -46,7 +54,14 @@ class MobilenetV3Small(nn.Module):
                 nn.Hardswish(inplace=True),
             ),
             Bneck(
-                make_divisible(16 * width_mult, 8), 3, 16, 16, True, "RE", 2, width_mult
+                make_divisible(16 * width_mult, 8),
+                3,
+                16,
+                16,
+                True,
+                "relu",
+                2,
+                width_mult,
             ),
             Bneck(
                 make_divisible(16 * width_mult, 8),
@@ -54,7 +69,7 @@ class MobilenetV3Small(nn.Module):
                 72,
                 24,
                 False,
-                "RE",
+                "relu",
                 2,
                 width_mult,
             ),
@@ -64,12 +79,19 @@ class MobilenetV3Small(nn.Module):
                 88,
                 24,
                 False,
-                "RE",
+                "relu",
                 1,
                 width_mult,
             ),
             Bneck(
-                make_divisible(24 * width_mult, 8), 5, 96, 40, True, "HS", 2, width_mult
+                make_divisible(24 * width_mult, 8),
+                5,
+                96,
+                40,
+                True,
+                "hardswish",
+                2,
+                width_mult,
             ),
             Bneck(
                 make_divisible(40 * width_mult, 8),
@@ -77,7 +99,7 @@ class MobilenetV3Small(nn.Module):
                 240,
                 40,
                 True,
-                "HS",
+                "hardswish",
                 1,
                 width_mult,
             ),
@@ -87,7 +109,7 @@ class MobilenetV3Small(nn.Module):
                 240,
                 40,
                 True,
-                "HS",
+                "hardswish",
                 1,
                 width_mult,
             ),
@@ -97,7 +119,7 @@ class MobilenetV3Small(nn.Module):
                 120,
                 48,
                 True,
-                "HS",
+                "hardswish",
                 1,
                 width_mult,
             ),
@@ -107,7 +129,7 @@ class MobilenetV3Small(nn.Module):
                 144,
                 48,
                 True,
-                "HS",
+                "hardswish",
                 1,
                 width_mult,
             ),
@@ -117,7 +139,7 @@ class MobilenetV3Small(nn.Module):
                 288,
                 48 if reduced_tail else 96,
                 True,
-                "HS",
+                "hardswish",
                 2,
                 width_mult,
                 2 if dilated else 1,
@@ -128,7 +150,7 @@ class MobilenetV3Small(nn.Module):
                 288 if reduced_tail else 576,
                 48 if reduced_tail else 96,
                 True,
-                "HS",
+                "hardswish",
                 1,
                 width_mult,
                 2 if dilated else 1,
@@ -139,7 +161,7 @@ class MobilenetV3Small(nn.Module):
                 288 if reduced_tail else 576,
                 48 if reduced_tail else 96,
                 True,
-                "HS",
+                "hardswish",
                 1,
                 width_mult,
                 2 if dilated else 1,
@@ -209,7 +231,7 @@ class SqueezeExcitation(nn.Module):
 
 
 class Bneck(nn.Module):
-    """Block `bneck` of specs/zoo/blocks/mobilenet.isp (line 68).
+    """Block `bneck` of specs/zoo/blocks/mobilenet.isp (line 64).
 
     Args:
         in_channels: channels of the input (the spec's `in`)
@@ -245,118 +267,49 @@ class Bneck(nn.Module):
                 f"compiled for dilation=1, got {dilation!r}: this argument fixes the module's structure"
             )
         layers: list[nn.Module] = []
-        if hidden != in_channels and nl == "RE":
-            layers.append(
-                nn.Sequential(
-                    nn.Conv2d(in_channels, hidden, kernel_size=1, bias=False),
-                    nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01),
-                    nn.ReLU(inplace=True),
-                )
-            )
-        if hidden != in_channels and nl == "HS":
-            layers.append(
-                nn.Sequential(
-                    nn.Conv2d(
-                        hidden if hidden != in_channels and nl == "RE" else in_channels,
-                        hidden,
-                        kernel_size=1,
-                        bias=False,
-                    ),
-                    nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01),
-                    nn.Hardswish(inplace=True),
-                )
-            )
-        if nl == "RE":
-            layers.append(
-                nn.Sequential(
-                    nn.Conv2d(
-                        hidden
-                        if hidden != in_channels and nl == "HS"
-                        else hidden
-                        if hidden != in_channels and nl == "RE"
-                        else in_channels,
-                        hidden,
-                        kernel_size=k,
-                        stride=1 if dilation > 1 else s,
-                        padding=(k - 1) // 2,
-                        dilation=dilation,
-                        groups=hidden,
-                        bias=False,
-                    ),
-                    nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01),
-                    nn.ReLU(inplace=True),
-                )
-            )
-        if nl == "HS":
-            layers.append(
-                nn.Sequential(
-                    nn.Conv2d(
-                        hidden
-                        if nl == "RE"
-                        else hidden
-                        if hidden != in_channels and nl == "HS"
-                        else hidden
-                        if hidden != in_channels and nl == "RE"
-                        else in_channels,
-                        hidden,
-                        kernel_size=k,
-                        stride=1 if dilation > 1 else s,
-                        padding=(k - 1) // 2,
-                        dilation=dilation,
-                        groups=hidden,
-                        bias=False,
-                    ),
-                    nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01),
-                    nn.Hardswish(inplace=True),
-                )
-            )
-        if se:
-            layers.append(
-                SqueezeExcitation(
-                    hidden
-                    if nl == "HS"
-                    else hidden
-                    if nl == "RE"
-                    else hidden
-                    if hidden != in_channels and nl == "HS"
-                    else hidden
-                    if hidden != in_channels and nl == "RE"
-                    else in_channels,
-                    make_divisible(hidden // 4, 8),
-                )
-            )
-        layers.append(
-            nn.Sequential(
+        layers.extend(
+            [
+                nn.Conv2d(in_channels, hidden, kernel_size=1, bias=False),
+                nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01),
+            ]
+        )
+        if nl == "relu":
+            layers.append(nn.ReLU(inplace=True))
+        if nl == "hardswish":
+            layers.append(nn.Hardswish())
+        layers_2: list[nn.Module] = []
+        layers_2.extend(
+            [
                 nn.Conv2d(
-                    whole(
-                        hidden
-                        if nl == "HS"
-                        else hidden
-                        if nl == "RE"
-                        else hidden
-                        if hidden != in_channels and nl == "HS"
-                        else hidden
-                        if hidden != in_channels and nl == "RE"
-                        else in_channels
-                    )
-                    if se
-                    else hidden
-                    if nl == "HS"
-                    else hidden
-                    if nl == "RE"
-                    else hidden
-                    if hidden != in_channels and nl == "HS"
-                    else hidden
-                    if hidden != in_channels and nl == "RE"
-                    else in_channels,
-                    out,
-                    kernel_size=1,
+                    hidden if hidden != in_channels else in_channels,
+                    hidden,
+                    kernel_size=k,
+                    stride=1 if dilation > 1 else s,
+                    padding=(k - 1) // 2,
+                    dilation=dilation,
+                    groups=hidden,
                     bias=False,
                 ),
+                nn.BatchNorm2d(hidden, eps=0.001, momentum=0.01),
+            ]
+        )
+        if nl == "relu":
+            layers_2.append(nn.ReLU(inplace=True))
+        if nl == "hardswish":
+            layers_2.append(nn.Hardswish())
+        layers_3: list[nn.Module] = []
+        if hidden != in_channels:
+            layers_3.append(nn.Sequential(*layers))
+        layers_3.append(nn.Sequential(*layers_2))
+        if se:
+            layers_3.append(SqueezeExcitation(hidden, make_divisible(hidden // 4, 8)))
+        layers_3.append(
+            nn.Sequential(
+                nn.Conv2d(hidden, out, kernel_size=1, bias=False),
                 nn.BatchNorm2d(out, eps=0.001, momentum=0.01),
             )
         )
-        self.block = nn.Sequential(*layers)
+        self.block = nn.Sequential(*layers_3)
         self.use_residual = s == 1 and in_channels == out
 
     def forward(self, x: Tensor) -> Tensor:
@@ -375,10 +328,3 @@ def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> 
     if new_v < 0.9 * v:
         new_v += divisor
     return int(new_v)
-
-
-def whole(value: float) -> int:
-    """A whole number computed from the constructor's arguments (a channel count, a size)."""
-    if value != int(value):
-        raise ValueError(f"{value} is not a whole number: the spec needs one here")
-    return int(value)

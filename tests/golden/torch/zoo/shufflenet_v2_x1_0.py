@@ -27,26 +27,13 @@ class ShufflenetV2X10(nn.Module):
         )
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
         self.stage2 = nn.Sequential(
-            ShuffleDown(24, 116),
-            ShuffleUnit(116, 116),
-            ShuffleUnit(116, 116),
-            ShuffleUnit(116, 116),
+            ShuffleDown(24, 116), *[ShuffleUnit(116, 116) for _ in range(3)]
         )
         self.stage3 = nn.Sequential(
-            ShuffleDown(116, 232),
-            ShuffleUnit(232, 232),
-            ShuffleUnit(232, 232),
-            ShuffleUnit(232, 232),
-            ShuffleUnit(232, 232),
-            ShuffleUnit(232, 232),
-            ShuffleUnit(232, 232),
-            ShuffleUnit(232, 232),
+            ShuffleDown(116, 232), *[ShuffleUnit(232, 232) for _ in range(7)]
         )
         self.stage4 = nn.Sequential(
-            ShuffleDown(232, 464),
-            ShuffleUnit(464, 464),
-            ShuffleUnit(464, 464),
-            ShuffleUnit(464, 464),
+            ShuffleDown(232, 464), *[ShuffleUnit(464, 464) for _ in range(3)]
         )
         self.conv5 = nn.Sequential(
             nn.Conv2d(464, 1024, kernel_size=1, bias=False),
@@ -71,7 +58,7 @@ class ShufflenetV2X10(nn.Module):
 
 
 class ShuffleDown(nn.Module):
-    """Block `shuffle_down` of specs/zoo/blocks/shufflenet.isp (line 36).
+    """Block `shuffle_down` of specs/zoo/blocks/shufflenet.isp (line 45).
 
     Args:
         in_channels: channels of the input (the spec's `in`)
@@ -126,7 +113,7 @@ class ShuffleDown(nn.Module):
 
 
 class ShuffleUnit(nn.Module):
-    """Block `shuffle_unit` of specs/zoo/blocks/shufflenet.isp (line 17).
+    """Block `shuffle_unit` of specs/zoo/blocks/shufflenet.isp (line 26).
 
     Args:
         in_channels: channels of the input (the spec's `in`)

@@ -27,26 +27,13 @@ class ShufflenetV2X20(nn.Module):
         )
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
         self.stage2 = nn.Sequential(
-            ShuffleDown(24, 244),
-            ShuffleUnit(244, 244),
-            ShuffleUnit(244, 244),
-            ShuffleUnit(244, 244),
+            ShuffleDown(24, 244), *[ShuffleUnit(244, 244) for _ in range(3)]
         )
         self.stage3 = nn.Sequential(
-            ShuffleDown(244, 488),
-            ShuffleUnit(488, 488),
-            ShuffleUnit(488, 488),
-            ShuffleUnit(488, 488),
-            ShuffleUnit(488, 488),
-            ShuffleUnit(488, 488),
-            ShuffleUnit(488, 488),
-            ShuffleUnit(488, 488),
+            ShuffleDown(244, 488), *[ShuffleUnit(488, 488) for _ in range(7)]
         )
         self.stage4 = nn.Sequential(
-            ShuffleDown(488, 976),
-            ShuffleUnit(976, 976),
-            ShuffleUnit(976, 976),
-            ShuffleUnit(976, 976),
+            ShuffleDown(488, 976), *[ShuffleUnit(976, 976) for _ in range(3)]
         )
         self.conv5 = nn.Sequential(
             nn.Conv2d(976, 2048, kernel_size=1, bias=False),
@@ -71,7 +58,7 @@ class ShufflenetV2X20(nn.Module):
 
 
 class ShuffleDown(nn.Module):
-    """Block `shuffle_down` of specs/zoo/blocks/shufflenet.isp (line 36).
+    """Block `shuffle_down` of specs/zoo/blocks/shufflenet.isp (line 45).
 
     Args:
         in_channels: channels of the input (the spec's `in`)
@@ -126,7 +113,7 @@ class ShuffleDown(nn.Module):
 
 
 class ShuffleUnit(nn.Module):
-    """Block `shuffle_unit` of specs/zoo/blocks/shufflenet.isp (line 17).
+    """Block `shuffle_unit` of specs/zoo/blocks/shufflenet.isp (line 26).
 
     Args:
         in_channels: channels of the input (the spec's `in`)
