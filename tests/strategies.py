@@ -2674,8 +2674,11 @@ class _Gen:
             text = f"{op} {{\n  branch refused {{ conv 1x1 {x.c} }}\n}}"
             raw = Raw(text, f"{op} {{ ... }} needs two or more branches")
         elif kind == "seq_label":
-            # on one line: the error names the seq's line or the label's
-            row = c.pick(["conv (refused) 1x1 2", "relu; maxpool (refused) 1x1/1"])
+            # on one line: the error names the seq's line or the label's. A seq names labelled
+            # rows (an OrderedDict) unless it switches or repeats rows, which it numbers
+            row = c.pick(
+                ["conv (refused) 1x1 2; 2 x relu", "relu if true; maxpool (refused) 1x1/1"]
+            )
             raw = Raw(f"seq {{ {row} }}", "a seq is one")
         elif kind == "residual_if_top":
             extra = self.param("extra")

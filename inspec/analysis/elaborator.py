@@ -118,6 +118,7 @@ class Elaborator:
                 indexed
                 and isinstance(node, ir.Repeat)
                 and node.label is None
+                and node.template is None
                 and node.cond is None
                 and node.active
             ):
@@ -139,7 +140,16 @@ class Elaborator:
                 node.branches[0].name = str(position)
                 if ir.is_on(node):
                     names[str(position)] = node.span
-            if isinstance(node, ir.Repeat) and node.spliced:
+            if isinstance(node, ir.Repeat) and node.template:
+                for item in node.items:  # its instances are attributes of this scope
+                    if item.name in names:
+                        self.bag.error(
+                            f"duplicate label: '{item.name}' is already used in this scope",
+                            self._label_span(node),
+                            f"the first is at {names[item.name]}",
+                        )
+                    names[item.name] = item.span
+            elif isinstance(node, ir.Repeat) and node.spliced:
                 pass  # its instances are named in the sequence; the repeat itself is not a module
             elif indexed and not ir.is_on(node):
                 # a switched-off row of a sequence has no number (the next row takes it)
@@ -155,7 +165,8 @@ class Elaborator:
                     self._label_span(node),
                     f"the first is at {names[node.name]}",
                 )
-            if (ir.is_on(node) or not indexed) and not getattr(node, "spliced", False):
+            transparent = getattr(node, "spliced", False) or getattr(node, "template", None)
+            if (ir.is_on(node) or not indexed) and not transparent:
                 names[node.name] = node.span
             seq.items.append(node)
             if ir.is_on(node) and not isinstance(node, ir.Side):
@@ -228,20 +239,32 @@ class Elaborator:
         br = A.Branch(s.name, s.body, s.span, s.cond)
         node = self.merge("concat", (), (br,), s.span, x, scope, counters, names, is_seq=True)
         if node is not None and node.branches and node.branches[0].flattened:
-            for item in node.branches[0].body.items:
-                self._not_in_seq(item)
+            items = node.branches[0].body.items
+            numbered = any(
+                ir.row_cond(n) is not None or (isinstance(n, ir.Repeat) and n.label is None)
+                for n in items
+            )
+            for item in items:
+                self._not_in_seq(item, numbered)
             return None
         return node
 
-    def _not_in_seq(self, item: ir.Node) -> None:
+    def _not_in_seq(self, item: ir.Node, numbered: bool) -> None:
         """Why a row cannot be one child of a seq's nn.Sequential, if it cannot."""
-        seq_is = "a seq is one nn.Sequential, its rows numbered"
-        if isinstance(item, (ir.Layer, ir.Call, ir.Repeat)) and item.label is not None:
+        seq_is = "a seq is one nn.Sequential"
+        if isinstance(item, ir.Repeat) and item.template:
             self.bag.error(
-                f"{seq_is}: a row in it takes no label ('{item.label}')",
+                f"{seq_is}: a repeat's named instances ('{item.template}1..') belong in a block",
                 self._label_span(item),
-                "drop the label (its number is its name), or use a block whose rows are labelled",
             )
+        elif isinstance(item, (ir.Layer, ir.Call, ir.Repeat)) and item.label is not None:
+            if numbered:
+                self.bag.error(
+                    f"{seq_is}: a seq that switches or repeats rows numbers them, so a row in it "
+                    f"takes no label ('{item.label}')",
+                    self._label_span(item),
+                    "drop the labels, or the conditions and repeats, of this seq",
+                )
         elif isinstance(item, ir.Layer) and not item.one_module:
             self.bag.error(
                 f"{seq_is}: this {item.op.name} row is not one module (it is applied in forward: "
@@ -479,8 +502,11 @@ class Elaborator:
             return None
         row = s.row
         base = row.op
-        name = self._name(base, row.label, counters)
-        node = ir.Repeat(name=name, span=s.span, in_shape=x, count=n)
+        # a label ending in `1..` names the instances (`(denselayer1..)`: denselayer1, denselayer2,
+        # ...), attributes of the enclosing scope, as torchvision's add_module("denselayer%d")
+        template = ident(row.label[:-3]) if row.label and row.label.endswith("1..") else None
+        name = f"{template}(x)" if template else self._name(base, row.label, counters)
+        node = ir.Repeat(name=name, span=s.span, in_shape=x, count=n, template=template)
         node.auto = base if row.label is None else None
         cur = x
         cost = ZERO
@@ -493,7 +519,9 @@ class Elaborator:
             if item is None:
                 cur = None
                 break
-            item.name = str(k)
+            item.name = f"{template}{k + 1}" if template else str(k)
+            if template:
+                item.label, item.auto = item.name, None
             node.items.append(item)
             cost = cost + item.cost
             depth += item.depth

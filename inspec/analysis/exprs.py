@@ -230,6 +230,10 @@ def _fold(e: Expr, memo: dict) -> Expr:
         a, b = fold_(e.left), fold_(e.right)
         if _number(a) and _number(b) and e.op in _ARITH and not (e.op in "//%" and b.value == 0):
             return Lit(e.span, _ARITH[e.op](a.value, b.value))
+        if e.op == "+":
+            gathered = _gather(e.span, a, b)  # in + g + g + g is in + g * 3
+            if gathered is not None:
+                return gathered
         if _number(a) and _number(b) and e.op in _COMPARE:
             return Lit(e.span, _COMPARE[e.op](a.value, b.value))
         if _truth(a) is not None and _truth(b) is not None and e.op in ("and", "or"):
@@ -255,6 +259,49 @@ def _fold(e: Expr, memo: dict) -> Expr:
             return fold_(e.then if _truth(c) else e.other)
         return IfElse(e.span, c, fold_(e.then), fold_(e.other))
     return e
+
+
+def _terms(e: Expr) -> list[Expr]:
+    if isinstance(e, BinOp) and e.op == "+":
+        return _terms(e.left) + _terms(e.right)
+    return [e]
+
+
+def _coefficient(t: Expr) -> tuple[Expr, int]:
+    """A term as (base, whole-number factor): `g * 2 * 3` is (g, 6)."""
+    n = 1
+    while isinstance(t, BinOp) and t.op == "*" and _number(t.right) and type(t.right.value) is int:
+        n *= t.right.value
+        t = t.left
+    return t, n
+
+
+def _gather(span, a: Expr, b: Expr) -> Expr | None:
+    """A sum with a name added more than once, written with a count: `in + g + g` is `in + g * 2`
+    (whole numbers only: the same value either way). None when nothing repeats."""
+    terms = _terms(a) + _terms(b)
+    if any(_number(t) and type(t.value) is not int for t in terms):
+        return None
+    const = sum(t.value for t in terms if _number(t))
+    counts: dict[str, list] = {}
+    for t in terms:
+        if not _number(t):
+            base, n = _coefficient(t)
+            counts.setdefault(show(base), [base, 0])[1] += n
+    plain = [t for t in terms if not _number(t)]
+    if len(counts) == len(plain) and sum(_number(t) for t in terms) <= 1:
+        return None  # nothing to gather
+    out: Expr | None = None
+    for base, n in counts.values():
+        if n == 0:
+            continue
+        term = base if n == 1 else BinOp(span, "*", base, Lit(span, n))
+        out = term if out is None else BinOp(span, "+", out, term)
+    if out is None:
+        return Lit(span, const)
+    if const:
+        out = BinOp(span, "+", out, Lit(span, const))
+    return out
 
 
 _COMPARE = {

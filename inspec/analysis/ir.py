@@ -63,6 +63,8 @@ def scope_children(items: list[Node], flat: str = "") -> list[tuple[Node, str]]:
                     out.append((b, name))
         elif isinstance(n, Residual):
             out += scope_children(n.body.items, flat)
+        elif isinstance(n, Repeat) and n.template:  # its instances are the scope's
+            out += [(i, member("", flat, i.name, True)) for i in n.items]
         else:
             out.append((n, member("", flat, n.name, standalone(n.label))))
     return out
@@ -165,7 +167,11 @@ class Branch(Node):
         """A plain sequence of unlabelled rows and unnamed groups (an nn.Sequential in PyTorch, its
         rows numbered 0, 1, ... in order, skipping rows that a condition switches off)."""
         return all(
-            (isinstance(n, (Layer, Call, Repeat)) and n.label is None and _one_module(n))
+            (
+                isinstance(n, (Layer, Call, Repeat))
+                and (n.label is None or _named_child(self, n))
+                and _one_module(n)
+            )
             or (is_group(n) and not n.branches[0].given)
             for n in self.body.items
         )
@@ -190,6 +196,17 @@ class Branch(Node):
                     out.append((n, n.name))
             return out
         return scope_children(self.body.items)
+
+
+def _named_child(branch: Branch, node: Node) -> bool:
+    """A labelled row of a seq: a child named by its label (an OrderedDict in PyTorch), when the seq
+    neither switches nor repeats rows (which it numbers)."""
+    if not branch.seq or (isinstance(node, Repeat) and node.template):
+        return False
+    return not any(
+        row_cond(n) is not None or (isinstance(n, Repeat) and n.label is None)
+        for n in branch.body.items
+    )
 
 
 def _one_module(node: Node) -> bool:
@@ -288,6 +305,9 @@ class Repeat(Node):
     # unlabelled in a numbered sequence (a seq): its instances are children of the sequence,
     # numbered on from the rows before it, as torchvision extends its lists
     spliced: bool = False
+    # `N x row (name1..)`: instances named name1, name2, ... in the enclosing scope (no module of
+    # its own)
+    template: str | None = None
 
     def children(self) -> list[Node]:
         return list(self.items)

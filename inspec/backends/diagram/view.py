@@ -133,9 +133,10 @@ class _IRView:
     def seq(self, seq: ir.Seq | None, prefix: str, flat: str = "") -> VSeq:
         out = VSeq()
         for n in seq.items if seq is not None else []:
-            if isinstance(n, ir.Repeat) and n.spliced:  # its instances are the sequence's rows
+            if isinstance(n, ir.Repeat) and (n.spliced or n.template):  # its instances are rows
                 for item in n.items:
-                    out.items.append(self.view(item, member(prefix, flat, item.name, False)))
+                    alone = n.template is not None
+                    out.items.append(self.view(item, member(prefix, flat, item.name, alone)))
                 continue
             path = member(prefix, flat, n.name, standalone(n.label))
             out.items.append(self.view(n, path, prefix, flat))

@@ -51,6 +51,7 @@ from inspec.backends.torch.pyexpr import (
     docstring,
     lit,
     lit_sym,
+    str_lit,
     translate,
 )
 from inspec.fileio import MARKER
@@ -514,6 +515,10 @@ class Generator:
         return ochan, self._emit_submodule(scope, node, expr, paths, cur, out, prefix, depth)
 
     def emit_repeat(self, scope, node: ir.Repeat, cur, out, chan, terminal, prefix, depth, prev):
+        if node.template:  # named instances: attributes of the class, one after the other
+            if node.count_expr is not None:  # one attribute per instance: the count is fixed
+                self.bake(translate(node.count_expr, scope.env).deps)
+            return self.emit_seq(scope, node.items, cur, out, chan, False, prefix, depth), out
         try:
             expr, ochan, paths, _calls = self.repeat_expr(node, chan, scope.env, terminal)
         except NeedsStatements:
@@ -636,7 +641,8 @@ class Generator:
         `pre`, the constructor lines that build a list of modules (named by `fresh()`); without it
         such a body is None, as is one with a row that needs statements of its own in forward."""
         parts: list[tuple[str, str | None]] = []  # (module expression, condition or None)
-        paths: list[tuple[int, str, ir.Layer]] = []
+        paths: list[tuple[int | str, str, ir.Layer]] = []
+        labels: list[str | None] = []  # a labelled row's name (a seq's OrderedDict), by part
         pos = 0  # the number of the next module that is on
         prev = None
         for item in items:
@@ -651,6 +657,7 @@ class Generator:
                 except NeedsStatements:
                     return None
                 parts += [(e, None) for e in elems]
+                labels += [None] * len(elems)
                 paths += [(pos + int(p.split(".")[0]), p.partition(".")[2], la) for p, la in ps]
                 pos += len(item.items)
                 prev = item
@@ -671,8 +678,10 @@ class Generator:
                     out = Sym(src, P_IF, False, out.has_div or chan.has_div, out.deps | c.deps)
             chan = out
             parts.append((expr, cond))
+            label = item.name if getattr(item, "label", None) is not None else None
+            labels.append(label)
             if ir.is_on(item):
-                paths += [(pos, p, layer) for p, layer in ps]
+                paths += [(label or pos, p, layer) for p, layer in ps]
                 pos += 1
             prev = item
         if any(cond for _, cond in parts):
@@ -683,6 +692,12 @@ class Generator:
         if len(parts) == 1 and _bare(items):  # the branch is its one layer (ir.Branch.single)
             return parts[0][0], chan, [(p, layer) for _, p, layer in paths], []
         flat = [(f"{k}.{p}" if p else str(k), layer) for k, p, layer in paths]
+        if any(labels):  # children named as the spec labels them (torchvision's OrderedDict)
+            named = [
+                f"({str_lit(lab if lab is not None else str(k))}, {e})"
+                for k, ((e, _), lab) in enumerate(zip(parts, labels, strict=True))
+            ]
+            return f"nn.Sequential(OrderedDict([{', '.join(named)}]))", chan, flat, []
         return f"nn.Sequential({', '.join(e for e, _ in parts)})", chan, flat, []
 
     def _group(self, br: ir.Branch, chan: Sym, env, pre=None, fresh=None):
@@ -1019,6 +1034,7 @@ def render_module(
         net=net,
         typing_names=typing_names,
         uses_torch="torch." in probe,
+        uses_ordered_dict="OrderedDict(" in probe,
         uses_f="F." in probe,
         outputs=outputs,
         classes=classes,

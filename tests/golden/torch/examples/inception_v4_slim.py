@@ -30,20 +30,10 @@ class InceptionV4Slim(nn.Module):
         self.mixed_4a = Mixed4a(160)
         self.mixed_5a = Mixed5a(192)
         self.slim_a = nn.Sequential(
-            SlimA(384, width),
-            SlimA(
-                round(96 * width)
-                + round(96 * width)
-                + round(96 * width)
-                + round(96 * width),
-                width,
-            ),
+            SlimA(384, width), SlimA(round(96 * width) * 4, width)
         )
         self.mixed_6a = ReductionA(
-            round(96 * width)
-            + round(96 * width)
-            + round(96 * width)
-            + round(96 * width),
+            round(96 * width) * 4,
             round(192 * width),
             round(224 * width),
             round(256 * width),
@@ -51,63 +41,31 @@ class InceptionV4Slim(nn.Module):
         )
         self.slim_b = nn.Sequential(
             SlimB(
-                round(384 * width)
-                + round(256 * width)
-                + (
-                    round(96 * width)
-                    + round(96 * width)
-                    + round(96 * width)
-                    + round(96 * width)
-                ),
-                width,
+                round(384 * width) + round(256 * width) + round(96 * width) * 4, width
             ),
             *[
                 SlimB(
-                    round(384 * width)
-                    + round(256 * width)
-                    + round(256 * width)
-                    + round(128 * width),
+                    round(384 * width) + round(256 * width) * 2 + round(128 * width),
                     width,
                 )
                 for _ in range(3)
             ],
         )
         self.mixed_7a = SlimReductionB(
-            round(384 * width)
-            + round(256 * width)
-            + round(256 * width)
-            + round(128 * width),
-            width,
+            round(384 * width) + round(256 * width) * 2 + round(128 * width), width
         )
         self.slim_c = nn.Sequential(
             SlimC(
                 round(192 * width)
                 + round(320 * width)
-                + (
-                    round(384 * width)
-                    + round(256 * width)
-                    + round(256 * width)
-                    + round(128 * width)
-                ),
+                + (round(384 * width) + round(256 * width) * 2 + round(128 * width)),
                 width,
             ),
-            SlimC(
-                round(256 * width)
-                + (round(256 * width) + round(256 * width))
-                + (round(256 * width) + round(256 * width))
-                + round(256 * width),
-                width,
-            ),
+            SlimC(round(256 * width) * 6, width),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(p=dropout)
-        self.last_linear = nn.Linear(
-            round(256 * width)
-            + (round(256 * width) + round(256 * width))
-            + (round(256 * width) + round(256 * width))
-            + round(256 * width),
-            num_classes,
-        )
+        self.last_linear = nn.Linear(round(256 * width) * 6, num_classes)
         # init default: PyTorch's own initialisation of every layer
 
     def forward(self, x: Tensor) -> Tensor:
