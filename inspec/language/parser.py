@@ -524,33 +524,14 @@ def parse(text: str, file: str = "<string>") -> tuple[A.Module | None, list[Diag
         )
 
     for s in stmts:
-        if isinstance(s, A.Network):
-            if module.network:
-                dup("network", module.network, s)
+        once = _ONCE.get(type(s))  # a header statement a module holds at most once
+        if once is not None:
+            if getattr(module, once) is not None:
+                dup(once, getattr(module, once), s)
             else:
-                module.network = s
-        elif isinstance(s, A.Input):
-            if module.input:
-                dup("input", module.input, s)
-            else:
-                module.input = s
-        elif isinstance(s, A.Units):
-            if module.units:
-                dup("units", module.units, s)
-            else:
-                module.units = s
-        elif isinstance(s, A.Padding):
-            if module.padding:
-                dup("padding", module.padding, s)
-            else:
-                module.padding = s
+                setattr(module, once, s)
         elif isinstance(s, A.Defaults):
             module.defaults.append(s)
-        elif isinstance(s, A.Init):
-            if module.init:
-                dup("init", module.init, s)
-            else:
-                module.init = s
         elif isinstance(s, A.Import):
             module.imports.append(s)
         elif isinstance(s, A.BlockDef):
@@ -558,6 +539,15 @@ def parse(text: str, file: str = "<string>") -> tuple[A.Module | None, list[Diag
         else:
             module.body.append(s)
     return module, diags
+
+
+_ONCE = {
+    A.Network: "network",
+    A.Input: "input",
+    A.Units: "units",
+    A.Padding: "padding",
+    A.Init: "init",
+}
 
 
 def _at(text: str, file: str, offset: int) -> Span:
