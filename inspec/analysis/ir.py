@@ -151,16 +151,7 @@ class Branch(Node):
     def single(self) -> Node | None:
         """The branch's one unlabelled, unconditional layer, which is the branch in module paths."""
         items = self.body.items
-        if (
-            not self.seq
-            and len(items) == 1
-            and isinstance(items[0], Layer)
-            and items[0].label is None
-            and items[0].cond is None
-            and items[0].one_module
-        ):
-            return items[0]
-        return None
+        return items[0] if not self.seq and single_layer(items) else None
 
     @property
     def is_sequence(self) -> bool:
@@ -215,6 +206,18 @@ def _one_module(node: Node) -> bool:
     if isinstance(node, Repeat):
         return all(_one_module(i) for i in node.items)
     return True
+
+
+def single_layer(items: list[Node]) -> bool:
+    """Whether rows are one unlabelled, unconditional layer that is its module alone (a branch of
+    it is that module)."""
+    return (
+        len(items) == 1
+        and isinstance(items[0], Layer)
+        and items[0].label is None
+        and items[0].cond is None
+        and items[0].one_module
+    )
 
 
 def is_group(node: Node) -> bool:

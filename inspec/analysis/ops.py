@@ -801,7 +801,7 @@ SPLIT = OpDef(
     "branch { } branch { ... } }` followed by `channel_shuffle 2`.",
     attrs=(),
     merge=_concat_merge,
-    template="split",
+    template="concat",  # the branches' outputs concatenated, as concat's
     user_visible=False,
     written_as="split { branch { ... } branch { ... } }",
 )

@@ -43,12 +43,12 @@ from inspec.backends.torch.classes import (
 from inspec.backends.torch.layer import LayerView, NeedsStatements
 from inspec.backends.torch.layout import layout
 from inspec.backends.torch.pyexpr import (
-    P_IF,
     P_MUL,
     Sym,
     call,
     comment_text,
     docstring,
+    if_else,
     lit,
     lit_sym,
     str_lit,
@@ -315,8 +315,7 @@ class Generator:
             same = (
                 default is not None
                 and is_const(default)
-                and a.const
-                and a.src == lit(node.args[p.name])
+                and a.const  # call_args writes a constant argument as its value
                 and node.args[p.name] == _const_value(default)
             )
             if p.name in tail and (p.name not in node.explicit or same):
@@ -456,16 +455,12 @@ class Generator:
                 prev,
             )
             cond = None if isinstance(node, ir.Side) else ir.row_cond(node)
-            if isinstance(node, ir.Residual) and node.skip_if is not None:
-                cond = node.skip_if  # without the skip, the body may change the size
-            if cond is not None and _changes_size(node):  # the output's size follows it
-                self.frames[-1].spatial.update(translate(cond, scope.env).deps)
-            if isinstance(node, ir.Residual):
-                cond = None
+            # without its skip, a residual's body may change the size
+            size_cond = node.skip_if if isinstance(node, ir.Residual) else cond
+            if size_cond is not None and _changes_size(node):  # the output's size follows it
+                self.frames[-1].spatial.update(translate(size_cond, scope.env).deps)
             if cond is not None and chan.src != before.src:  # the width follows the condition
-                c = translate(cond, scope.env)
-                src = f"{chan.wrap(P_IF + 1)} if {c.wrap(P_IF + 1)} else {before.wrap(P_IF)}"
-                chan = Sym(src, P_IF, False, chan.has_div or before.has_div, chan.deps | c.deps)
+                chan = if_else(translate(cond, scope.env), chan, before)
             prev = node
         if cur != var_out:
             scope.fwd.append(Line(f"{var_out} = {cur}", depth=depth))
@@ -603,13 +598,11 @@ class Generator:
             expr, _, paths, _ = seq
             attr = scope.member(br, prefix)
             if pre and br.cond is not None:  # the lists are built only when the branch is on
-                cond = translate(br.cond, scope.env).src
-                scope.init.append(Line(f"if {cond}:"))
+                scope.init.append(Line(f"if {translate(br.cond, scope.env).src}:"))
                 scope.init += [Line(ln.code, ln.comment, ln.depth + 1) for ln in pre]
-                self._assign(scope, br, attr, expr, scope.env)
             else:
                 scope.init += pre
-                self._assign(scope, br, attr, expr, scope.env)
+            self._assign(scope, br, attr, expr, scope.env)
             if br.active:
                 scope.paths += [(f"{attr}.{p}" if p else attr, layer) for p, layer in paths]
             src, d = cur, depth
@@ -623,8 +616,6 @@ class Generator:
                 return self.chan_sym(node, scope.env), out
             scope.fwd.append(Line(f"{bvar} = self.{attr}({src})", shape.torch_comment(), d))
         kind = node.op.template
-        if kind == "split":
-            kind = "concat"
         if kind == "concat" and len(parts) == 1:  # one branch: nothing to concatenate
             scope.fwd.append(Line(f"{out} = {parts[0]}", node.out_shape.torch_comment(), depth))
         elif kind == "add":
@@ -674,8 +665,7 @@ class Generator:
                 c = translate(cond_e, env)
                 cond = c.src
                 if out.src != chan.src:  # the width after it follows the condition too
-                    src = f"{out.wrap(P_IF + 1)} if {c.wrap(P_IF + 1)} else {chan.wrap(P_IF)}"
-                    out = Sym(src, P_IF, False, out.has_div or chan.has_div, out.deps | c.deps)
+                    out = if_else(c, out, chan)
             chan = out
             parts.append((expr, cond))
             label = item.name if getattr(item, "label", None) is not None else None
@@ -689,7 +679,7 @@ class Generator:
             pre += _module_list(var, parts)
             flat = [(f"{k}.{p}" if p else str(k), layer) for k, p, layer in paths]
             return f"nn.Sequential(*{var})", chan, flat, []
-        if len(parts) == 1 and _bare(items):  # the branch is its one layer (ir.Branch.single)
+        if len(parts) == 1 and ir.single_layer(items):  # the branch is that layer's module
             return parts[0][0], chan, [(p, layer) for _, p, layer in paths], []
         flat = [(f"{k}.{p}" if p else str(k), layer) for k, p, layer in paths]
         if any(labels):  # children named as the spec labels them (torchvision's OrderedDict)
@@ -706,7 +696,7 @@ class Generator:
         if r is None:
             return None
         expr, out, ps, cs = r
-        if _bare(br.body.items):  # one layer: still a Sequential of its own
+        if ir.single_layer(br.body.items):  # one layer: still a Sequential of its own
             expr = f"nn.Sequential({expr})"
             ps = [(f"0.{p}" if p else "0", layer) for p, layer in ps]
         return expr, out, ps, cs
@@ -901,21 +891,12 @@ def _used_helpers(helpers: list[tuple[str, str]], code: str) -> list[str]:
 def _changes_size(node: ir.Node) -> bool:
     """Whether a node (as if it were on) gives another height or width than its input."""
     out = node.out_shape
-    if ir.is_group(node) or (isinstance(node, ir.Residual) and not node.skip):
-        out = node.branches[0].body.out_shape if ir.is_group(node) else node.body.out_shape
+    if ir.is_group(node):
+        out = node.branches[0].body.out_shape
+    elif isinstance(node, ir.Residual) and not node.skip:
+        out = node.body.out_shape
     x = node.in_shape
     return x is not None and out is not None and (x.h, x.w, x.flat) != (out.h, out.w, out.flat)
-
-
-def _bare(items) -> bool:
-    """Whether a branch's rows are one plain layer, which is the branch's module itself."""
-    return (
-        len(items) == 1
-        and isinstance(items[0], ir.Layer)
-        and items[0].label is None
-        and items[0].cond is None
-        and items[0].one_module
-    )
 
 
 def _const_value(e) -> Any:

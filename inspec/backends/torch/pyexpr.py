@@ -193,11 +193,7 @@ def translate(e: E.Expr, env: dict[str, Sym]) -> Sym:
         # int, round, min, max are Python builtins with the same meaning
         return Sym(f"{e.func}({srcs})", P_ATOM, const, div and e.func in ("min", "max"), deps)
     if isinstance(e, E.IfElse):
-        c, a, b = (translate(x, env) for x in (e.cond, e.then, e.other))
-        src = f"{a.wrap(P_IF + 1)} if {c.wrap(P_IF + 1)} else {b.wrap(P_IF)}"
-        return Sym(
-            src, P_IF, a.const and b.const and c.const, a.has_div or b.has_div, _deps(c, a, b)
-        )
+        return if_else(*(translate(x, env) for x in (e.cond, e.then, e.other)))
     if isinstance(e, E.BinOp):
         p = _BINARY[e.op]
         a = translate(e.left, env)
@@ -208,6 +204,12 @@ def translate(e: E.Expr, env: dict[str, Sym]) -> Sym:
         div = a.has_div or b.has_div or e.op == "/"
         return Sym(src, p, a.const and b.const, div, _deps(a, b))
     raise Untranslatable(type(e).__name__)  # pragma: no cover
+
+
+def if_else(c: Sym, a: Sym, b: Sym) -> Sym:
+    """`a if c else b`."""
+    src = f"{a.wrap(P_IF + 1)} if {c.wrap(P_IF + 1)} else {b.wrap(P_IF)}"
+    return Sym(src, P_IF, a.const and b.const and c.const, a.has_div or b.has_div, _deps(c, a, b))
 
 
 def add(a: Sym, b: Sym) -> Sym:
