@@ -244,8 +244,13 @@ class Elaborator:
                 ir.row_cond(n) is not None or (isinstance(n, ir.Repeat) and n.label is None)
                 for n in items
             )
+            before = len(self.bag.items)
             for item in items:
                 self._not_in_seq(item, numbered)
+            if len(self.bag.items) == before:  # every refusal must say why (never a silent None)
+                self.bag.error(
+                    "a seq is one nn.Sequential: its rows cannot all be children", s.span
+                )
             return None
         return node
 
@@ -257,14 +262,13 @@ class Elaborator:
                 f"{seq_is}: a repeat's named instances ('{item.template}1..') belong in a block",
                 self._label_span(item),
             )
-        elif isinstance(item, (ir.Layer, ir.Call, ir.Repeat)) and item.label is not None:
-            if numbered:
-                self.bag.error(
-                    f"{seq_is}: a seq that switches or repeats rows numbers them, so a row in it "
-                    f"takes no label ('{item.label}')",
-                    self._label_span(item),
-                    "drop the labels, or the conditions and repeats, of this seq",
-                )
+        elif isinstance(item, (ir.Layer, ir.Call, ir.Repeat)) and item.label and numbered:
+            self.bag.error(
+                f"{seq_is}: a seq that switches or repeats rows numbers them, so a row in it "
+                f"takes no label ('{item.label}')",
+                self._label_span(item),
+                "drop the labels, or the conditions and repeats, of this seq",
+            )
         elif isinstance(item, ir.Layer) and not item.one_module:
             self.bag.error(
                 f"{seq_is}: this {item.op.name} row is not one module (it is applied in forward: "
