@@ -164,3 +164,13 @@ def test_make_divisible_is_torchvisions(v, divisor, min_value):
     if want < 0.9 * v:
         want += divisor
     assert make_divisible(v, divisor, min_value) == want
+
+
+def test_a_kernel_from_a_float_argument_builds_with_half_padding():
+    """A square kernel that a block takes as an argument is followed by the class (not fixed), and
+    converted to an int where the caller passes a whole-number float (fuzz seed 756)."""
+    text = "network t(w = 1.0)\npadding torch\ninput 8x8x4\nblock dw(k) { conv (c) kernel=k 4 }\ndw w\n"
+    net = elaborate(text=text)
+    assert net.ok
+    y = build_module(net)(torch.randn(1, 4, 8, 8))
+    assert tuple(y.shape) == (1, 4, 8, 8)

@@ -87,6 +87,7 @@ class LayerView:
         self.kernel = None if k is None else lit(k[0]) if k[0] == k[1] else lit(tuple(k))
         ks = self._translated("kernel") if k is not None and "kernel" in self.follows() else None
         if ks is not None and not ks.const:  # a square kernel from an argument, padded by half
+            ks = gen.integral(ks)  # a size: an int in PyTorch, as any whole-number attribute
             d = node.attrs.get("dilation", 1)
             self.kernel = ks.src
             self.padding = f"({ks.src} - 1) // 2" + (f" * {d}" if d != 1 else "")
