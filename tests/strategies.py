@@ -1009,18 +1009,15 @@ MERGE_REFUSALS = ("split:", "branches to add", "mul", "branches disagree", "chan
 # Kinds of case the in-suite runs leave out while the inspec bug they find is open (each is in
 # docs/reliability.md, "Open", or below with its smallest spec); scripts/differential runs every
 # kind and counts their failures. Remove a kind here when its bug is fixed.
-OPEN_BUGS: frozenset = frozenset(
-    {
-        # parameter values the analysis refuses (a merge or a channel_shuffle that no longer fits,
-        # a residual body or a conditional row that now reshapes, a window that no longer fits):
-        # the constructor of the module compiled with the defaults accepts them, and builds a
-        # module that fails in forward() or computes something else (an uneven split, silently):
-        #   network t(w = 4) / input 8x8x3 / conv 1x1 w / split { branch { }; branch { conv 1x1 2 } }
-        #   network t(width = 8) / input 8x8x3 / conv 1x1 width / residual { conv 1x1 8 }
-        # with w=5, width=10
-        "refused_override",
-    }
-)
+OPEN_BUGS: frozenset = frozenset()
+# Fixed in session 4 (1 December 2026): refused_override. Parameter values the analysis refuses (a
+# merge or a channel_shuffle that no longer fits, a residual body or a conditional row that now
+# reshapes) were accepted by the constructor of the module compiled with the defaults, which then
+# split unevenly or failed in forward(); the network's constructor now checks each channel rule the
+# arguments can break (passes/channels.network_rules):
+#   network t(w = 4) / input 8x8x3 / conv 1x1 w / split { branch { }; branch { conv 1x1 2 } }
+#   network t(width = 8) / input 8x8x3 / conv 1x1 width / residual { conv 1x1 8 }
+# with w=5, width=10.
 # Fixed on 2026-11-30 (kinds still written, no longer skipped): seq_path, seq_passthrough,
 # cond_nested_seq, cond_spatial (inspec now refuses a top-level conditional seq or branch that
 # changes the height and width; the generator writes width changes only), res_if_twice,

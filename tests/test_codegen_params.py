@@ -263,3 +263,55 @@ def test_small_specs_follow_or_reject_every_argument(text):
         for value in _alternatives(p.default):
             seen.add(_check_follows_or_rejects(net, cls, p.name, value))
     assert seen == {"follows"}
+
+
+CHANNEL_RULES = [
+    (  # a split that no longer divides: the module would split 5 channels 3 + 2
+        "network t(w = 4)\ninput 8x8x3\nconv 1x1 w\nsplit {\n  branch { }\n  branch { conv 1x1 2 }\n}\n",
+        {"w": 5},
+        "split: 2 branches do not share the 5 input channels evenly",
+        "t.isp:4: split: {w} channels do not split into 2 equal parts",
+    ),
+    (  # a residual whose body no longer gives the skip's channels: forward would fail
+        "network t(width = 8)\ninput 8x8x3\nconv 1x1 width\nresidual { conv 1x1 8 }\n",
+        {"width": 10},
+        "residual add: the body gives a different channel count than its input",
+        "t.isp:4: residual: the skip brings {width} channels, the body gives 8",
+    ),
+    (  # a block's grouped conv, the groups a network parameter
+        "network t(g = 2)\ninput 8x8x3\nblock b(groups) {\n  conv 3x3 6 groups=groups\n}\n"
+        "conv 1x1 6\nb g\n",
+        {"g": 4},
+        "groups=4 does not divide the 6 input channels",
+        "t.isp:4: groups={g} does not divide the 6 input channels",
+    ),
+    (  # an add whose branches no longer agree
+        "network t(w = 4)\ninput 8x8x3\nadd {\n  branch { conv 1x1 w }\n  branch { conv 1x1 4 }\n}\n",
+        {"w": 6},
+        "branches to add give a different channel count",
+        "t.isp:3: add: branch1 gives {w} channels, branch2 4",
+    ),
+    (  # a network's conditional row: it must keep the width whichever way it is switched
+        "network t(w = 4, on = true)\ninput 8x8x3\nconv 1x1 w\nconv 1x1 4 if on\nrelu\n",
+        {"w": 6},
+        "a conditional row must keep its input's shape",
+        "t.isp:4: a conditional row must keep its input's channels: {w} in, 4 out",
+    ),
+]
+
+
+@pytest.mark.parametrize("text,values,analysis,message", CHANNEL_RULES)
+def test_constructor_checks_channel_rules(text, values, analysis, message):
+    """Values the analysis refuses because a merge, a grouped conv or a conditional row no longer
+    fits its channels: the module compiled with the defaults refuses them too, saying where."""
+    net = elaborate(text=text, name="t.isp")
+    assert net.ok, [d.message for d in net.diagnostics]
+    other = _analysis(net, **values)
+    assert [d.message for d in other.diagnostics if d.is_error] == [analysis]
+    cls, source = _compiled(net)
+    assert f'f"{message}"' in source, source
+    cls()  # the compiled values pass
+    shown = message.replace("{" + next(iter(values)) + "}", str(next(iter(values.values()))))
+    with pytest.raises(ValueError) as e:
+        cls(**values)
+    assert str(e.value) == shown

@@ -239,6 +239,9 @@ def _fold(e: Expr, memo: dict) -> Expr:
         if _truth(a) is not None and _truth(b) is not None and e.op in ("and", "or"):
             v = _truth(a) and _truth(b) if e.op == "and" else _truth(a) or _truth(b)
             return Lit(e.span, v)
+        if e.op in ("and", "or") and _truth(a) is not None:  # `false and x` is false, ...
+            decided = _truth(a) is (e.op == "or")
+            return Lit(e.span, _truth(a)) if decided else b
         return BinOp(e.span, e.op, a, b)
     if isinstance(e, Unary):
         v = fold_(e.operand)

@@ -32,6 +32,9 @@ class Node:
     label_span: Span | None = None
     auto: str | None = None  # the base of a generated name (`conv` for conv2); None for given names
     chan: Expr | None = None  # the output channels as an expression of the scope's parameters
+    in_chan: Expr | None = None  # the input channels, likewise
+    # what a merge or a residual needs of the channels, in the same terms (the channel pass)
+    rules: tuple[ChannelRule, ...] = ()
     expect: tuple[Expectation, ...] = ()  # what the row `expect`s (top-level rows)
 
     def children(self) -> list[Node]:
@@ -348,6 +351,23 @@ class BlockInfo:
     params: tuple[ParamInfo, ...]
     span: Span
     file: str
+
+
+@dataclass(frozen=True)
+class ChannelRule:
+    """A channel count that a merge or a residual needs, as expressions of its scope's parameters.
+
+    The analysis checks it for the values given; the generated network's constructor checks it for
+    other arguments (a module compiled with the defaults, called with other values). Kinds: `equal`
+    (a == b), `keep` (a == b whichever way the node's own condition goes: a network's conditional
+    row), `divides` (b divides a: a split, groups). With `cond`, the rule holds only when the
+    condition does (a residual whose skip the arguments switch)."""
+
+    kind: str
+    a: Expr
+    b: Expr
+    what: str  # the sentence saying what each side is: "{a}" and "{b}" stand for the values
+    cond: Expr | None = None
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,12 @@ from typing import Any
 import jinja2
 
 from inspec import __version__
+from inspec.analysis import exprs as E
 from inspec.analysis import ir
 from inspec.analysis.exprs import fold, has_div, is_const
 from inspec.analysis.naming import RESERVED, class_name, ident, member
 from inspec.analysis.ops import ACTIVATIONS, OPS
+from inspec.analysis.passes.channels import network_rules
 from inspec.backends.torch.classes import (
     ClassModel,
     CodegenError,
@@ -43,8 +45,12 @@ from inspec.backends.torch.classes import (
 from inspec.backends.torch.layer import LayerView, NeedsStatements
 from inspec.backends.torch.layout import layout
 from inspec.backends.torch.pyexpr import (
+    P_ADD,
     P_MUL,
+    P_NOT,
+    P_UNARY,
     Sym,
+    Untranslatable,
     call,
     comment_text,
     docstring,
@@ -795,6 +801,29 @@ class Generator:
         scope.sides = [*getattr(scope, "sides", []), (var, attr, node)]
         return chan, cur
 
+    def channel_guards(self, env, baked: set[str]) -> list[Line]:
+        """Constructor lines refusing network arguments that break a merge's channel rule (the
+        analysis refuses them too): without them a module compiled with the defaults would split
+        unevenly or fail in forward when called with other values."""
+        lines: list[Line] = []
+        for rule, conds, node in network_rules(self.net):
+            if frozenset().union(*map(E.refs, (rule.a, rule.b, *conds))) <= baked:
+                continue  # a guard above already fixes every parameter it reads
+            try:
+                a, b = translate(rule.a, env), translate(rule.b, env)
+                tests = [translate(c, env).wrap(P_NOT) for c in conds]
+            except Untranslatable:
+                continue
+            if rule.kind == "divides":
+                tests.append(f"{a.wrap(P_MUL)} % {b.wrap(P_UNARY)}")
+            else:
+                tests.append(f"{a.wrap(P_ADD)} != {b.wrap(P_ADD)}")
+            where = f"{Path(node.span.file).name}:{node.span.line}: "
+            text = where + rule.what.format(a=_shown(a), b=_shown(b))
+            lines.append(Line(f"if {' and '.join(tests)}:"))
+            lines.append(Line(f"raise ValueError(f{str_lit(text)})", depth=1))
+        return lines
+
     # -- the network ---------------------------------------------------------------------------
     def network(self) -> tuple[ClassModel, list[tuple[str, ir.Layer]], Any]:
         net = self.net
@@ -845,7 +874,8 @@ class Generator:
             sig.append(f"{pynames[p.name]}: {_annotation(v)} = {lit(v)}")
         frame.baked |= frame.spatial  # the network's sizes are those compiled
         fixed = [(pynames[p.name], net.values[p.name]) for p in net.params if p.name in frame.baked]
-        scope.init[:0] = _guards(fixed, {pynames[p.name]: p.name for p in net.params})
+        guards = _guards(fixed, {pynames[p.name]: p.name for p in net.params})
+        scope.init[:0] = guards + self.channel_guards(env, frame.baked)
         scheme, opts = net.init
         init_macro = getattr(self.init_t, scheme)
         init_tail = str(init_macro({k: lit(v) for k, v in opts.items()})).rstrip("\n")
@@ -873,6 +903,16 @@ class Generator:
 
 # how pyexpr writes the spec's int, round, floor and ceil, and whole()
 _ROUNDED = ("int(", "round(", "-int(", "whole(")
+
+
+def _shown(s: Sym) -> str:
+    """A value in an f-string's text: a constant as itself, an expression interpolated (when its
+    source can sit in an f-string's braces; otherwise 'another value')."""
+    if s.const:
+        return s.src.replace("{", "{{").replace("}", "}}")
+    if any(c in s.src for c in "'\"{}\\:!"):
+        return "another number of"
+    return "{" + s.src + "}"
 
 
 def _used_helpers(helpers: list[tuple[str, str]], code: str) -> list[str]:
