@@ -12,7 +12,7 @@ from typing import Any
 from inspec.analysis import exprs as E
 from inspec.analysis import ir
 from inspec.analysis.attributes import Attributes
-from inspec.analysis.naming import collapse, ident, scoped_name
+from inspec.analysis.naming import collapse, ident, scoped_name, template_label
 from inspec.analysis.ops import (
     MAX_CHANNELS,
     MAX_SPATIAL,
@@ -155,7 +155,7 @@ class Elaborator:
                 # a switched-off row of a sequence has no number (the next row takes it)
                 off += 1
                 name = f"{position}(off)" if off == 1 else f"{position}(off{off})"
-                if ir.is_group(node):
+                if ir.is_group(node) and not node.branches[0].given:
                     node.branches[0].name = name
                 elif node.name.isdigit():
                     node.name = name
@@ -240,10 +240,7 @@ class Elaborator:
         node = self.merge("concat", (), (br,), s.span, x, scope, counters, names, is_seq=True)
         if node is not None and node.branches and node.branches[0].flattened:
             items = node.branches[0].body.items
-            numbered = any(
-                ir.row_cond(n) is not None or (isinstance(n, ir.Repeat) and n.label is None)
-                for n in items
-            )
+            numbered = ir.numbers_rows(items)
             before = len(self.bag.items)
             for item in items:
                 self._not_in_seq(item, numbered)
@@ -259,7 +256,8 @@ class Elaborator:
         seq_is = "a seq is one nn.Sequential"
         if isinstance(item, ir.Repeat) and item.template:
             self.bag.error(
-                f"{seq_is}: a repeat's named instances ('{item.template}1..') belong in a block",
+                f"{seq_is}: a repeat's named instances ('{item.template}{item.start}..') belong "
+                "in a block, or in a seq whose rows are all labelled",
                 self._label_span(item),
             )
         elif isinstance(item, (ir.Layer, ir.Call, ir.Repeat)) and item.label and numbered:
@@ -506,11 +504,16 @@ class Elaborator:
             return None
         row = s.row
         base = row.op
-        # a label ending in `1..` names the instances (`(denselayer1..)`: denselayer1, denselayer2,
-        # ...), attributes of the enclosing scope, as torchvision's add_module("denselayer%d")
-        template = ident(row.label[:-3]) if row.label and row.label.endswith("1..") else None
+        # a label ending in a number and `..` names the instances from that number on
+        # (`(denselayer1..)`: denselayer1, denselayer2, ...; `(block1-0..)`: block1-0, block1-1),
+        # attributes of the enclosing scope (or children of a seq), as torchvision's
+        # add_module("denselayer%d")
+        written, start = template_label(row.label)
+        template = ident(written) if written else None
         name = f"{template}(x)" if template else self._name(base, row.label, counters)
-        node = ir.Repeat(name=name, span=s.span, in_shape=x, count=n, template=template)
+        node = ir.Repeat(
+            name=name, span=s.span, in_shape=x, count=n, template=template, start=start
+        )
         node.auto = base if row.label is None else None
         cur = x
         cost = ZERO
@@ -523,9 +526,9 @@ class Elaborator:
             if item is None:
                 cur = None
                 break
-            item.name = f"{template}{k + 1}" if template else str(k)
-            if template:
-                item.label, item.auto = item.name, None
+            item.name = f"{template}{start + k}" if template else str(k)
+            if template:  # the label as written: a seq's child may keep it (naming.child_key)
+                item.label, item.auto = f"{written}{start + k}", None
             node.items.append(item)
             cost = cost + item.cost
             depth += item.depth

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inspec.analysis.exprs import Expr, is_const
-from inspec.analysis.naming import member, standalone
+from inspec.analysis.naming import child_key, member, standalone
 from inspec.analysis.ops import ZERO, Cost, OpDef
 from inspec.analysis.shapes import Shape
 from inspec.diagnostics import Diagnostic, Span
@@ -166,7 +166,7 @@ class Branch(Node):
                 and (n.label is None or _named_child(self, n))
                 and _one_module(n)
             )
-            or (is_group(n) and not n.branches[0].given)
+            or (is_group(n) and (not n.branches[0].given or _named_child(self, n)))
             for n in self.body.items
         )
 
@@ -184,23 +184,37 @@ class Branch(Node):
             for n in self.body.items:
                 if is_group(n):
                     out.append((n.branches[0], n.branches[0].name))
+                elif isinstance(n, Repeat) and n.template:  # named children of an OrderedDict
+                    out += [(i, child_key(i.name, i.label)) for i in n.items]
                 elif isinstance(n, Repeat) and n.spliced:
                     out += [(i, i.name) for i in n.items]
                 else:
-                    out.append((n, n.name))
+                    out.append((n, child_key(n.name, n.label)))
             return out
         return scope_children(self.body.items)
 
 
 def _named_child(branch: Branch, node: Node) -> bool:
-    """A labelled row of a seq: a child named by its label (an OrderedDict in PyTorch), when the seq
-    neither switches nor repeats rows (which it numbers)."""
-    if not branch.seq or (isinstance(node, Repeat) and node.template):
+    """A labelled row of a seq (or a named seq in it, or a repeat's named instances): a child named
+    by its label (an OrderedDict in PyTorch), unless the seq numbers its rows."""
+    return branch.seq and not numbers_rows(branch.body.items)
+
+
+def numbers_rows(items: list[Node]) -> bool:
+    """Whether a seq's rows are children by number although some are labelled: it switches or
+    repeats unlabelled rows (torchvision's lists). A seq whose rows are all labelled names them,
+    switched or not (torchvision's OrderedDict, built entry by entry)."""
+    if all(_labelled(n) for n in items):
         return False
-    return not any(
-        row_cond(n) is not None or (isinstance(n, Repeat) and n.label is None)
-        for n in branch.body.items
+    return any(
+        row_cond(n) is not None or (isinstance(n, Repeat) and n.label is None) for n in items
     )
+
+
+def _labelled(node: Node) -> bool:
+    if is_group(node):
+        return node.branches[0].given
+    return isinstance(node, (Layer, Call, Repeat)) and node.label is not None
 
 
 def _one_module(node: Node) -> bool:
@@ -314,6 +328,7 @@ class Repeat(Node):
     # `N x row (name1..)`: instances named name1, name2, ... in the enclosing scope (no module of
     # its own)
     template: str | None = None
+    start: int = 1  # the number of the first named instance
 
     def children(self) -> list[Node]:
         return list(self.items)

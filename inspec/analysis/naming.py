@@ -73,6 +73,25 @@ def ident(text: str, taken=frozenset()) -> str:
     return s
 
 
+def template_label(label: str | None) -> tuple[str | None, int]:
+    """A repeat's label that names its instances, split into the instances' prefix (as written)
+    and the first number: `denselayer1..` is ('denselayer', 1), `block1-0..` is ('block1-', 0);
+    (None, 1) for any other label."""
+    m = re.fullmatch(r"(.*?)([0-9]+)\.\.", label or "")
+    if m is None or not m.group(1):
+        return None, 1
+    return m.group(1), int(m.group(2))
+
+
+def child_key(node_name: str, label: str | None) -> str:
+    """A labelled row's name as a child of a seq whose rows are all labelled (an nn.Sequential of an
+    OrderedDict): the label as written where it is a module name but no Python identifier
+    (`block1-0`, as torchvision's add_module(f"block{i}-{j}")), else its scoped name."""
+    if label and "." not in label and not label.isidentifier() and label[0].isalpha():
+        return label
+    return node_name
+
+
 def standalone(label: str | None) -> bool:
     """Whether a label names its row on its own (`conv1`) rather than joining its type (`3a`)."""
     return label is not None and (label[0].isalpha() or label[0] == "_")

@@ -23,7 +23,7 @@ from inspec import __version__
 from inspec.analysis import exprs as E
 from inspec.analysis import ir
 from inspec.analysis.exprs import fold, has_div, is_const
-from inspec.analysis.naming import RESERVED, class_name, ident, member
+from inspec.analysis.naming import RESERVED, child_key, class_name, ident, member
 from inspec.analysis.ops import ACTIVATIONS, OPS
 from inspec.analysis.passes.channels import network_rules
 from inspec.backends.torch.classes import (
@@ -221,8 +221,8 @@ class Generator:
         elems, chan, paths, calls = self.repeat_elems(node, chan, env)
         return f"nn.Sequential({', '.join(elems)})", chan, paths, calls
 
-    def repeat_elems(self, node: ir.Repeat, chan: Sym, env):
-        """The instances of a repeat as elements of a module list: each module, or
+    def repeat_elems(self, node: ir.Repeat, chan: Sym, env, runs: bool = True):
+        """The instances of a repeat as elements of a module list: each module, or (with `runs`)
         `*[module for _ in range(n)]` for a run of equal ones."""
         chan_in = chan
         exprs: list[str] = []
@@ -244,7 +244,7 @@ class Generator:
             # elaboration checked that an instance keeps its input's shape; if every instance also
             # renders the same (and maps its channel expression to itself), n copies are right for
             # any n. Otherwise the count is fixed to its compiled value.
-            if len(set(exprs)) == 1 and chan.src == chan_in.src and not count.const:
+            if runs and len(set(exprs)) == 1 and chan.src == chan_in.src and not count.const:
                 return [f"*[{exprs[0]} for _ in range({count.src})]"], chan, paths, calls
             self.bake(count.deps)
         elems: list[str] = []
@@ -254,7 +254,7 @@ class Generator:
             while j < len(exprs) and exprs[j] == exprs[i]:
                 j += 1
             n = j - i
-            if n >= 3:
+            if runs and n >= 3:
                 elems.append(f"*[{exprs[i]} for _ in range({n})]")
             else:
                 elems += exprs[i:j]
@@ -640,6 +640,7 @@ class Generator:
         parts: list[tuple[str, str | None]] = []  # (module expression, condition or None)
         paths: list[tuple[int | str, str, ir.Layer]] = []
         labels: list[str | None] = []  # a labelled row's name (a seq's OrderedDict), by part
+        runs: list[tuple[int, int, str]] = []  # parts written as one comprehension (_named_runs)
         pos = 0  # the number of the next module that is on
         prev = None
         for item in items:
@@ -648,14 +649,20 @@ class Generator:
             cond_e = ir.row_cond(item)
             if cond_e is not None and pre is None:
                 return None
-            if isinstance(item, ir.Repeat) and item.spliced:  # its instances join the list
+            if isinstance(item, ir.Repeat) and (item.spliced or item.template):
+                # its instances join the list, numbered on or named (an OrderedDict's children)
                 try:
-                    elems, chan, ps, _cs = self.repeat_elems(item, chan, env)
+                    elems, chan, ps, _cs = self.repeat_elems(item, chan, env, not item.template)
                 except NeedsStatements:
                     return None
+                base = len(parts)
                 parts += [(e, None) for e in elems]
-                labels += [None] * len(elems)
-                paths += [(pos + int(p.split(".")[0]), p.partition(".")[2], la) for p, la in ps]
+                keys: list = [child_key(i.name, i.label) for i in item.items]
+                if not item.template:
+                    keys = [pos + k for k in range(len(item.items))]
+                labels += keys if item.template else [None] * len(elems)
+                runs += _named_runs(item, elems, base) if item.template else []
+                paths += [(keys[int(p.split(".")[0])], p.partition(".")[2], la) for p, la in ps]
                 pos += len(item.items)
                 prev = item
                 continue
@@ -674,7 +681,9 @@ class Generator:
                     out = if_else(c, out, chan)
             chan = out
             parts.append((expr, cond))
-            label = item.name if getattr(item, "label", None) is not None else None
+            label = child_key(item.name, item.label) if item.label is not None else None
+            if ir.is_group(item) and item.branches[0].given:  # a named seq in it
+                label = item.branches[0].name
             labels.append(label)
             if ir.is_on(item):
                 paths += [(label or pos, p, layer) for p, layer in ps]
@@ -682,8 +691,11 @@ class Generator:
             prev = item
         if any(cond for _, cond in parts):
             var = fresh()
-            pre += _module_list(var, parts)
             flat = [(f"{k}.{p}" if p else str(k), layer) for k, p, layer in paths]
+            if any(labels):  # named children, some switched: an OrderedDict built entry by entry
+                pre += _module_dict(var, parts, labels)
+                return f"nn.Sequential({var})", chan, flat, []
+            pre += _module_list(var, parts)
             return f"nn.Sequential(*{var})", chan, flat, []
         if len(parts) == 1 and ir.single_layer(items):  # the branch is that layer's module
             return parts[0][0], chan, [(p, layer) for _, p, layer in paths], []
@@ -693,6 +705,8 @@ class Generator:
                 f"({str_lit(lab if lab is not None else str(k))}, {e})"
                 for k, ((e, _), lab) in enumerate(zip(parts, labels, strict=True))
             ]
+            for first, end, entry in reversed(runs):
+                named[first:end] = [entry]
             return f"nn.Sequential(OrderedDict([{', '.join(named)}]))", chan, flat, []
         return f"nn.Sequential({', '.join(e for e, _ in parts)})", chan, flat, []
 
@@ -974,6 +988,37 @@ def _module_list(var: str, parts: list[tuple[str, str | None]]) -> list[Line]:
             Line(f"{var}.append({run[0]})" if one else f"{var}.extend([{', '.join(run)}])")
         )
         i = j
+    return lines
+
+
+def _named_runs(node: ir.Repeat, elems: list[str], base: int) -> list[tuple[int, int, str]]:
+    """A repeat's named instances as entries of an OrderedDict: a run of three or more equal ones
+    is one `*[(f"block3-{i}", ...) for i in range(1, 6)]`. Each run is (index of its first part,
+    index after its last, entry), the repeat's first part being parts[base]."""
+    written = node.items[0].label[: -len(str(node.start))]
+    if not all(c.isalnum() or c in "_-" for c in written):
+        return []
+    runs = []
+    i = 0
+    while i < len(elems):
+        j = i
+        while j < len(elems) and elems[j] == elems[i]:
+            j += 1
+        if j - i >= 3:
+            a, b = node.start + i, node.start + j
+            entry = f'*[(f"{written}{{i}}", {elems[i]}) for i in range({a}, {b})]'
+            runs.append((base + i, base + j, entry))
+        i = j
+    return runs
+
+
+def _module_dict(var: str, parts: list[tuple[str, str | None]], labels: list) -> list[Line]:
+    """Constructor lines building `var`, the OrderedDict of a Sequential's named modules, some
+    under an `if` (torchvision's `layers["se"] = ...` in RegNet's BottleneckTransform)."""
+    lines = [Line(f"{var}: OrderedDict[str, nn.Module] = OrderedDict()")]
+    for (expr, cond), label in zip(parts, labels, strict=True):
+        put = Line(f"{var}[{str_lit(str(label))}] = {expr}", depth=int(cond is not None))
+        lines += [Line(f"if {cond}:"), put] if cond is not None else [put]
     return lines
 
 
