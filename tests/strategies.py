@@ -313,6 +313,7 @@ class Simple:
     op: str
     arg: str = ""
     cond: Cond | None = None
+    label: str | None = None  # only in a seq whose rows are all labelled (NSeq)
 
 
 @dataclass
@@ -351,6 +352,18 @@ class Seq:
 
 
 @dataclass
+class NSeq:
+    """`seq [NAME] [if COND] { rows }` whose rows are all labelled (kind named_seq): labelled rows,
+    named seqs (`Seq` or `NSeq` with a name) and repeats whose row carries a template label
+    (`3 x blk (block1-0..)`). Every row is a child by its name (nn.Sequential(OrderedDict)),
+    switched rows included."""
+
+    body: list
+    name: str | None = None
+    cond: object = None
+
+
+@dataclass
 class Residual:
     body: list
     scale: float | str | None = None  # a str: a parameter's name
@@ -364,6 +377,7 @@ class Call:
     args: list  # Ch or Val per parameter
     keyword: bool = False
     label: str | None = None
+    cond: object = None  # a switched call: only as a row of a named seq (NSeq)
 
 
 @dataclass
@@ -511,7 +525,8 @@ def render_item(it, indent: str, dflt: str = "same") -> list[str]:
                 parts.append(f"count_include_pad={_b(it.count_include_pad)}")
         return [indent + " ".join(parts) + _if(it)]
     if isinstance(it, Simple):
-        return [indent + (f"{it.op} {it.arg}" if it.arg else it.op) + _if(it)]
+        op = f"{it.op} ({it.label})" if it.label else it.op
+        return [indent + (f"{op} {it.arg}" if it.arg else op) + _if(it)]
     if isinstance(it, Linear):
         parts = ["linear", it.out.text()]
         if it.bias is not None:
@@ -530,7 +545,7 @@ def render_item(it, indent: str, dflt: str = "same") -> list[str]:
         out = [indent + head + " {"]
         out += _render_branches(it.branches, it.names, it.conds, indent + "  ", dflt)
         return [*out, indent + "}"]
-    if isinstance(it, Seq):
+    if isinstance(it, (Seq, NSeq)):
         head = "seq" + (f" {it.name}" if it.name else "") + _if(it)
         if not it.body:
             return [indent + head + " { }"]
@@ -561,7 +576,7 @@ def render_item(it, indent: str, dflt: str = "same") -> list[str]:
             parts += [f"{p}={a.text()}" for p, a in zip(it.block.params, it.args, strict=True)]
         else:
             parts += [a.text() for a in it.args]
-        return [indent + " ".join(parts)]
+        return [indent + " ".join(parts) + _if(it)]
     if isinstance(it, Repeat):
         return [indent + f"{_t(it.n)} x " + render_item(it.item, "", dflt)[0]]
     if isinstance(it, Raw):
@@ -569,7 +584,7 @@ def render_item(it, indent: str, dflt: str = "same") -> list[str]:
     raise TypeError(it)  # pragma: no cover
 
 
-MULTILINE = (Concat, Merge, Residual, Seq, Raw)
+MULTILINE = (Concat, Merge, Residual, Seq, NSeq, Raw)
 
 
 def render(spec: GenSpec) -> str:
@@ -604,7 +619,7 @@ def _raw_items(spec: GenSpec):
             elif isinstance(it, (Concat, Merge)):
                 for br in it.branches:
                     yield from walk(br)
-            elif isinstance(it, (Residual, Seq)):
+            elif isinstance(it, (Residual, Seq, NSeq)):
                 yield from walk(it.body)
 
     yield from (h for h in spec.header if isinstance(h, Raw))
@@ -674,6 +689,9 @@ class Ref:
     params: int = 0
     macs: int = 0
     layers: int = 0
+    # module path -> (names of the children holding layers, exact): a seq whose rows are all
+    # labelled has exactly these children (exact); a block instance at a known path at least these
+    children: dict = field(default_factory=dict)
 
 
 SEQ_ROWS = ()  # filled in below: what a seq may hold
@@ -686,6 +704,10 @@ class _Eval:
         self.layers = 0
         self.conv_bn = conv_bn  # the network's `defaults conv(bn = ...)`
         self.block = 0  # how deep inside block calls: a block's conditions and counts may reshape
+        # the module path of the next item where the naming rule fixes it (a seq whose rows are
+        # all labelled, its children, a block instance there), else None; see named_children
+        self.at: str | None = None
+        self.children: dict = {}
 
     def probe(self) -> _Eval:
         e = _Eval(self.conv_bn)
@@ -698,6 +720,9 @@ class _Eval:
         return x
 
     def item(self, it, x: RShape, env: dict) -> RShape:
+        at, self.at = self.at, None
+        if isinstance(it, NSeq):
+            return self.named_seq(it, x, env, at)
         cond = getattr(it, "cond", None)
         if cond is not None and not isinstance(it, (Seq, Residual)):
             # outside blocks a conditional row must keep its input's shape, on or off (what follows
@@ -708,6 +733,8 @@ class _Eval:
             if not cond.eval(env):
                 return x
             it = _replace(it, cond=None)
+        if isinstance(it, Call) and at is not None:
+            return self.named_call(it, x, env, at)
         if isinstance(it, Conv):
             self.layers += 1
             if x.flat:
@@ -814,6 +841,82 @@ class _Eval:
             raise Invalid(f"a part that must be refused: {it.text}")
         raise TypeError(it)  # pragma: no cover
 
+    def named_seq(self, it: NSeq, x: RShape, env: dict, at: str | None) -> RShape:
+        """A seq whose rows are all labelled: an nn.Sequential(OrderedDict) whose children are the
+        rows by their labels, a repeat's instances by its template (`blk (block1-0..)`: block1-0,
+        block1-1, ...), named seqs by their names; a row switched off, a repeat's missing
+        instances and rows without a layer are no child. `at`: its module path, where known."""
+        for r in it.body:
+            named = isinstance(r, (Seq, NSeq)) and r.name
+            if isinstance(r, Repeat):
+                named = _template(getattr(r.item, "label", None)) is not None
+            elif not named:
+                named = getattr(r, "label", None) and _template(r.label) is None
+            if not named:
+                raise Invalid("a row of a named seq without a label")
+        if it.cond is not None and not it.cond.eval(env):
+            self.probe().item(_replace(it, cond=None), x, env)  # checked all the same
+            return x
+        kids: set = set()
+        for r in it.body:
+            if isinstance(r, Repeat):
+                prefix, start = _template(r.item.label)
+                n = _num(r.n, env)
+                if n < 0:
+                    raise Invalid("a negative count")
+                shapes = [x]
+                for i in range(n):
+                    name = f"{prefix}{start + i}"
+                    before = self.layers
+                    self.at = f"{at}.{name}" if at is not None else None
+                    shapes.append(self.item(r.item, shapes[-1], dict(env, index=i, first=i == 0)))
+                    if self.layers > before:
+                        kids.add(name)
+                if not isinstance(r.n, int) and not self.block:  # as for any repeat
+                    if shapes[-1] != x and not (n >= 1 and len(set(shapes[1:])) == 1):
+                        raise Invalid("a repeat whose count is a parameter changes the shape")
+                x = shapes[-1]
+                continue
+            name = r.name if isinstance(r, (Seq, NSeq)) else r.label
+            before = self.layers
+            self.at = f"{at}.{name}" if at is not None else None
+            x = self.item(r, x, env)
+            self.at = None
+            if self.layers > before:
+                kids.add(name)
+        if at is not None:
+            self.children[at] = (kids, True)
+        return x
+
+    def named_call(self, it: Call, x: RShape, env: dict, at: str) -> RShape:
+        """A block instance at a known module path `at`: its named seqs at the block's scope are
+        its attributes by their names, a template repeat there names its instances as Python
+        identifiers (`block1-0..` gives block1_0, ...): children it has at least."""
+        inner = {p: a.eval(env) for p, a in zip(it.block.params, it.args, strict=True)}
+        inner["in"] = x.c
+        kids: set = set()
+        self.block += 1
+        try:
+            for r in it.block.body:
+                before = self.layers
+                if isinstance(r, NSeq) and r.name:
+                    self.at = f"{at}.{r.name}"
+                    x = self.item(r, x, inner)
+                    if self.layers > before:
+                        kids.add(r.name)
+                elif isinstance(r, Repeat) and _template(getattr(r.item, "label", None)):
+                    prefix, start = _template(r.item.label)
+                    n = _num(r.n, inner)
+                    x = self.item(r, x, inner)
+                    if self.layers > before:
+                        kids |= {f"{prefix}{start + i}".replace("-", "_") for i in range(n)}
+                else:
+                    x = self.item(r, x, inner)
+        finally:
+            self.block -= 1
+        self.children[at] = (kids, False)
+        return x
+
     def merge(self, it, x: RShape, env: dict) -> RShape:
         """Branches of the input: concatenated (a bare run, `concat`), the input's channels split
         evenly between them (`split`), added (`add`) or multiplied with broadcasting (`mul`). A
@@ -855,6 +958,13 @@ class _Eval:
 
 
 SEQ_ROWS = (Conv, Pool, Simple, Linear, Call, Repeat, Seq)
+_TEMPLATE = re.compile(r"^([A-Za-z][A-Za-z0-9_-]*?)([0-9]+)\.\.$")
+
+
+def _template(label: str | None):
+    """A repeat's template label `block1-0..`: its prefix and first number, else None."""
+    m = _TEMPLATE.match(label or "")
+    return (m.group(1), int(m.group(2))) if m else None
 
 
 def reference(spec: GenSpec, overrides: dict | None = None) -> Ref:
@@ -865,9 +975,11 @@ def reference(spec: GenSpec, overrides: dict | None = None) -> Ref:
     x = RShape(*spec.input)
     rows = []
     for it in spec.body:
+        if isinstance(it, NSeq) and it.name and it.name.startswith("ns"):
+            ev.at = it.name  # a top-level seq of the generator's names: an attribute by its name
         x = ev.item(it, x, env)
         rows.append(x)
-    return Ref(rows, ev.params, ev.macs, ev.layers)
+    return Ref(rows, ev.params, ev.macs, ev.layers, ev.children)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -993,7 +1105,19 @@ PARAM_NAMES = {
     "bn": "batch_norm",
 }
 # The newer constructs at the top of a network (each a kind of case)
-NEW_TOP = ("add", "add", "mul", "split", "concat_kw", "seq", "seq", "new_rows", "repeat_index")
+NEW_TOP = (
+    "add",
+    "add",
+    "mul",
+    "split",
+    "concat_kw",
+    "seq",
+    "seq",
+    "new_rows",
+    "repeat_index",
+    "named_seq",
+    "named_seq",
+)
 # Parts of the newer language that must be refused (each a kind of case, `refuse_KIND`)
 NEW_REFUSALS = (
     "add_channels",
@@ -1010,7 +1134,10 @@ MERGE_REFUSALS = ("split:", "branches to add", "mul", "branches disagree", "chan
 # docs/reliability.md, "Open", or below with its smallest spec); scripts/differential runs every
 # kind and counts their failures. Remove a kind here when its bug is fixed.
 OPEN_BUGS: frozenset = frozenset()
-# Fixed in session 4 (1 December 2026): refused_override. Parameter values the analysis refuses (a
+# Fixed in session 4 (30 November 2026): named_zero, found by the named_seq generator. A template
+# repeat with no instance in a seq whose rows are all labelled crashed codegen (_named_runs read
+# node.items[0]): network t() / input 4x4x2 / seq s { 0 x relu (r1..) }.
+# Fixed in session 4 (30 November 2026): refused_override. Parameter values the analysis refuses (a
 # merge or a channel_shuffle that no longer fits, a residual body or a conditional row that now
 # reshapes) were accepted by the constructor of the module compiled with the defaults, which then
 # split unevenly or failed in forward(); the network's constructor now checks each channel rule the
@@ -1045,7 +1172,7 @@ def _layers(items) -> int:
             n += 1
         elif isinstance(it, (Concat, Merge)):
             n += sum(_layers(br) for br in it.branches)
-        elif isinstance(it, (Residual, Seq)):
+        elif isinstance(it, (Residual, Seq, NSeq)):
             n += _layers(it.body)
         elif isinstance(it, Call):
             n += it.block.layers
@@ -1063,7 +1190,7 @@ def _passthrough(it) -> bool:
         return True
     if isinstance(it, Simple):
         return it.op in ("identity", "dropout", "drop_path")
-    if isinstance(it, Seq):
+    if isinstance(it, (Seq, NSeq)):
         return all(_passthrough(r) for r in it.body)
     if isinstance(it, Repeat):
         return not isinstance(it.n, int) or it.n == 0 or _passthrough(it.item)
@@ -1092,7 +1219,7 @@ def _inplace_first(it) -> bool:
         return it.op in INPLACE and not it.arg
     if isinstance(it, Repeat):
         return _inplace_first(it.item)
-    if isinstance(it, Seq):
+    if isinstance(it, (Seq, NSeq)):
         return bool(it.body) and _inplace_first(it.body[0])
     return False
 
@@ -2225,6 +2352,12 @@ class _Gen:
                 it.branches = [self.settle(br, "branch") for br in it.branches]
             elif isinstance(it, Seq):
                 it.body = self.settle(it.body, "seq")
+            elif isinstance(it, NSeq):
+                for r in it.body:  # its own rows stay as they are: all labelled
+                    if isinstance(r, Seq):
+                        r.body = self.settle(r.body, "seq")
+                    elif isinstance(r, NSeq):
+                        self.settle([r])
             elif isinstance(it, Residual):
                 it.body = self.settle(it.body)
         out = list(items)
@@ -2254,7 +2387,11 @@ class _Gen:
             k += 1
         k = 0
         while k < len(out) - 1:
-            if isinstance(out[k], Seq) and _passthrough(out[k]) and _inplace_first(out[k + 1]):
+            if (
+                isinstance(out[k], (Seq, NSeq))
+                and _passthrough(out[k])
+                and _inplace_first(out[k + 1])
+            ):
                 if "seq_passthrough" not in self.skip:
                     self.kinds.add("seq_passthrough")
                 else:
@@ -2441,6 +2578,8 @@ class _Gen:
             return [Merge("concat", branches, names, conds)]
         if kind == "seq":
             return [self.top_seq(x, 0)]
+        if kind == "named_seq":
+            return [self.top_named_seq(x, 0)]
         if kind == "new_rows":
             return [self.new_simple(x.c)]
         return [self.index_repeat(x, c.int(1, 3))]  # repeat_index
@@ -2497,6 +2636,224 @@ class _Gen:
                 cond = self.cond(None)
         name = None if nested or c.bool(0.4) else self.seq_name()
         return Seq(rows, name, cond)
+
+    # -- seqs whose rows are all labelled (kind named_seq) ------------------------------------
+    def nlabel(self) -> str:
+        """A fresh label for a named child: a module name, sometimes no Python identifier
+        (`c-3`, `blk4-a`), unique over the spec even where `-` is read as `_`."""
+        self.labels += 1
+        k = self.labels
+        name = self.ch.pick([f"n{k}", f"c-{k}", f"blk{k}-a", f"L{k}_b", f"r{k}-{k}"])
+        self.used.add(name)
+        return name
+
+    def nseq_name(self) -> str:
+        self.labels += 1
+        return f"ns{self.labels}"
+
+    def ntemplate(self) -> str:
+        """A repeat's template label, counting from 0, 1 or another number (`block3-0..`)."""
+        self.labels += 1
+        k = self.labels
+        prefix = self.ch.pick([f"block{k}-", f"stage{k}_", f"u{k}x", f"layer{k}-b"])
+        start = self.ch.pick([0, 0, 1, 1, self.ch.int(2, 12)])
+        self.kinds.add("named_start_" + ("0" if start == 0 else "1" if start == 1 else "other"))
+        return f"{prefix}{start}.."
+
+    def zero_count(self) -> bool:
+        """Whether a template repeat in a named seq may have no instance (kind named_zero)."""
+        return self.on("named_zero", 0.15)
+
+    def named_block(self) -> BlockDef:
+        """A block whose instances are named (RegNet's ResBottleneck): its body a named seq of
+        labelled rows, named seqs and rows its flag switches, sometimes a template repeat at the
+        block's scope (its names made Python identifiers) or a plain row."""
+        c = self.ch
+        params, kinds = ["o", "f"], ["ch", "flag"]
+        stride_ok = c.bool(0.5)
+        scope = _Scope(["o"], flag="f")
+        if stride_ok:
+            params.append("s")
+            kinds.append("stride")
+            scope.stride = "s"
+        if c.bool(0.3):
+            params.append("k")
+            kinds.append("count")
+            scope.count = "k"
+        name = self.block_name()
+        before = self.budget
+        self.budget = max(self.budget, 12)
+        body: list = [self.block_named_seq(scope, stride_ok, 0)]
+        if c.bool(0.4):
+            self.kinds.add("named_block_scope")
+            op = c.pick(["relu", "identity", "gelu", "bn"])
+            body.append(Repeat(c.int(1, 2), Simple(op, label=self.ntemplate())))
+        elif c.bool(0.3):
+            body.append(self.conv_generic(scope, 1))
+        self.budget = before
+        b = BlockDef(name, params, body, stride_ok, kinds, _layers(body))
+        self.blocks.append(b)
+        return b
+
+    def block_named_seq(self, scope: _Scope, stride_ok: bool, level: int) -> NSeq:
+        """A named seq in a block: labelled convs, pools and rows, named seqs (RegNet's
+        `seq a { conv 1x1 o; bn; relu }`), nested named seqs, rows and seqs the block's flag
+        switches (`conv (se) 1x1 o if f`), template repeats (counts from 0 and the count
+        argument included), calls of other named blocks."""
+        c = self.ch
+        rows: list = []
+        for _ in range(c.int(1, 4)):
+            k = c.pick(["conv", "conv", "seq", "nseq", "simple", "cond", "cond", "repeat", "pool"])
+            if k == "nseq" and level >= 2:
+                k = "conv"
+            if k == "conv":
+                row = self.conv_generic(scope, self.stride_of(scope, stride_ok), labelled=False)
+                row.label = self.nlabel()
+            elif k == "pool":
+                kk = c.int(1, 3)
+                kind = c.pick(["maxpool", "avgpool"])
+                s = c.pick([1, 2]) if stride_ok else 1
+                row = Pool(kind, kk, kk, s, pad=self.gpad(kk, kk), label=self.nlabel())
+            elif k == "simple":
+                op = c.pick(["relu", "bn", "identity", "gelu", "dropout", "relu6", "tanh"])
+                row = Simple(op, label=self.nlabel())
+            elif k == "seq":
+                self.labels += 1
+                out = self.chexpr(scope)
+                body = [Conv(1, 1, out, bias=False), Simple("bn"), Simple("relu")]
+                row = Seq(body[: c.int(1, 3)], f"sq{self.labels}")
+                if c.bool(0.3):
+                    self.kinds.add("named_switched")
+                    row.cond = Cond("f", c.bool(0.3))
+            elif k == "nseq":
+                self.kinds.add("named_nested")
+                row = self.block_named_seq(scope, stride_ok, level + 1)
+                if c.bool(0.3):
+                    self.kinds.add("named_switched")
+                    row.cond = Cond("f", c.bool(0.3))
+            elif k == "cond":
+                self.kinds.add("named_switched")
+                cond = Cond("f", c.bool(0.3))
+                if c.bool(0.5):
+                    row = Conv(1, 1, self.chexpr(scope), label=self.nlabel(), cond=cond)
+                else:
+                    op = c.pick(["relu", "bn", "identity", "gelu"])
+                    row = Simple(op, label=self.nlabel(), cond=cond)
+            else:
+                self.kinds.add("named_repeat")
+                n: int | str = c.int(1, 3)
+                if self.zero_count():
+                    n = scope.count if scope.count and c.bool() else 0
+                others = [
+                    b
+                    for b in self.blocks
+                    if b.kinds[:2] == ["ch", "flag"] and (stride_ok or not b.stride_ok)
+                ]
+                if others and c.bool(0.3):
+                    b = c.pick(others)
+                    args = self.args(b, scope)
+                    row = Repeat(n, Call(b, args, label=self.ntemplate()))
+                elif c.bool(0.5):
+                    row = Repeat(n, Conv(1, 1, self.chexpr(scope), label=self.ntemplate()))
+                else:
+                    op = c.pick(["relu", "identity", "bn", "silu"])
+                    row = Repeat(n, Simple(op, label=self.ntemplate()))
+            rows.append(row)
+        return NSeq(rows, self.nseq_name())
+
+    def top_named_seq(self, x: RShape, depth: int, nested: bool = False) -> NSeq:
+        """A named seq at the top: concrete labelled rows, named plain seqs, nested named seqs,
+        rows a parameter switches (keeping the shape), labelled and switched calls of named
+        blocks, template repeats of rows and of named blocks (RegNet's stages: `3 x blk
+        (block1-0..) 8 s=(2 if first else 1)`, counted by a parameter too)."""
+        c = self.ch
+        rows: list = []
+        y = x
+        for _ in range(c.int(1, 4)):
+            if self.budget <= 0 and rows:
+                break
+            k = c.pick(["conv", "pool", "simple", "seq", "nseq", "cond", "call", "stage", "stage"])
+            if k == "nseq" and depth >= 2:
+                k = "conv"
+            if k == "conv":
+                row = self.conv_concrete(y, labelled=False)
+                row.label = self.nlabel()
+            elif k == "pool":
+                row = self.pool_concrete(y, labelled=False)
+                row.label = self.nlabel()
+            elif k == "simple":
+                op = c.pick(["relu", "bn", "identity", "gelu", "dropout", "relu6", "lrn"])
+                row = Simple(op, label=self.nlabel())
+            elif k == "seq":
+                row = self.top_seq(y, depth + 1, nested=True)
+                self.labels += 1
+                row.name = f"sq{self.labels}"
+            elif k == "nseq":
+                self.kinds.add("named_nested")
+                row = self.top_named_seq(y, depth + 1, nested=True)
+                if self.on("named_switched", 0.3):
+                    y2 = _Eval(False).item(_replace(row, cond=None), y, dict(self.net_params))
+                    if y2 == y:  # switched by a parameter at the top: it keeps the shape
+                        row.cond = self.cond(None)
+            elif k == "cond":
+                self.kinds.add("named_switched")
+                row = self.cond_row(self.cond(None), lit(y.c))
+                row.label = self.nlabel()
+            else:
+                row = self.named_stage(y, k == "call")
+            self.budget -= max(1, _layers([row]))
+            y = _Eval(False).item(row, y, dict(self.net_params))  # Invalid: a generator bug
+            rows.append(row)
+        name = self.nseq_name()
+        if not nested and c.bool(0.2):
+            name = None  # numbered among the network's rows (seq1): its paths are not checked
+        return NSeq(rows, name)
+
+    def named_stage(self, y: RShape, one: bool):
+        """A labelled call of a named block (one), sometimes switched by a parameter where it keeps
+        the shape, or a stage: a template repeat of a named block or a row."""
+        c = self.ch
+        fits = [b for b in self.blocks if b.kinds[:2] == ["ch", "flag"] and b.layers <= 12]
+        b = c.pick(fits) if fits and c.bool(0.6) else self.named_block()
+        args = self.args(b, None)
+        if one:
+            row = Call(b, args, label=self.nlabel())
+            if self.on("named_switched", 0.3):
+                args[0] = lit(y.c)
+                for i, kind in enumerate(b.kinds):
+                    if kind == "stride":
+                        args[i] = Val("1", 1)
+                if _Eval(False).item(row, y, dict(self.net_params)) == y:
+                    row.cond = self.cond(None)
+            return row
+        self.kinds.add("named_repeat")
+        n: int | str | Ex = c.int(1, 4)
+        if self.zero_count():
+            n = 0
+        elif self.on("count_param", 0.15):
+            n = self.param("count")
+        if c.bool(0.3):  # a stage of rows
+            item = c.pick(
+                [
+                    Simple(c.pick(["relu", "identity", "bn"]), label=self.ntemplate()),
+                    Conv(1, 1, lit(y.c), bn=c.pick([None, True]), label=self.ntemplate()),
+                ]
+            )
+            return Repeat(n, item)
+        for i, kind in enumerate(b.kinds):
+            if kind == "stride" and c.bool(0.7):
+                args[i] = FIRST_STRIDE
+            elif kind == "flag" and c.bool(0.5):
+                args[i] = ename("first") if c.bool() else Ex("not", (ename("first"),))
+        call = Call(b, args, keyword=c.bool(0.3), label=self.ntemplate())
+        if not isinstance(n, int):
+            # counted by a parameter: the instances after the first keep their shape
+            args[0] = lit(y.c) if c.bool(0.5) else args[0]
+            try:
+                _Eval(False).item(Repeat(n, call), y, dict(self.net_params))
+            except Invalid:
+                n = 2
+        return Repeat(n, call)
 
     def head(self, body: list) -> None:
         c = self.ch
@@ -3480,6 +3837,21 @@ def check_analysis(net, spec: GenSpec, ref: Ref | None = None) -> list[str]:
         out.append(f"totals {tot} are not the sum of the layers {lsum}")
     if len(layers) != ref.layers:
         out.append(f"layers: inspec {len(layers)}, reference {ref.layers}")
+    out += check_children([p for p, _ in layers], ref, "node.layers()")
+    return out
+
+
+def check_children(paths, ref: Ref, where: str) -> list[str]:
+    """The children of each module whose path the naming rule fixes (ref.children: a seq whose
+    rows are all labelled, a block instance in one) against the layer paths `paths`."""
+    out = []
+    for at, (want, exact) in sorted(ref.children.items()):
+        got = {p[len(at) + 1 :].split(".")[0] for p in paths if p.startswith(at + ".")}
+        if got != want if exact else not want <= got:
+            rel = "" if exact else " at least"
+            out.append(
+                f"children of {at!r} in {where}: {sorted(got)}, reference{rel} {sorted(want)}"
+            )
     return out
 
 
@@ -3765,7 +4137,10 @@ def differential(spec: GenSpec, torch_too: bool = True, paths: bool = True) -> l
         return ["inspec rejects a valid spec:\n" + "\n".join(d.render(net.sources) for d in errors)]
     out = check_analysis(net, spec)
     if torch_too:
+        from inspec.backends.torch import module_paths
+
         out += check_torch(net, check_paths=paths)
+        out += check_children(list(module_paths(net)), spec.ref, "the module")
     if spec.overrides or spec.bad_overrides or spec.refused_overrides:
         out += check_overrides(spec, net, torch_too, paths)
     return out

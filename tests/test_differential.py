@@ -275,6 +275,15 @@ NEW_KINDS = {
     "refuse_seq_label",
     "refuse_residual_if_top",
     "refuse_residual_if_body",
+    "named_seq",  # a seq whose rows are all labelled: children by name (an OrderedDict)
+    "named_nested",  # a named seq in such a seq
+    "named_switched",  # a labelled row, call or named seq switched by a condition there
+    "named_repeat",  # a template repeat there (`3 x blk (block1-0..) ...`)
+    "named_block_scope",  # a template repeat in a block's own scope (names made identifiers)
+    "named_start_0",  # template names counting from 0
+    "named_start_1",  # from 1
+    "named_start_other",  # from another number
+    "named_zero",  # a template repeat with no instance there
 }
 
 

@@ -84,6 +84,23 @@ def v4() -> ir.Network:
     return load("inception_v4.isp")
 
 
+# The rows of Inception-v4 by their TF-slim names: the spec writes the trunk as timm's `features`
+# (numbered 0..21, the names in its comments), so that timm's state_dict loads by key.
+V4_SLIM = (
+    "conv2d_1a conv2d_2a conv2d_2b mixed_3a mixed_4a mixed_5a inception_a mixed_6a inception_b "
+    "mixed_7a inception_c"
+).split()
+
+
+def v4_rows(net: ir.Network) -> dict[str, ir.Node]:
+    r = rows(net)
+    (features,) = [n for n in r.values() if ir.is_group(n)]
+    assert features.branches[0].name == "features"
+    items = features.branches[0].body.items
+    assert len(items) == len(V4_SLIM)
+    return {**dict(zip(V4_SLIM, items, strict=True)), "avgpool": r["global_pool"], **r}
+
+
 def test_v4_totals(v4):
     t = v4.totals()
     assert t.params == 42_679_816
@@ -92,10 +109,10 @@ def test_v4_totals(v4):
     assert str(v4.output) == "1x1x1000"
 
 
-def check_blocks(net: ir.Network, table) -> int:
+def check_blocks(net: ir.Network, table, r: dict | None = None) -> int:
     """Every row of a reference table (name, output, params each, MACs each, count); returns the
-    sum of the params."""
-    r = rows(net)
+    sum of the params. `r`: the rows by name (default: the top-level rows)."""
+    r = rows(net) if r is None else r
     cumulative = 0
     for name, out, params, macs, count in table:
         node = r[name]
@@ -111,11 +128,11 @@ def check_blocks(net: ir.Network, table) -> int:
 
 
 def test_v4_blocks(v4):
-    assert check_blocks(v4, V4) == 42_679_816
+    assert check_blocks(v4, V4, v4_rows(v4)) == 42_679_816
 
 
 def test_v4_stage_outputs(v4):
-    r = rows(v4)
+    r = v4_rows(v4)
     assert shape(r["mixed_5a"]) == "35x35x384"
     assert shape(r["mixed_6a"]) == "17x17x1024"
     assert shape(r["mixed_7a"]) == "8x8x1536"
@@ -195,7 +212,7 @@ V4_STRUCT = {
 
 
 def test_v4_block_structure(v4):
-    r = rows(v4)
+    r = v4_rows(v4)
     for name, want in V4_STRUCT.items():
         node = r[name]
         first = node.items[0] if isinstance(node, ir.Repeat) else node
@@ -203,7 +220,7 @@ def test_v4_block_structure(v4):
 
 
 def test_v4_pools_and_concat_order(v4):
-    r = rows(v4)
+    r = v4_rows(v4)
     a = r["inception_a"].items[0]
     layers = list(a.layers())
     # the pool branch comes last: AvgPool2d(3, 1, padding=1, count_include_pad=False) then its 1x1
@@ -223,7 +240,7 @@ def test_v4_pools_and_concat_order(v4):
 
 
 def test_v4_module_paths_follow_timm(v4):
-    r = rows(v4)
+    r = v4_rows(v4)
     # REFERENCE.md 6: keys of one InceptionA block
     a = [p for p, layer in r["inception_a"].items[0].layers() if layer.op.name == "conv"]
     assert a == [
@@ -251,7 +268,7 @@ def test_v4_module_paths_follow_timm(v4):
 )
 def test_reduction_a_shared(spec, klmn, params):
     net = load(spec)
-    node = rows(net)["mixed_6a"]
+    node = (v4_rows(net) if spec == "inception_v4.isp" else rows(net))["mixed_6a"]
     assert isinstance(node, ir.Call) and node.block.name == "reduction_a"
     assert Path(net.blocks["reduction_a"].file).resolve() == SPECS / "blocks" / "inception.isp"
     assert tuple(node.args[x] for x in "klmn") == klmn
@@ -757,10 +774,11 @@ def test_state_dict_keys_inception_v4():
         "running_var": 149,
         "num_batches_tracked": 149,
     }
-    # timm's features.6 is the first Inception-A block here; its conv keys (REFERENCE.md 6)
-    block = [k for k in keys if k.startswith("inception_a.0.") and k.endswith("conv.weight")]
+    # timm's keys: features.6 is the first Inception-A block; its conv keys (REFERENCE.md 6)
+    assert keys[:2] == ["features.0.conv.weight", "features.0.bn.weight"]
+    block = [k for k in keys if k.startswith("features.6.") and k.endswith("conv.weight")]
     assert block == [
-        f"inception_a.0.{p}.conv.weight"
+        f"features.6.{p}.conv.weight"
         for p in (
             "branch0",
             "branch1.0",

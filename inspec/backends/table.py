@@ -140,15 +140,39 @@ def _row(node: ir.Node, level: int = 0, path: str = "", side: bool = False) -> T
     )
 
 
+def _seq_rows(br: ir.Branch) -> list[tuple[ir.Node, str]]:
+    """A top-level seq's rows with their paths: each child, except that the instances of a
+    repeat are one row whose path spans them (`6..9`, `block1-0..block1-5`)."""
+    paths = br.child_paths()
+    at = {id(c): sub for c, sub in paths}
+    out: list[tuple[ir.Node, str]] = []
+    for item in br.body.items:
+        if isinstance(item, ir.Repeat) and (item.spliced or item.template) and item.items:
+            first, last = at.get(id(item.items[0])), at.get(id(item.items[-1]))
+            if first is not None and last is not None:
+                out.append((item, first if first == last else f"{first}..{last}"))
+                continue
+        out += [(c, sub) for c, sub in paths if c is item or _within(c, item)]
+    return out
+
+
+def _within(child: ir.Node, item: ir.Node) -> bool:
+    """Whether a seq's child path entry stands for `item` (a group's branch, a repeat's instance)."""
+    if ir.is_group(item):
+        return child is item.branches[0]
+    return isinstance(item, ir.Repeat) and any(child is i for i in item.items)
+
+
 def rows(net: ir.Network, granularity: str = "rows") -> list[TableRow]:
     out: list[TableRow] = []
     nested = {id(r.node): r for r in net.nested_rows}
     for r in net.rows:
         node = r.node
         if granularity == "rows" and ir.is_group(node) and node.branches[0].is_sequence:
-            # a seq at the top (torchvision's `features`): one row for each of its children
+            # a seq at the top (torchvision's `features`): one row for each of its children, a
+            # repeat's instances in one row as the spec writes it (`features.6..9: 4 x inception_a`)
             br = node.branches[0]
-            for child, sub in br.child_paths():
+            for child, sub in _seq_rows(br):
                 path = f"{br.name}.{sub}" if sub else br.name
                 tr = _row(child, path=path)
                 tr.type = f"{path}: {tr.type}"

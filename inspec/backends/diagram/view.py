@@ -13,7 +13,7 @@ from typing import Any
 
 from inspec.analysis import exprs as E
 from inspec.analysis import ir
-from inspec.analysis.naming import member, standalone
+from inspec.analysis.naming import child_key, member, standalone
 from inspec.analysis.ops import Cost
 from inspec.analysis.units import fmt_paper, fmt_si
 
@@ -130,15 +130,19 @@ class _IRView:
             return self.handlers[type(node)](node, path, prefix, flat)
         return self.handlers[type(node)](node, path)
 
-    def seq(self, seq: ir.Seq | None, prefix: str, flat: str = "") -> VSeq:
+    def seq(self, seq: ir.Seq | None, prefix: str, flat: str = "", keyed: bool = False) -> VSeq:
+        """`keyed`: the rows are a sequence's children, a label keeping its written form where it
+        is no Python identifier (naming.child_key)."""
         out = VSeq()
         for n in seq.items if seq is not None else []:
             if isinstance(n, ir.Repeat) and (n.spliced or n.template):  # its instances are rows
                 for item in n.items:
                     alone = n.template is not None
-                    out.items.append(self.view(item, member(prefix, flat, item.name, alone)))
+                    name = child_key(item.name, item.label) if keyed else item.name
+                    out.items.append(self.view(item, member(prefix, flat, name, alone)))
                 continue
-            path = member(prefix, flat, n.name, standalone(n.label))
+            name = child_key(n.name, n.label) if keyed else n.name
+            path = member(prefix, flat, name, standalone(n.label))
             out.items.append(self.view(n, path, prefix, flat))
         return out
 
@@ -249,7 +253,7 @@ class _IRView:
                 id=f"{prefix}{name}",
                 title=f"seq {b.name}" if b.given else "seq",
                 lines=[],
-                body=self.seq(b.body, f"{prefix}{name}."),
+                body=self.seq(b.body, f"{prefix}{name}.", keyed=b.is_sequence),
                 out=self.shape(b.out_shape),
                 inactive=not ir.is_on(node),
                 tooltip=f"{prefix}{name}",
@@ -271,7 +275,7 @@ class _IRView:
             if b.single is not None:
                 branches.append(VSeq([self.view(b.single, prefix + name)]))
             elif b.is_sequence:
-                branches.append(self.seq(b.body, f"{prefix}{name}."))
+                branches.append(self.seq(b.body, f"{prefix}{name}.", keyed=True))
             else:
                 branches.append(self.seq(b.body, prefix, f"{name}_"))
         return VSplit(id=path, branches=branches, merge=merge, inactive=not node.active)

@@ -995,6 +995,8 @@ def _named_runs(node: ir.Repeat, elems: list[str], base: int) -> list[tuple[int,
     """A repeat's named instances as entries of an OrderedDict: a run of three or more equal ones
     is one `*[(f"block3-{i}", ...) for i in range(1, 6)]`. Each run is (index of its first part,
     index after its last, entry), the repeat's first part being parts[base]."""
+    if not node.items:  # `0 x row (name1..)`: nothing to write
+        return []
     written = node.items[0].label[: -len(str(node.start))]
     if not all(c.isalnum() or c in "_-" for c in written):
         return []

@@ -117,7 +117,7 @@ class GooglenetBn(nn.Module):
 
 
 class Inception(nn.Module):
-    """Block `inception` of specs/googlenet_bn.isp (line 24).
+    """Block `inception` of specs/googlenet_bn.isp (line 25).
 
     Args:
         in_channels: channels of the input (the spec's `in`)
@@ -166,7 +166,7 @@ class Inception(nn.Module):
 
 
 class Aux(nn.Module):
-    """Block `aux` of specs/googlenet_bn.isp (line 33).
+    """Block `aux` of specs/googlenet_bn.isp (line 34).
 
     Shape comments are for the instance (aux1), input N x 512 x 14 x 14.
     """

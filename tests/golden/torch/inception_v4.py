@@ -21,36 +21,28 @@ class InceptionV4(nn.Module):
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.2) -> None:
         super().__init__()
-        self.conv2d_1a = ConvBNReLU(3, 32, kernel_size=3, stride=2)
-        self.conv2d_2a = ConvBNReLU(32, 32, kernel_size=3)
-        self.conv2d_2b = ConvBNReLU(32, 64, kernel_size=3, padding=1)
-        self.mixed_3a = Mixed3a(64)
-        self.mixed_4a = Mixed4a(160)
-        self.mixed_5a = Mixed5a(192)
-        self.inception_a = nn.Sequential(*[InceptionA(384) for _ in range(4)])
-        self.mixed_6a = ReductionA(384, 192, 224, 256, 384)
-        self.inception_b = nn.Sequential(*[InceptionB(1024) for _ in range(7)])
-        self.mixed_7a = ReductionB(1024)
-        self.inception_c = nn.Sequential(*[InceptionC(1536) for _ in range(3)])
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(p=dropout)
+        self.features = nn.Sequential(
+            ConvBNReLU(3, 32, kernel_size=3, stride=2),
+            ConvBNReLU(32, 32, kernel_size=3),
+            ConvBNReLU(32, 64, kernel_size=3, padding=1),
+            Mixed3a(64),
+            Mixed4a(160),
+            Mixed5a(192),
+            *[InceptionA(384) for _ in range(4)],
+            ReductionA(384, 192, 224, 256, 384),
+            *[InceptionB(1024) for _ in range(7)],
+            ReductionB(1024),
+            *[InceptionC(1536) for _ in range(3)],
+        )
+        self.global_pool = nn.AdaptiveAvgPool2d(1)
+        self.head_drop = nn.Dropout(p=dropout)
         self.last_linear = nn.Linear(1536, num_classes)
         # init default: PyTorch's own initialisation of every layer
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.conv2d_1a(x)  # N x 32 x 149 x 149
-        x = self.conv2d_2a(x)  # N x 32 x 147 x 147
-        x = self.conv2d_2b(x)  # N x 64 x 147 x 147
-        x = self.mixed_3a(x)  # N x 160 x 73 x 73
-        x = self.mixed_4a(x)  # N x 192 x 71 x 71
-        x = self.mixed_5a(x)  # N x 384 x 35 x 35
-        x = self.inception_a(x)  # N x 384 x 35 x 35
-        x = self.mixed_6a(x)  # N x 1024 x 17 x 17
-        x = self.inception_b(x)  # N x 1024 x 17 x 17
-        x = self.mixed_7a(x)  # N x 1536 x 8 x 8
-        x = self.inception_c(x)  # N x 1536 x 8 x 8
-        x = self.avgpool(x)  # N x 1536 x 1 x 1
-        x = self.dropout(x)  # N x 1536 x 1 x 1
+        x = self.features(x)  # N x 1536 x 8 x 8
+        x = self.global_pool(x)  # N x 1536 x 1 x 1
+        x = self.head_drop(x)  # N x 1536 x 1 x 1
         x = torch.flatten(x, 1)  # N x 1536
         x = self.last_linear(x)  # N x 1000
         return x
@@ -59,7 +51,7 @@ class InceptionV4(nn.Module):
 class Mixed3a(nn.Module):
     """Block `mixed_3a` of specs/blocks/inception.isp (line 25).
 
-    Shape comments are for the instance (mixed_3a), input N x 64 x 147 x 147.
+    Shape comments are for the instance (3), input N x 64 x 147 x 147.
     """
 
     def __init__(self, in_channels: int) -> None:
@@ -77,7 +69,7 @@ class Mixed3a(nn.Module):
 class Mixed4a(nn.Module):
     """Block `mixed_4a` of specs/blocks/inception.isp (line 32).
 
-    Shape comments are for the instance (mixed_4a), input N x 160 x 73 x 73.
+    Shape comments are for the instance (4), input N x 160 x 73 x 73.
     """
 
     def __init__(self, in_channels: int) -> None:
@@ -103,7 +95,7 @@ class Mixed4a(nn.Module):
 class Mixed5a(nn.Module):
     """Block `mixed_5a` of specs/blocks/inception.isp (line 39).
 
-    Shape comments are for the instance (mixed_5a), input N x 192 x 71 x 71.
+    Shape comments are for the instance (5), input N x 192 x 71 x 71.
     """
 
     def __init__(self, in_channels: int) -> None:
@@ -121,7 +113,7 @@ class Mixed5a(nn.Module):
 class InceptionA(nn.Module):
     """Block `inception_a` of specs/blocks/inception.isp (line 46).
 
-    Shape comments are for the instance (0), input N x 384 x 35 x 35.
+    Shape comments are for the instance (6), input N x 384 x 35 x 35.
     """
 
     def __init__(self, in_channels: int) -> None:
@@ -157,7 +149,7 @@ class ReductionA(nn.Module):
         in_channels: channels of the input (the spec's `in`)
         l_: the spec's `l`
 
-    Shape comments are for the instance (mixed_6a), input N x 384 x 35 x 35.
+    Shape comments are for the instance (10), input N x 384 x 35 x 35.
     """
 
     def __init__(self, in_channels: int, k: int, l_: int, m: int, n: int) -> None:
@@ -181,7 +173,7 @@ class ReductionA(nn.Module):
 class InceptionB(nn.Module):
     """Block `inception_b` of specs/blocks/inception.isp (line 67).
 
-    Shape comments are for the instance (0), input N x 1024 x 17 x 17.
+    Shape comments are for the instance (11), input N x 1024 x 17 x 17.
     """
 
     def __init__(self, in_channels: int) -> None:
@@ -216,7 +208,7 @@ class InceptionB(nn.Module):
 class ReductionB(nn.Module):
     """Block `reduction_b` of specs/blocks/inception.isp (line 75).
 
-    Shape comments are for the instance (mixed_7a), input N x 1024 x 17 x 17.
+    Shape comments are for the instance (18), input N x 1024 x 17 x 17.
     """
 
     def __init__(self, in_channels: int) -> None:
@@ -244,7 +236,7 @@ class ReductionB(nn.Module):
 class InceptionC(nn.Module):
     """Block `inception_c` of specs/blocks/inception.isp (line 85).
 
-    Shape comments are for the instance (0), input N x 1536 x 8 x 8.
+    Shape comments are for the instance (19), input N x 1536 x 8 x 8.
     """
 
     def __init__(self, in_channels: int) -> None:
