@@ -93,10 +93,34 @@ def load(source: str | os.PathLike, **params: Any) -> Spec:
     return Spec(elaborate(text=str(source), params=params, name="<string>"))
 
 
-def build(source: str | os.PathLike, **params: Any):
-    """Build the PyTorch module of a spec, through the same code `inspec compile` writes."""
+def build(
+    source: str | os.PathLike,
+    weights: Any = None,
+    *,
+    strict: bool = True,
+    map: str = "key",
+    **params: Any,
+):
+    """Build the PyTorch module of a spec, through the same code `inspec compile` writes.
+
+    `weights` loads a checkpoint into it: a path (a `.pt`/`.pth` state_dict, or a checkpoint dict
+    with a `state_dict` or `model` entry; a `.safetensors` file when the `safetensors` package is
+    installed) or a mapping of names to tensors. By key (`map="key"`; `"order"` and `"auto"` pair
+    the entries by structure, see docs/weights.md) and strictly: anything missing, unexpected or
+    mis-shaped raises inspec.weights.WeightsError, listing the keys under the spec rows that made
+    them. `strict=False` loads what fits and leaves the rest out. Either way the module's
+    `inspec_weights` tells what was loaded, how, and what was left out (`.missing`, `.unexpected`,
+    `.key_map`, `.report()`). A network parameter named `weights`, `strict` or `map` cannot be
+    given here."""
     spec = load(source, **params)
     spec._require_ok()
     from inspec.backends.torch import build_module
 
-    return build_module(spec.ir, **params)
+    module = build_module(spec.ir, **params)
+    if weights is not None:
+        from inspec.weights.load import load_into
+
+        module.inspec_weights = load_into(
+            module, spec.ir, weights, map=map, allow_missing=not strict, allow_unexpected=not strict
+        )
+    return module

@@ -1,7 +1,9 @@
-"""The command line: inspec check | table | compile | diagram.
+"""The command line: inspec check | table | compile | diagram | weights | verify.
 
-Exit codes: 0 fine (warnings allowed), 1 spec errors (or an output that could not be written),
-2 usage errors, 130 interrupted (Ctrl-C). No command imports torch.
+Exit codes: 0 fine (warnings allowed), 1 spec errors (or an output that could not be written, weights
+that do not fit, a module that differs from its reference), 2 usage errors (a reference that cannot be
+had: a malformed REF, a package that is not installed), 130 interrupted (Ctrl-C). check, table, compile
+and diagram never import torch; weights and verify do, when they run.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import click
 from inspec import __version__
 from inspec.analysis.elaborate import elaborate
 from inspec.diagnostics import Severity
-from inspec.fileio import OutputError, write_atomic
+from inspec.fileio import OutputError, check_target, write_atomic
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
 
@@ -369,6 +371,174 @@ def diagram(
         click.echo(f"inspec: error: {e}", err=True)
         sys.exit(EXIT_SPEC)
     click.echo(f"wrote {written}")
+
+
+_map_opt = click.option(
+    "--map",
+    "map_",
+    type=click.Choice(["auto", "key", "order"]),
+    default="auto",
+    show_default=True,
+    help="Pair entries by key, by order within each kind (name after the last dot, number of "
+    "dimensions), or by key where names and shapes agree and by order for the rest.",
+)
+_report_opt = click.option(
+    "--report",
+    is_flag=True,
+    help="Print the key map: every entry, how it was paired, what was left out.",
+)
+_REF_HELP = (
+    "torchvision:NAME, timm:NAME or package.module:factory, optionally with literal arguments"
+)
+
+
+def _weights_error(e: Exception) -> None:
+    """Print a WeightsError (or an OutputError) and exit: 2 for a reference that cannot be had."""
+    from inspec.weights import ReferenceUnavailable
+
+    click.echo(f"inspec: error: {e}", err=True)
+    sys.exit(EXIT_USAGE if isinstance(e, ReferenceUnavailable) else EXIT_SPEC)
+
+
+def _checked(spec: str, params: tuple[str, ...], what: str):
+    overrides = _parse_params(params)
+    net = _load(spec, overrides)
+    if not _report(net, hint=True):
+        sys.exit(EXIT_SPEC)
+    if net.input is None:
+        click.echo(f"{spec} is a block library: it has no network to {what}", err=True)
+        sys.exit(EXIT_SPEC)
+    return net, overrides
+
+
+@cli.command()
+@_spec_arg
+@click.option(
+    "--from",
+    "source",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="The checkpoint to convert: .pt/.pth (a state_dict, or a dict with a 'state_dict' or 'model' "
+    "entry) or .safetensors. It is only read.",
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The checkpoint to write (.pt), a plain state_dict.",
+)
+@_map_opt
+@_report_opt
+@click.option(
+    "--allow-missing", is_flag=True, help="Leave out entries that nothing fits (a new head)."
+)
+@click.option(
+    "--allow-unexpected", is_flag=True, help="Leave out entries of the checkpoint that go nowhere."
+)
+@click.option(
+    "--to-reference",
+    is_flag=True,
+    help="The other way: --from holds the spec's weights; write a checkpoint that the reference "
+    "(--against) loads with strict=True.",
+)
+@click.option(
+    "--against",
+    metavar="REF",
+    default=None,
+    help=f"With --to-reference: the reference, {_REF_HELP}, or a checkpoint of it (its keys and shapes).",
+)
+@click.option("--force", is_flag=True, help="Overwrite a file that inspec did not write.")
+@_param_opt
+def weights(
+    spec: str,
+    source: str,
+    output: str,
+    map_: str,
+    report: bool,
+    allow_missing: bool,
+    allow_unexpected: bool,
+    to_reference: bool,
+    against: str | None,
+    force: bool,
+    params: tuple[str, ...],
+) -> None:
+    """Convert a checkpoint into the spec's keys (or, --to-reference, the spec's into the reference's)."""
+    if to_reference != (against is not None):
+        raise click.UsageError("--to-reference and --against REF go together")
+    if output == "-":
+        raise click.UsageError(
+            "a checkpoint is written to a file (-o OUT.pt), not to standard output"
+        )
+    net, overrides = _checked(spec, params, "load weights into")
+    from inspec.backends.torch import build_module, module_paths
+    from inspec.weights import WeightsError, checkpoint, reference
+    from inspec.weights.load import port
+    from inspec.weights.report import Rows, Sides
+
+    rows = Rows(net, module_paths(net))
+    protect = (*net.sources, source)
+    try:
+        check_target(output, force=force, protect=protect)  # before the work; written atomically
+        module = build_module(net, **overrides)
+        ours = checkpoint.entries(module.state_dict())
+        state = checkpoint.read(source)
+        if not to_reference:
+            sides = Sides(target=net.name, source=source)
+            new, ported = port(state, ours, rows, sides, map_, allow_missing, allow_unexpected)
+        else:  # the spec's checkpoint, by key, then to the reference's keys
+            mine = Sides(target=net.name, source=source)
+            state, _ = port(state, ours, rows, mine, "key")
+            if Path(against).suffix in (".pt", ".pth", ".safetensors") or Path(against).is_file():
+                template = checkpoint.entries(checkpoint.read(against))
+                protect += (against,)
+            else:
+                template = checkpoint.entries(reference.build(against).state_dict())
+            sides = Sides(target=against, source=source, spec_side="source")
+            new, ported = port(state, template, rows, sides, map_, allow_missing, allow_unexpected)
+        click.echo(ported.report() if report else str(ported))
+        written = checkpoint.save(new, output, force=force, protect=protect)
+    except (WeightsError, OutputError) as e:
+        _weights_error(e)
+    click.echo(f"wrote {written}")
+
+
+@cli.command()
+@_spec_arg
+@click.option("--against", metavar="REF", required=True, help=f"The reference model: {_REF_HELP}.")
+@_map_opt
+@click.option(
+    "--rtol",
+    type=click.FloatRange(min=0, max=1),
+    default=1e-5,
+    show_default=True,
+    help="The largest relative error (max |spec - reference| / max |reference|) that counts as equal.",
+)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@_report_opt
+@_param_opt
+def verify(
+    spec: str,
+    against: str,
+    map_: str,
+    rtol: float,
+    seed: int,
+    report: bool,
+    params: tuple[str, ...],
+) -> None:
+    """Compare the spec's module with its reference model, the reference's weights ported into it."""
+    net, overrides = _checked(spec, params, "verify")
+    from inspec.weights import WeightsError
+    from inspec.weights import verify as verifying
+
+    try:
+        verdict = verifying.verify(net, against, overrides, map=map_, rtol=rtol, seed=seed)
+    except WeightsError as e:
+        _weights_error(e)
+    if report:
+        click.echo(verdict.ported.report())
+    click.echo(verifying.render(verdict))
+    sys.exit(EXIT_OK if verdict.ok else EXIT_SPEC)
 
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command ended by Ctrl-C

@@ -92,6 +92,7 @@ class Attr:
     choices: tuple[str, ...] = ()
     minimum: float | None = None
     maximum: float | None = None
+    optional: bool = False  # a None default means "not given" (not "required")
 
     def describe_kind(self) -> str:
         if self.kind == "enum":
@@ -338,6 +339,13 @@ CONV = OpDef(
 def _pool_shape(kind: str):
     def rule(a: dict, x: Shape, ctx: Ctx) -> Shape:
         _need_map(x, kind)
+        if a.get("adaptive") is not None:  # PyTorch's adaptive pool: the output size is given
+            if a["global"] or a.get("kernel") is not None:
+                raise SpecError(
+                    f"{kind}: adaptive= gives the output size; it takes no window and no 'global'"
+                )
+            ah, aw = a["adaptive"]
+            return Shape(ah, aw, x.c)
         if a["global"]:
             return Shape(1, 1, x.c)
         if a.get("kernel") is None:
@@ -351,7 +359,10 @@ def _pool_shape(kind: str):
 
 
 def _pool_resolve(a: dict, x: Shape) -> dict:
-    """A global pool's window is the whole input; other pools resolve their padding as conv does."""
+    """A global pool's window is the whole input; other pools resolve their padding as conv does
+    (an adaptive pool has no window of its own)."""
+    if a.get("adaptive") is not None:
+        return {}
     if a["global"]:
         return {"kernel": (x.h, x.w), "stride": 1, "padding": Padding(0, 0, 0, 0)}
     return _sliding_resolve(a, x)
@@ -359,6 +370,9 @@ def _pool_resolve(a: dict, x: Shape) -> dict:
 
 def _pool_title(word: str):
     def title(a: dict) -> str:
+        if a.get("adaptive") is not None:
+            ah, aw = a["adaptive"]
+            return f"{word} (adaptive {ah}x{aw})"
         return f"{word} (global)" if a.get("global") else word
 
     return title
@@ -379,6 +393,14 @@ _POOL_ATTRS = (
         ("floor", "ceil", "exact"),
     ),
     Attr("global", "bool", False, "pool the whole feature map to 1x1"),
+    Attr(
+        "adaptive",
+        "kernel",
+        None,
+        "output size of an adaptive pool (PyTorch's AdaptiveAvgPool2d): windows of varying size "
+        "that tile the input, `adaptive=4` for 4x4",
+        optional=True,
+    ),
 )
 
 MAXPOOL = OpDef(

@@ -53,7 +53,8 @@ def ops_markdown() -> str:
                 elif a.minimum is not None:
                     rng = f" >= {_num(a.minimum)}"
                 kind = a.describe_kind().replace("|", "\\|")
-                out.append(f"| `{a.name}` | {kind}{rng} | {_default(a.default)} | {a.doc} |")
+                default = "none" if a.optional else _default(a.default)
+                out.append(f"| `{a.name}` | {kind}{rng} | {default} | {a.doc} |")
             out.append("")
     out.append("### Activations")
     out.append("")

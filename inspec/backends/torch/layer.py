@@ -30,7 +30,7 @@ class NeedsStatements(Exception):
 # Attributes that set a layer's spatial output size or its resolved padding. The generated code takes
 # spatial sizes from the elaborated instance (resolved `same` padding, flattened feature counts), so a
 # constructor argument that reaches one of these is fixed to its compiled value.
-SPATIAL = frozenset({"kernel", "stride", "pad", "dilation", "round", "global"})
+SPATIAL = frozenset({"kernel", "stride", "pad", "dilation", "round", "global", "adaptive"})
 
 
 class _Reads:
@@ -85,6 +85,8 @@ class LayerView:
             self.padding = lit(p.top) if p.top == p.left else lit((p.top, p.left))
         k = node.attrs.get("kernel")
         self.kernel = None if k is None else lit(k[0]) if k[0] == k[1] else lit(tuple(k))
+        a = node.attrs.get("adaptive")  # an adaptive pool's output size
+        self.adaptive = None if a is None else lit(a[0]) if a[0] == a[1] else lit(tuple(a))
         ks = self._translated("kernel") if k is not None and "kernel" in self.follows() else None
         if ks is not None and not ks.const:  # a square kernel from an argument, padded by half
             ks = gen.integral(ks)  # a size: an int in PyTorch, as any whole-number attribute
@@ -170,7 +172,12 @@ class LayerView:
         square kernel padded by half. They change the output's size only, which matters to a class
         that holds a size (`spatial`)."""
         a = self.node.attrs
-        if a.get("pad") == "same" or a.get("round", "floor") == "ceil" or a.get("global"):
+        if (
+            a.get("pad") == "same"
+            or a.get("round", "floor") == "ceil"
+            or a.get("global")
+            or a.get("adaptive") is not None
+        ):
             return frozenset()
         k = self.node.sources.get("kernel")
         if a.get("pad") == "half" and k is not None and not isinstance(k, Tup):

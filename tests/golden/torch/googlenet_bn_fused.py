@@ -166,14 +166,14 @@ class Inception(nn.Module):
 
 
 class Aux(nn.Module):
-    """Block `aux` of specs/googlenet_bn.isp (line 34).
+    """Block `aux` of specs/googlenet_bn.isp (line 35).
 
     Shape comments are for the instance (aux1), input N x 512 x 14 x 14.
     """
 
     def __init__(self, in_channels: int, num_classes: int) -> None:
         super().__init__()
-        self.avgpool = nn.AvgPool2d(5, stride=3)
+        self.avgpool = nn.AdaptiveAvgPool2d(4)
         self.conv = ConvBNReLU(in_channels, 128, kernel_size=1)
         self.fc1 = nn.Linear(2048, 1024)
         self.dropout = nn.Dropout(p=0.7)
