@@ -1,11 +1,18 @@
 """Forward-pass speed of generated modules against the reference implementations.
 
-    /root/.cache/inspec-ref/bin/python -m benchmarks.bench_forward (torchvision + timm importable)
+    ~/.cache/inspec-ref/bin/python -m benchmarks.bench_forward (torchvision + timm importable)
     .venv/bin/python -m benchmarks.bench_forward                         (generated modules only)
 
 CPU, eval mode, torch.inference_mode(), batch 8, torch.set_num_threads(2). Each pair is measured side by
 side in one process, alternating, and the median of the per-round ratios is reported. Also times
 `inspec compile specs/inception_v4.isp` as a whole process (it must not import torch).
+
+    .venv/bin/python -m benchmarks.bench_forward --export [--rounds N] [--batches 1 8]
+
+times the inference export (`generate(net, inference=True)`: batch norm folded, sibling convs merged,
+channels-last) against the training module in eval mode, for googlenet_bn, inception_v4 and
+inception_resnet_v2, batch 1 and 8 (and against torchvision's / timm's model where importable); the
+load average is printed before and after each table.
 """
 
 from __future__ import annotations
@@ -62,6 +69,58 @@ def generated(spec: str, fuse: bool, **params):
     return build_module(net, fuse_bn=fuse, **params).eval()
 
 
+def _loadavg() -> str:
+    try:
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:  # pragma: no cover
+        return "n/a"
+
+
+def _reference(name: str):
+    """torchvision's or timm's model of a shipped spec, if importable (the reference venv)."""
+    try:
+        if name == "googlenet_bn":
+            import torchvision
+
+            return torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=True)
+        import timm
+
+        return timm.create_model(name, pretrained=False)
+    except ImportError:
+        return None
+
+
+EXPORTS = {
+    "googlenet_bn": ("specs/googlenet_bn.isp", {"aux_logits": False}, 224),
+    "inception_v4": ("specs/inception_v4.isp", {}, 299),
+    "inception_resnet_v2": ("specs/inception_resnet_v2.isp", {}, 299),
+}
+
+
+def export_tables(rounds: int, batches: list[int]) -> None:
+    """The inference export against the training module (and the reference), eval mode."""
+    from inspec.backends.torch.source import export_state_dict
+
+    for name, (spec, params, size) in EXPORTS.items():
+        net = elaborate(path=str(ROOT / spec), params=params)
+        train = build_module(net, **params).eval()
+        export = build_module(net, inference=True, **params).eval()
+        export.load_state_dict(export_state_dict(net, train.state_dict()), strict=True)
+        models = {}
+        ref = _reference(name)
+        if ref is not None:
+            models[f"reference {name}"] = ref.eval()
+        models |= {f"inspec {name}": train, f"inspec {name} --inference": export}
+        x = torch.randn(2, 3, size, size)
+        with torch.inference_mode():
+            d = ((export(x) - train(x)).abs().max() / train(x).abs().max()).item()
+        print(f"\n{name}: export vs training module, max relative |diff| {d:.1e}")
+        for batch in batches:
+            print(f"load average before: {_loadavg()}")
+            compare(name, models, torch.randn(batch, 3, size, size), rounds)
+            print(f"load average after: {_loadavg()}")
+
+
 def compile_time(runs: int = 5) -> float:
     exe = ROOT / ".venv/bin/inspec"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "inspec"]
@@ -91,6 +150,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--export", action="store_true", help="the inference export's tables only")
+    ap.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     args = ap.parse_args()
     torch.set_num_threads(2)
     torch.manual_seed(0)
@@ -98,6 +159,9 @@ def main() -> None:
         f"python {platform.python_version()}, torch {torch.__version__}, {platform.machine()}, "
         f"{platform.processor() or platform.platform()}, threads {torch.get_num_threads()}"
     )
+    if args.export:
+        export_tables(args.rounds, args.batches)
+        return
     try:
         import torchvision
 

@@ -99,6 +99,7 @@ def build(
     *,
     strict: bool = True,
     map: str = "key",
+    inference: bool = False,
     **params: Any,
 ):
     """Build the PyTorch module of a spec, through the same code `inspec compile` writes.
@@ -110,8 +111,13 @@ def build(
     mis-shaped raises inspec.weights.WeightsError, listing the keys under the spec rows that made
     them. `strict=False` loads what fits and leaves the rest out. Either way the module's
     `inspec_weights` tells what was loaded, how, and what was left out (`.missing`, `.unexpected`,
-    `.key_map`, `.report()`). A network parameter named `weights`, `strict` or `map` cannot be
-    given here."""
+    `.key_map`, `.report()`).
+
+    `inference=True` returns the inference export instead (`inspec compile --inference`: batch
+    norm folded, sibling convolutions merged, channels-last; in eval mode): the weights are loaded
+    into the training module as above, then turned into the export's (export_state_dict), so the
+    export computes what the training module computes in eval mode. A network parameter named
+    `weights`, `strict`, `map` or `inference` cannot be given here."""
     spec = load(source, **params)
     spec._require_ok()
     from inspec.backends.torch import build_module
@@ -123,4 +129,12 @@ def build(
         module.inspec_weights = load_into(
             module, spec.ir, weights, map=map, allow_missing=not strict, allow_unexpected=not strict
         )
-    return module
+    if not inference:
+        return module
+    from inspec.backends.torch import export_state_dict
+
+    export = build_module(spec.ir, inference=True, **params)
+    export.load_state_dict(export_state_dict(spec.ir, module.state_dict()), strict=True)
+    if weights is not None:
+        export.inspec_weights = module.inspec_weights
+    return export.eval()

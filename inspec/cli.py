@@ -204,7 +204,14 @@ def table(
 @click.option(
     "--fuse-bn",
     is_flag=True,
-    help="Inference export: fold batch norm into the preceding conv (eval only).",
+    help="Fold batch norm into the preceding conv, nothing else (eval only; --inference does more).",
+)
+@click.option(
+    "--inference",
+    is_flag=True,
+    help="The inference export (eval only): batch norm folded, sibling convs that read the same "
+    "tensor merged into one whose output is split, channels-last. Its weights come from the "
+    "training module's (inspec.backends.torch.export_state_dict; docs/codegen.md).",
 )
 @click.option(
     "--table-docstring",
@@ -219,11 +226,16 @@ def compile_(
     output: str | None,
     force: bool,
     fuse_bn: bool,
+    inference: bool,
     table_docstring: bool,
     quiet: bool,
     params: tuple[str, ...],
 ) -> None:
     """Check a spec and write a readable, runnable PyTorch module."""
+    if fuse_bn and inference:
+        raise click.UsageError(
+            "--inference folds batch norm already: give one of --fuse-bn, --inference"
+        )
     net = _load(spec, _parse_params(params))
     if not _report(net, hint=True):
         sys.exit(EXIT_SPEC)
@@ -240,6 +252,7 @@ def compile_(
             fuse_bn=fuse_bn,
             table_docstring=table_docstring,
             output=None if to_stdout else output,
+            inference=inference,
         )
     except CodegenError as e:
         click.echo(f"inspec: error: {e}", err=True)

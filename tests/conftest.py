@@ -45,3 +45,14 @@ def run_cli(*args, cwd=ROOT, env=None, timeout=120):
         errors="replace",
         timeout=timeout,
     )
+
+
+@pytest.fixture
+def work(tmp_path, monkeypatch):
+    """A folder holding small.isp (tests/fixtures/weights/refs.py's SPEC), the working directory (the
+    paths in messages are short): the weights and verify tests."""
+    from tests.fixtures.weights.refs import SPEC
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "small.isp").write_text(SPEC)
+    return tmp_path

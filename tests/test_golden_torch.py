@@ -54,3 +54,14 @@ def test_golden_torch_refuses_a_network_with_errors(rel, in_root):
     with pytest.raises(CodegenError, match="the spec has errors"):
         generate(net)
     assert not (Path(__file__).parent / "golden" / golden_name(rel)).exists()
+
+
+# The inference export (generate(net, inference=True)) of the networks its benchmark measures.
+INFERENCE = ["specs/googlenet_bn.isp", "specs/inception_v4.isp", "specs/inception_resnet_v2.isp"]
+
+
+@pytest.mark.parametrize("rel", INFERENCE)
+def test_golden_torch_inference_module(rel, in_root):
+    net = elaborate(path=rel)
+    name = golden_name(rel).removesuffix(".py") + "_inference.py"
+    assert_golden(name, generate(net, inference=True))

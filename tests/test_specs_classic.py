@@ -1,5 +1,5 @@
-"""The classic CNN specs against the reference figures (/work/shared/reference/REFERENCE.md section 4-5)
-and the hand-computed numbers of the source notes (/work/shared/seeds/).
+"""The classic CNN specs against the reference figures (../shared/reference/REFERENCE.md section 4-5)
+and the hand-computed numbers of the source notes (../shared/seeds/).
 
 Expected numbers are copied from REFERENCE.md or computed here by hand, never from inspec's output.
 """

@@ -1,4 +1,4 @@
-"""The Inception-family specs against the reference figures (/work/shared/reference/REFERENCE.md).
+"""The Inception-family specs against the reference figures (../shared/reference/REFERENCE.md).
 
 Every expected number below is copied from REFERENCE.md (measured on torchvision 0.28 / timm 1.0.31, or
 computed there from the paper), never from inspec's own output.

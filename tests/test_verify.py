@@ -16,16 +16,7 @@ from inspec.cli import cli
 from inspec.weights import ReferenceUnavailable, reference
 from inspec.weights.verify import randomise
 from tests.conftest import ROOT
-from tests.fixtures.weights.refs import SPEC
-
-REF = "tests.fixtures.weights.refs:net"
-
-
-@pytest.fixture
-def work(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "small.isp").write_text(SPEC)
-    return tmp_path
+from tests.fixtures.weights.refs import REF
 
 
 def _verify(*args):

@@ -22,17 +22,7 @@ from inspec.cli import cli
 from inspec.weights import WeightsError, checkpoint
 from inspec.weights.plan import Entry, make_plan
 from tests.fixtures.weights import refs
-from tests.fixtures.weights.refs import SPEC
-
-REF = "tests.fixtures.weights.refs:net"
-
-
-@pytest.fixture
-def work(tmp_path, monkeypatch):
-    """A folder holding small.isp (refs.SPEC), the working directory (paths in messages are short)."""
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "small.isp").write_text(SPEC)
-    return tmp_path
+from tests.fixtures.weights.refs import REF
 
 
 def _same(a: dict, b: dict) -> bool:

@@ -3,6 +3,8 @@
 from inspec.backends.torch.classes import CodegenError
 from inspec.backends.torch.source import (
     build_module,
+    export_paths,
+    export_state_dict,
     generate,
     load_source,
     module_paths,
@@ -12,6 +14,8 @@ from inspec.backends.torch.source import (
 __all__ = [
     "CodegenError",
     "build_module",
+    "export_paths",
+    "export_state_dict",
     "generate",
     "load_source",
     "module_paths",

@@ -149,6 +149,7 @@ class Header:
     params: tuple[str, ...] = ()  # NAME=VALUE for each network parameter compiled for another value
     fuse_bn: bool = False
     table_docstring: bool = False
+    inference: bool = False
 
     def ref(self, path: str) -> str:
         """A file's path from the output's folder (as given, without an output file)."""
@@ -169,7 +170,8 @@ class Header:
 
     @property
     def command(self) -> str:
-        options = ["--fuse-bn"] * self.fuse_bn + ["--table-docstring"] * self.table_docstring
+        options = ["--inference"] if self.inference else ["--fuse-bn"] * self.fuse_bn
+        options += ["--table-docstring"] * self.table_docstring
         return self._run("compile", *options)
 
     @property
@@ -177,13 +179,15 @@ class Header:
         return self._run("table")
 
 
-def _header(net: ir.Network, output, fuse_bn: bool, table_docstring: bool) -> Header:
+def _header(
+    net: ir.Network, output, fuse_bn: bool, table_docstring: bool, inference: bool = False
+) -> Header:
     params = tuple(
         f"{p.name}={_spec_value(net.values[p.name])}"
         for p in net.params
         if net.values[p.name] != p.default or type(net.values[p.name]) is not type(p.default)
     )
-    return Header(net.file, output, params, fuse_bn, table_docstring)
+    return Header(net.file, output, params, fuse_bn, table_docstring, inference)
 
 
 def _command_path(path: str) -> str:
@@ -293,7 +297,15 @@ def network_doc(
             f" In training mode, with side heads present: {outputs['name']}"
             f"({', '.join(outputs['fields'])}); in eval mode the main logits only."
         )
-    if fuse_bn:
+    if header.inference:
+        text += (
+            " An inference export (eval mode only): batch norm is folded into the convolutions,"
+            " sibling convolutions that read the same tensor with the same kernel, stride and"
+            " padding are one convolution whose output is split, and the module converts its"
+            " input to channels-last (torch.channels_last) and keeps its weights so. Its weights"
+            " come from the training module's: inspec.backends.torch.export_state_dict."
+        )
+    elif fuse_bn:
         text += " Batch norm is folded into the convolutions: an inference-only export."
     lines += [*_wrap(text), ""]
     main_t, full = net.totals(), net.totals(sides=True)

@@ -23,6 +23,7 @@ from inspec import __version__
 from inspec.analysis import exprs as E
 from inspec.analysis import ir
 from inspec.analysis.exprs import fold, has_div, is_const
+from inspec.analysis.fusion import ConvGroup, sibling_convs
 from inspec.analysis.naming import RESERVED, child_key, class_name, ident, member
 from inspec.analysis.ops import ACTIVATIONS, OPS
 from inspec.analysis.passes.channels import network_rules
@@ -112,9 +113,11 @@ def _common_bn_eps(net: ir.Network) -> float:
 
 
 class Generator:
-    def __init__(self, net: ir.Network, fuse_bn: bool = False):
+    def __init__(self, net: ir.Network, fuse_bn: bool = False, inference: bool = False):
         self.net = net
-        self.fuse_bn = fuse_bn
+        # the inference export folds batch norm too, merges sibling convs and runs channels-last
+        self.inference = inference
+        self.fuse_bn = fuse_bn or inference
         self.env_j = environment()
         self.ops = self.env_j.get_template("ops.j2").module
         self.helpers_t = self.env_j.get_template("helpers.j2").module
@@ -161,7 +164,8 @@ class Generator:
             fused = bool(self.fuse_bn and opts.get("bn"))
             self.used_fused |= fused
             macro = getattr(self.helpers_t, kind)
-            extra = {"fused": fused} if "fused" in macro.arguments else {}
+            mode = "inference" if self.inference and fused else fused
+            extra = {"fused": mode} if "fused" in macro.arguments else {}
             text = str(macro(name, **extra, **opts)).strip("\n")
             self.helpers[key] = (name, text)
         return self.helpers[key][0]
@@ -578,23 +582,33 @@ class Generator:
                 chan = lit_sym(int(chan.src) // n)
             else:
                 chan = Sym(f"{chan.wrap(P_MUL)} // {n}", P_MUL, False, chan.has_div, chan.deps)
-        for br, cur in zip(node.branches, inputs, strict=True):
+        shared: dict[int, str] = {}  # branch -> variable of its share of a merged conv
+        if self.inference:
+            for group in sibling_convs(node):
+                shared |= self.emit_sibling_convs(scope, node, group, cur, chan, prefix, depth)
+        for k, (br, cur) in enumerate(zip(node.branches, inputs, strict=True)):
             items = br.body.items
             name = member("", prefix, br.name, br.given)
-            bvar = scope.local(name)
+            bvar = shared[k] if k in shared else scope.local(name)
             parts.append(bvar)
-            if not items:
+            bchan = chan  # the channels the branch's rows read
+            if k in shared:  # the branch goes on from its share of the merged conv's output
+                items, cur = items[1:], bvar
+                bchan = self.chan_sym(br.body.items[0], scope.env)
+                if not items:
+                    continue
+            elif not items:
                 scope.fwd.append(Line(f"{bvar} = {cur}", br.in_shape.torch_comment(), depth))
                 continue
             if br.flattened:  # its rows are attributes of the class, named BRANCH_ROW
-                self.emit_seq(scope, items, cur, bvar, chan, False, prefix=f"{name}_", depth=depth)
+                self.emit_seq(scope, items, cur, bvar, bchan, False, prefix=f"{name}_", depth=depth)
                 continue
             pre: list[Line] = []
             fresh = lambda: scope.local("layers")  # noqa: E731  (a list of modules, when needed)
             if br.seq:  # a seq is an nn.Sequential even of one row
                 seq = self._group(br, chan, scope.env, pre, fresh)
             else:
-                seq = self.sequential(items, chan, scope.env, pre, fresh)
+                seq = self.sequential(items, bchan, scope.env, pre, fresh)
             if seq is None:
                 raise CodegenError(
                     f"{br.span}: branch '{br.name}' must be one module in PyTorch (its rows are "
@@ -631,6 +645,48 @@ class Generator:
             expr = str(getattr(self.ops, kind)(parts)).strip()
             scope.fwd.append(Line(f"{out} = {expr}", node.out_shape.torch_comment(), depth))
         return self.chan_sym(node, scope.env), out
+
+    def emit_sibling_convs(
+        self, scope, node: ir.Merge, group: ConvGroup, cur, chan, prefix, depth
+    ) -> dict[int, str]:
+        """The inference export's merged sibling convs (inspec/analysis/fusion.py): one conv whose
+        output channels are the members' in branch order, its output split into the variables of
+        the member branches (returned: branch index -> variable). The module's path stands for
+        every member's layer (export_state_dict concatenates their folded weights in that
+        order)."""
+        outs: list[Sym] = []
+        lv = None
+        for layer in group.layers:
+            view, _, out = self.layer_parts(layer, chan, scope.env, False)
+            lv = lv or view
+            outs.append(out)
+        if all(o.const for o in outs):
+            total = lit(sum(layer.out_shape.c for layer in group.layers))
+            sizes = f"[{', '.join(o.src for o in outs)}]"
+        else:
+            total = " + ".join(o.wrap(P_ADD) for o in outs)
+            sizes = None
+        kh, kw = group.kernel
+        stride = f"s{group.stride}" if group.stride != 1 else ""
+        attr = scope.claim(f"conv{kh}x{kw}{stride}", prefix)
+        expr = str(self.ops.conv(lv, total)).strip()
+        self.fix_layer(lv)
+        names = [
+            scope.local(member("", prefix, node.branches[k].name, node.branches[k].given))
+            for k in group.branches
+        ]
+        what = f"the first convs of {', '.join(names)}"
+        scope.init.append(Line(f"self.{attr} = {expr}", what))
+        if sizes is None:  # the split sizes follow the constructor's arguments
+            sizes = f"self.{scope.claim(f'{attr}_split', prefix)}"
+            scope.init.append(Line(f"{sizes} = [{', '.join(o.src for o in outs)}]"))
+        if node.active:
+            scope.paths += [(attr, layer) for layer in group.layers]
+        shape = group.layers[0].out_shape
+        comment = f"N x {group.out_channels} x {shape.h} x {shape.w}, split"
+        split = f"self.{attr}({cur}).split({sizes}, 1)"
+        scope.fwd.append(Line(f"{', '.join(names)} = {split}", comment, depth))
+        return dict(zip(group.branches, names, strict=True))
 
     def sequential(self, items, chan: Sym, env, pre: list[Line] | None = None, fresh=None):
         """A branch body as one module: the module itself, or nn.Sequential of its rows (a group in
@@ -862,6 +918,9 @@ class Generator:
         scope.locals |= taken
         frame = Frame(dict(net.values), set(), network=True)
         self.frames = [frame]
+        if self.inference:  # channels-last: what the merged and folded convs run fastest on
+            comment = net.input.torch_comment()
+            scope.fwd.append(Line("x = x.contiguous(memory_format=torch.channels_last)", comment))
         self.emit_seq(scope, net.body.items, "x", "x", lit_sym(net.input.c), True)
         for e in net.init_exprs.values():  # init options are numbers in the constructor's tail
             self.bake(translate(e, env).deps)
@@ -893,8 +952,10 @@ class Generator:
         scheme, opts = net.init
         init_macro = getattr(self.init_t, scheme)
         init_tail = str(init_macro({k: lit(v) for k, v in opts.items()})).rstrip("\n")
+        if self.inference:
+            init_tail += "\n        self.to(memory_format=torch.channels_last)  # the weights too"
         methods = []
-        if self.used_fused:
+        if self.used_fused and not self.inference:
             methods.append(str(self.env_j.get_template("fuse.j2").render()).strip("\n"))
         model = ClassModel(
             name=name,
@@ -1080,10 +1141,12 @@ def render_module(
     fuse_bn: bool = False,
     table_docstring: bool = False,
     output: str | None = None,
+    inference: bool = False,
 ) -> Rendered:
-    """The module's source; `output` is the file it will be written to, as given (see Header)."""
-    gen = Generator(net, fuse_bn)
-    gen.header = _header(net, output, fuse_bn, table_docstring)
+    """The module's source; `output` is the file it will be written to, as given (see Header).
+    `inference`: the inference export (batch norm folded, sibling convs merged, channels-last)."""
+    gen = Generator(net, fuse_bn, inference)
+    gen.header = _header(net, output, fuse_bn or inference, table_docstring, inference)
     gen.helper("make_divisible")  # kept only where a line calls it (see _used_helpers)
     model, paths, outputs = gen.network()
     classes = [model, *list(gen.classes.values())]

@@ -1,0 +1,213 @@
+"""The inference export (generate(net, inference=True), docs/codegen.md): batch norm folded, sibling
+convolutions merged where inspec/analysis/fusion.py says they may be, channels-last.
+
+For every shipped network, the export loads export_state_dict(training module's state_dict) strictly
+and gives the training module's eval-mode outputs (random batch-norm statistics, fp32, max relative
+error below 1e-5). To keep the suite fast the networks are checked at a smaller input than their
+spec's (the spec's text with its `input` line scaled down, checked again: same rows, same merges), on
+batch 1; the largest ones that merge nothing (over 25M parameters) are checked on the meta device:
+the export's state_dict keys and shapes, loaded strictly. No timing here (benchmarks/bench_forward.py).
+"""
+
+import re
+import subprocess
+import sys
+from functools import cache
+
+import pytest
+import torch
+
+from inspec.analysis.elaborate import elaborate
+from inspec.analysis.fusion import plan
+from inspec.backends.torch import build_module, generate
+from inspec.backends.torch.layout import LINE_LENGTH
+from inspec.backends.torch.source import export_paths, export_state_dict
+from tests.conftest import ROOT, SPECS
+
+NETWORKS = [
+    p.relative_to(ROOT).as_posix()
+    for p in sorted(SPECS.rglob("*.isp"))
+    if "blocks" not in p.parts and (n := elaborate(path=str(p))).ok and n.input is not None
+]
+BIG = 25_000_000  # parameters: above this, a network that merges nothing is checked on meta
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small inputs on 2 xdist workers: a thread pool per worker only adds contention."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@cache
+def small(rel: str):
+    """The network at the smallest of 1/8, 1/6, ..., 1/1 of its input size (at least 8 pixels)
+    that still checks."""
+    text = (ROOT / rel).read_text(encoding="utf-8")
+    m = re.search(r"^input\s+(\d+)x(\d+)x(\d+)", text, re.M)
+    h, w, c = map(int, m.groups())
+    for f in (8, 6, 4, 3, 2, 1):
+        if h // f < 8 or w // f < 8:
+            continue
+        net = elaborate(
+            text=f"{text[: m.start()]}input {h // f}x{w // f}x{c}{text[m.end() :]}",
+            name=str(ROOT / rel),
+        )
+        if net.ok:
+            return net
+    raise AssertionError(f"{rel} checks at no input size")  # pragma: no cover
+
+
+def _random_bn(module: torch.nn.Module) -> None:
+    g = torch.Generator().manual_seed(0)
+    for m in module.modules():
+        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            m.running_mean.uniform_(-0.5, 0.5, generator=g)
+            m.running_var.uniform_(0.5, 2.0, generator=g)
+            m.weight.data.uniform_(0.5, 1.5, generator=g)
+            m.bias.data.uniform_(-0.5, 0.5, generator=g)
+
+
+@pytest.mark.parametrize("rel", NETWORKS)
+def test_export_equals_the_training_module_in_eval(rel):
+    net = small(rel)
+    groups = plan(net)
+    if net.totals(sides=True).params > BIG and not groups:
+        with torch.device("meta"):
+            train, export = build_module(net), build_module(net, inference=True)
+        export.load_state_dict(export_state_dict(net, train.state_dict()), strict=True)
+        return
+    torch.manual_seed(0)
+    train = build_module(net).eval()
+    _random_bn(train)
+    export = build_module(net, inference=True).eval()
+    export.load_state_dict(export_state_dict(net, train.state_dict()), strict=True)
+    x = torch.randn(1, net.input.c, net.input.h, net.input.w)
+    with torch.no_grad():
+        want, got = train(x), export(x)
+    assert got.shape == want.shape
+    assert ((got - want).abs().max() / want.abs().max()).item() < 1e-5
+
+
+@pytest.mark.parametrize("rel", NETWORKS)
+def test_merged_convs_are_where_the_ir_says(rel):
+    """Each group of the plan is one module of the export whose members are the group's layers, in
+    branch order, with their output channels summed; no other module stands for two layers."""
+    net = small(rel)
+    groups = plan(net)
+    merged = [sources for _, sources in export_paths(net) if len(sources) > 1]
+    assert len(merged) == len(groups)
+    with torch.device("meta"):
+        export = build_module(net, inference=True)
+    modules = dict(export.named_modules())
+    by_members = {len(g.layers): 0 for g in groups}
+    for target, sources in export_paths(net):
+        if len(sources) > 1:
+            conv = modules[target]
+            conv = getattr(conv, "conv", conv)
+            assert isinstance(conv, torch.nn.Conv2d)
+            assert conv.out_channels in {g.out_channels for g in groups}
+            by_members[len(sources)] -= 1
+    for g in groups:
+        by_members[len(g.layers)] += 1
+    assert not any(by_members.values())
+
+
+def test_the_inception_blocks_merge_their_1x1_convs(in_root):
+    counts = {
+        "specs/googlenet_bn.isp": 9,  # 9 Inception modules: #1x1, #3x3 reduce, #5x5 reduce
+        "specs/inception_v4.isp": 16,  # Mixed_4a, 4 A, 7 B, Reduction-B, 3 C
+        "specs/inception_resnet_v2.isp": 42,  # Mixed_5b, 10 A, 20 B, Mixed_7a, 10 C
+    }
+    for rel, n in counts.items():
+        groups = plan(elaborate(path=rel))
+        assert len(groups) == n, rel
+        assert all(g.kernel == (1, 1) and g.stride == 1 for g in groups)
+    code = generate(elaborate(path="specs/googlenet_bn.isp"), inference=True)
+    assert (
+        "self.conv1x1 = ConvBNReLU(\n            in_channels, ch1x1 + ch3x3red + ch5x5red" in code
+    )
+    assert "self.conv1x1_split = [ch1x1, ch3x3red, ch5x5red]" in code
+    assert "x = x.contiguous(memory_format=torch.channels_last)" in code
+    assert "channels-last" in code.split('"""')[3]  # the network's docstring says so
+    assert "--inference" in code.splitlines()[1]
+
+
+def test_the_training_module_is_unchanged_by_the_option(in_root):
+    net = elaborate(path="specs/inception_v4.isp")
+    assert generate(net) == (ROOT / "tests/golden/torch/inception_v4.py").read_text(
+        encoding="utf-8"
+    )
+    assert generate(net, inference=True) != generate(net, fuse_bn=True)
+
+
+def test_export_code_is_deterministic_ruff_clean_and_torch_free(tmp_path):
+    files = []
+    for k, rel in enumerate(NETWORKS):
+        net = elaborate(path=str(ROOT / rel))
+        code = generate(net, inference=True)
+        assert code == generate(net, inference=True)
+        compile(code, rel, "exec")
+        f = tmp_path / f"m{k}.py"
+        f.write_text(code, encoding="utf-8")
+        files.append(str(f))
+    ruff = [sys.executable, "-m", "ruff"]
+    config = ["--config", str(ROOT / "pyproject.toml")]
+    check = subprocess.run([*ruff, "check", *config, *files], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    fmt = subprocess.run(
+        [*ruff, "format", "--check", "--line-length", str(LINE_LENGTH), *config, *files],
+        capture_output=True,
+        text=True,
+    )
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+    probe = (
+        "import sys; from inspec.analysis.elaborate import elaborate; "
+        "from inspec.analysis.fusion import plan; "
+        "from inspec.backends.torch import generate; "
+        "net = elaborate(path='specs/googlenet_bn.isp'); plan(net); generate(net, inference=True); "
+        "assert 'torch' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", probe], cwd=ROOT, check=True)
+
+
+def test_build_inference_loads_the_training_weights(in_root):
+    """inspec.build(spec, weights=..., inference=True): the checkpoint (training keys) is loaded
+    into the training module by key, strictly, then turned into the export's weights; the export
+    is in eval mode and computes what the training module computes there."""
+    import inspec
+
+    torch.manual_seed(0)
+    train = inspec.build("specs/googlenet_bn.isp").eval()
+    for m in train.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):  # random statistics: equal outputs mean something
+            m.running_mean.normal_(0, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    export = inspec.build("specs/googlenet_bn.isp", weights=train.state_dict(), inference=True)
+    assert not export.training
+    assert export.inspec_weights.missing == [] and export.inspec_weights.unexpected == []
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        want, got = train(x), export(x)
+    assert float((got - want).abs().max() / want.abs().max()) < 1e-5
+
+
+def test_cli_compile_inference(tmp_path, in_root):
+    from click.testing import CliRunner
+
+    from inspec.cli import cli
+
+    out = tmp_path / "g.py"
+    r = CliRunner().invoke(
+        cli, ["compile", "specs/googlenet_bn.isp", "--inference", "-q", "-o", str(out)]
+    )
+    assert r.exit_code == 0, r.output
+    assert out.read_text() == generate(
+        elaborate(path="specs/googlenet_bn.isp"), inference=True, output=str(out)
+    )
+    both = ["compile", "specs/googlenet_bn.isp", "--inference", "--fuse-bn", "-o", "-"]
+    r = CliRunner().invoke(cli, both)
+    assert r.exit_code == 2
+    assert "--inference folds batch norm already: give one of --fuse-bn, --inference" in r.output
