@@ -64,16 +64,21 @@ def test_named_children_code(tmp_path):
     # a switched named child: the OrderedDict is built entry by entry
     assert "layers: OrderedDict[str, nn.Module] = OrderedDict()" in code
     assert '    layers["se"] = nn.Conv2d(out, out, kernel_size=1)' in code
-    # equal instances after the first: one comprehension, the names counting on
+    # equal instances after the first: one comprehension, the names counting on; a named seq of
+    # named children is a local of __init__ before the seq that holds it
     assert (
         """
-                                [
-                                    ("block2-0", Unit(8, 16, 2)),
-                                    *[
-                                        (f"block2-{i}", Unit(16, 16))
-                                        for i in range(1, 4)
-                                    ],
-                                ]
+        block2 = nn.Sequential(
+            OrderedDict(
+                [
+                    ("block2-0", Unit(8, 16, 2)),
+                    *[(f"block2-{i}", Unit(16, 16)) for i in range(1, 4)],
+                ]
+            )
+        )
+        self.trunk = nn.Sequential(
+            OrderedDict([("block1", block1), ("block2", block2)])
+        )
 """
         in code
     )

@@ -604,7 +604,8 @@ class Generator:
                 self.emit_seq(scope, items, cur, bvar, bchan, False, prefix=f"{name}_", depth=depth)
                 continue
             pre: list[Line] = []
-            fresh = lambda: scope.local("layers")  # noqa: E731  (a list of modules, when needed)
+            # a local of __init__: a list of modules, or a named seq written before its parent
+            fresh = lambda base="layers": scope.local(base)  # noqa: E731
             if br.seq:  # a seq is an nn.Sequential even of one row
                 seq = self._group(br, chan, scope.env, pre, fresh)
             else:
@@ -757,6 +758,12 @@ class Generator:
             return parts[0][0], chan, [(p, layer) for _, p, layer in paths], []
         flat = [(f"{k}.{p}" if p else str(k), layer) for k, p, layer in paths]
         if any(labels):  # children named as the spec labels them (torchvision's OrderedDict)
+            if fresh is not None:  # a named child that is itself an OrderedDict: a local first
+                for k, ((e, c), lab) in enumerate(zip(parts, labels, strict=True)):
+                    if lab is not None and "OrderedDict(" in e:
+                        var = fresh(ident(str(lab)))
+                        pre.append(Line(f"{var} = {e}"))
+                        parts[k] = (var, c)
             named = [
                 f"({str_lit(lab if lab is not None else str(k))}, {e})"
                 for k, ((e, _), lab) in enumerate(zip(parts, labels, strict=True))

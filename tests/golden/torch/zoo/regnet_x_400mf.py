@@ -27,60 +27,46 @@ class RegnetX400mf(nn.Module):
             nn.BatchNorm2d(32),
             nn.ReLU(inplace=True),
         )
+        block1 = nn.Sequential(
+            OrderedDict([("block1-0", ResBottleneck(32, 32, 2, 16))])
+        )
+        block2 = nn.Sequential(
+            OrderedDict(
+                [
+                    ("block2-0", ResBottleneck(32, 64, 2, 16)),
+                    ("block2-1", ResBottleneck(64, 64, group_width=16)),
+                ]
+            )
+        )
+        block3 = nn.Sequential(
+            OrderedDict(
+                [
+                    ("block3-0", ResBottleneck(64, 160, 2, 16)),
+                    *[
+                        (f"block3-{i}", ResBottleneck(160, 160, group_width=16))
+                        for i in range(1, 7)
+                    ],
+                ]
+            )
+        )
+        block4 = nn.Sequential(
+            OrderedDict(
+                [
+                    ("block4-0", ResBottleneck(160, 400, 2, 16)),
+                    *[
+                        (f"block4-{i}", ResBottleneck(400, 400, group_width=16))
+                        for i in range(1, 12)
+                    ],
+                ]
+            )
+        )
         self.trunk_output = nn.Sequential(
             OrderedDict(
                 [
-                    (
-                        "block1",
-                        nn.Sequential(
-                            OrderedDict([("block1-0", ResBottleneck(32, 32, 2, 16))])
-                        ),
-                    ),
-                    (
-                        "block2",
-                        nn.Sequential(
-                            OrderedDict(
-                                [
-                                    ("block2-0", ResBottleneck(32, 64, 2, 16)),
-                                    ("block2-1", ResBottleneck(64, 64, group_width=16)),
-                                ]
-                            )
-                        ),
-                    ),
-                    (
-                        "block3",
-                        nn.Sequential(
-                            OrderedDict(
-                                [
-                                    ("block3-0", ResBottleneck(64, 160, 2, 16)),
-                                    *[
-                                        (
-                                            f"block3-{i}",
-                                            ResBottleneck(160, 160, group_width=16),
-                                        )
-                                        for i in range(1, 7)
-                                    ],
-                                ]
-                            )
-                        ),
-                    ),
-                    (
-                        "block4",
-                        nn.Sequential(
-                            OrderedDict(
-                                [
-                                    ("block4-0", ResBottleneck(160, 400, 2, 16)),
-                                    *[
-                                        (
-                                            f"block4-{i}",
-                                            ResBottleneck(400, 400, group_width=16),
-                                        )
-                                        for i in range(1, 12)
-                                    ],
-                                ]
-                            )
-                        ),
-                    ),
+                    ("block1", block1),
+                    ("block2", block2),
+                    ("block3", block3),
+                    ("block4", block4),
                 ]
             )
         )

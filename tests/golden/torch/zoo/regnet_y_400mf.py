@@ -27,91 +27,53 @@ class RegnetY400mf(nn.Module):
             nn.BatchNorm2d(32),
             nn.ReLU(inplace=True),
         )
+        block1 = nn.Sequential(
+            OrderedDict([("block1-0", ResBottleneck(32, 48, 2, 8, se_ratio=0.25))])
+        )
+        block2 = nn.Sequential(
+            OrderedDict(
+                [
+                    ("block2-0", ResBottleneck(48, 104, 2, 8, se_ratio=0.25)),
+                    ("block2-1", ResBottleneck(104, 104, group_width=8, se_ratio=0.25)),
+                    ("block2-2", ResBottleneck(104, 104, group_width=8, se_ratio=0.25)),
+                ]
+            )
+        )
+        block3 = nn.Sequential(
+            OrderedDict(
+                [
+                    ("block3-0", ResBottleneck(104, 208, 2, 8, se_ratio=0.25)),
+                    *[
+                        (
+                            f"block3-{i}",
+                            ResBottleneck(208, 208, group_width=8, se_ratio=0.25),
+                        )
+                        for i in range(1, 6)
+                    ],
+                ]
+            )
+        )
+        block4 = nn.Sequential(
+            OrderedDict(
+                [
+                    ("block4-0", ResBottleneck(208, 440, 2, 8, se_ratio=0.25)),
+                    *[
+                        (
+                            f"block4-{i}",
+                            ResBottleneck(440, 440, group_width=8, se_ratio=0.25),
+                        )
+                        for i in range(1, 6)
+                    ],
+                ]
+            )
+        )
         self.trunk_output = nn.Sequential(
             OrderedDict(
                 [
-                    (
-                        "block1",
-                        nn.Sequential(
-                            OrderedDict(
-                                [
-                                    (
-                                        "block1-0",
-                                        ResBottleneck(32, 48, 2, 8, se_ratio=0.25),
-                                    )
-                                ]
-                            )
-                        ),
-                    ),
-                    (
-                        "block2",
-                        nn.Sequential(
-                            OrderedDict(
-                                [
-                                    (
-                                        "block2-0",
-                                        ResBottleneck(48, 104, 2, 8, se_ratio=0.25),
-                                    ),
-                                    (
-                                        "block2-1",
-                                        ResBottleneck(
-                                            104, 104, group_width=8, se_ratio=0.25
-                                        ),
-                                    ),
-                                    (
-                                        "block2-2",
-                                        ResBottleneck(
-                                            104, 104, group_width=8, se_ratio=0.25
-                                        ),
-                                    ),
-                                ]
-                            )
-                        ),
-                    ),
-                    (
-                        "block3",
-                        nn.Sequential(
-                            OrderedDict(
-                                [
-                                    (
-                                        "block3-0",
-                                        ResBottleneck(104, 208, 2, 8, se_ratio=0.25),
-                                    ),
-                                    *[
-                                        (
-                                            f"block3-{i}",
-                                            ResBottleneck(
-                                                208, 208, group_width=8, se_ratio=0.25
-                                            ),
-                                        )
-                                        for i in range(1, 6)
-                                    ],
-                                ]
-                            )
-                        ),
-                    ),
-                    (
-                        "block4",
-                        nn.Sequential(
-                            OrderedDict(
-                                [
-                                    (
-                                        "block4-0",
-                                        ResBottleneck(208, 440, 2, 8, se_ratio=0.25),
-                                    ),
-                                    *[
-                                        (
-                                            f"block4-{i}",
-                                            ResBottleneck(
-                                                440, 440, group_width=8, se_ratio=0.25
-                                            ),
-                                        )
-                                        for i in range(1, 6)
-                                    ],
-                                ]
-                            )
-                        ),
-                    ),
+                    ("block1", block1),
+                    ("block2", block2),
+                    ("block3", block3),
+                    ("block4", block4),
                 ]
             )
         )

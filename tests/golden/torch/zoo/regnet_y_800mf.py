@@ -27,88 +27,56 @@ class RegnetY800mf(nn.Module):
             nn.BatchNorm2d(32),
             nn.ReLU(inplace=True),
         )
+        block1 = nn.Sequential(
+            OrderedDict([("block1-0", ResBottleneck(32, 64, 2, 16, se_ratio=0.25))])
+        )
+        block2 = nn.Sequential(
+            OrderedDict(
+                [
+                    ("block2-0", ResBottleneck(64, 144, 2, 16, se_ratio=0.25)),
+                    (
+                        "block2-1",
+                        ResBottleneck(144, 144, group_width=16, se_ratio=0.25),
+                    ),
+                    (
+                        "block2-2",
+                        ResBottleneck(144, 144, group_width=16, se_ratio=0.25),
+                    ),
+                ]
+            )
+        )
+        block3 = nn.Sequential(
+            OrderedDict(
+                [
+                    ("block3-0", ResBottleneck(144, 320, 2, 16, se_ratio=0.25)),
+                    *[
+                        (
+                            f"block3-{i}",
+                            ResBottleneck(320, 320, group_width=16, se_ratio=0.25),
+                        )
+                        for i in range(1, 8)
+                    ],
+                ]
+            )
+        )
+        block4 = nn.Sequential(
+            OrderedDict(
+                [
+                    ("block4-0", ResBottleneck(320, 784, 2, 16, se_ratio=0.25)),
+                    (
+                        "block4-1",
+                        ResBottleneck(784, 784, group_width=16, se_ratio=0.25),
+                    ),
+                ]
+            )
+        )
         self.trunk_output = nn.Sequential(
             OrderedDict(
                 [
-                    (
-                        "block1",
-                        nn.Sequential(
-                            OrderedDict(
-                                [
-                                    (
-                                        "block1-0",
-                                        ResBottleneck(32, 64, 2, 16, se_ratio=0.25),
-                                    )
-                                ]
-                            )
-                        ),
-                    ),
-                    (
-                        "block2",
-                        nn.Sequential(
-                            OrderedDict(
-                                [
-                                    (
-                                        "block2-0",
-                                        ResBottleneck(64, 144, 2, 16, se_ratio=0.25),
-                                    ),
-                                    (
-                                        "block2-1",
-                                        ResBottleneck(
-                                            144, 144, group_width=16, se_ratio=0.25
-                                        ),
-                                    ),
-                                    (
-                                        "block2-2",
-                                        ResBottleneck(
-                                            144, 144, group_width=16, se_ratio=0.25
-                                        ),
-                                    ),
-                                ]
-                            )
-                        ),
-                    ),
-                    (
-                        "block3",
-                        nn.Sequential(
-                            OrderedDict(
-                                [
-                                    (
-                                        "block3-0",
-                                        ResBottleneck(144, 320, 2, 16, se_ratio=0.25),
-                                    ),
-                                    *[
-                                        (
-                                            f"block3-{i}",
-                                            ResBottleneck(
-                                                320, 320, group_width=16, se_ratio=0.25
-                                            ),
-                                        )
-                                        for i in range(1, 8)
-                                    ],
-                                ]
-                            )
-                        ),
-                    ),
-                    (
-                        "block4",
-                        nn.Sequential(
-                            OrderedDict(
-                                [
-                                    (
-                                        "block4-0",
-                                        ResBottleneck(320, 784, 2, 16, se_ratio=0.25),
-                                    ),
-                                    (
-                                        "block4-1",
-                                        ResBottleneck(
-                                            784, 784, group_width=16, se_ratio=0.25
-                                        ),
-                                    ),
-                                ]
-                            )
-                        ),
-                    ),
+                    ("block1", block1),
+                    ("block2", block2),
+                    ("block3", block3),
+                    ("block4", block4),
                 ]
             )
         )
