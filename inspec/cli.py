@@ -1,9 +1,9 @@
-"""The command line: inspec check | table | compile | diagram | weights | verify.
+"""The command line: inspec check | table | diff | compile | diagram | weights | verify.
 
 Exit codes: 0 fine (warnings allowed), 1 spec errors (or an output that could not be written, weights
 that do not fit, a module that differs from its reference), 2 usage errors (a reference that cannot be
-had: a malformed REF, a package that is not installed), 130 interrupted (Ctrl-C). check, table, compile
-and diagram never import torch; weights and verify do, when they run.
+had: a malformed REF, a package that is not installed), 130 interrupted (Ctrl-C). check, table, diff,
+compile and diagram never import torch; weights and verify do, when they run.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ import click
 
 from inspec import __version__
 from inspec.analysis.elaborate import elaborate
-from inspec.diagnostics import Severity
+from inspec.diagnostics import EXPECT, Severity, promote
 from inspec.fileio import OutputError, check_target, write_atomic
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
+STRICT_NOTE = "an error under --strict: every expectation must agree (a warning without it)"
 
 
 def _load(spec: str, params: dict | None = None):
@@ -100,6 +101,56 @@ def _parse_params(values: tuple[str, ...]) -> dict:
     return out
 
 
+def _range_parts(raw: str) -> tuple[str, str, str] | None:
+    """START:STOP:STEP when raw is three numbers so joined, else None."""
+    parts = [x.strip() for x in raw.split(":")]
+    if len(parts) == 3 and all(_INT.fullmatch(x) or _FLOAT.fullmatch(x) for x in parts):
+        return parts[0], parts[1], parts[2]
+    return None
+
+
+def _sweep_params(values: tuple[str, ...]) -> tuple[dict, dict[str, list]]:
+    """table's -p items: NAME=VALUE (fixed), NAME=V1,V2,... or NAME=START:STOP:STEP (swept; a list's
+    items may be ranges). A list or range of one value is a fixed value; a later -p of a name wins."""
+    from inspec.backends.sweep import SweepError, frange
+
+    fixed: dict = {}
+    swept: dict[str, list] = {}
+    for item in values:
+        name, sep, raw = item.partition("=")
+        name = name.strip()
+        if not (sep and name and ("," in raw or _range_parts(raw))):
+            got = _parse_params((item,))
+            for key in got:
+                swept.pop(key, None)
+            fixed.update(got)
+            continue
+        found: list = []
+        for part in raw.split(","):
+            if not part.strip():
+                shown = raw if len(raw) <= 60 else raw[:60] + "…"
+                raise click.BadParameter(
+                    f"{name}: an empty value in the list {shown!r}", param_hint="--param"
+                )
+            bounds = _range_parts(part)
+            if bounds is None:
+                found.append(_parse_params((f"{name}={part}",))[name])
+                continue
+            for x in bounds:
+                _number(name, x)  # the digit and size limits of a -p number
+            try:
+                found += frange(*bounds)
+            except SweepError as e:
+                raise click.BadParameter(f"{name}: {e}", param_hint="--param") from None
+        fixed.pop(name, None)
+        swept.pop(name, None)
+        if len(found) == 1:
+            fixed[name] = found[0]
+        else:
+            swept[name] = found
+    return fixed, swept
+
+
 _spec_arg = click.argument("spec", type=click.Path(exists=True, dir_okay=False, readable=True))
 _param_opt = click.option(
     "-p",
@@ -122,13 +173,20 @@ def cli() -> None:
     "specs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, readable=True)
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Every `expect` that disagrees with what is computed is an error (exit 1), not a warning.",
+)
 @_param_opt
-def check(specs: tuple[str, ...], quiet: bool, params: tuple[str, ...]) -> None:
+def check(specs: tuple[str, ...], quiet: bool, strict: bool, params: tuple[str, ...]) -> None:
     """Check specs: parse, elaborate, infer every shape, audit expectations."""
     overrides = _parse_params(params)
     failed = False
     for spec in specs:
         net = _load(spec, overrides)
+        if strict:
+            net.diagnostics = promote(net.diagnostics, EXPECT, STRICT_NOTE)
         ok = _report(net, quiet)
         if ok:
             warns = sum(d.severity is Severity.WARNING for d in net.diagnostics)
@@ -154,7 +212,7 @@ def check(specs: tuple[str, ...], quiet: bool, params: tuple[str, ...]) -> None:
     "-f",
     "--format",
     "fmt",
-    type=click.Choice(["text", "markdown", "csv", "json"]),
+    type=click.Choice(["text", "markdown", "csv", "json", "latex"]),
     default="text",
     show_default=True,
 )
@@ -174,12 +232,26 @@ def check(specs: tuple[str, ...], quiet: bool, params: tuple[str, ...]) -> None:
     show_default=True,
     help="rows as written, or every layer inside blocks",
 )
-@_param_opt
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Override a network parameter, e.g. -p num_classes=10 -p aux_logits=false. A list "
+    "(-p width=0.5,1,2) or a range START:STOP:STEP (-p width=0.5:1.5:0.25, STOP included when a "
+    "step lands on it) sweeps the parameter: one line per point (every combination of the swept "
+    "parameters) with its params, ops and output shape instead of the table.",
+)
 def table(
     spec: str, fmt: str, units: str | None, granularity: str, params: tuple[str, ...]
 ) -> None:
-    """Print the network as a paper-style table."""
-    net = _load(spec, _parse_params(params))
+    """Print the network as a paper-style table (or, with a swept -p, a line per point)."""
+    fixed, swept = _sweep_params(params)
+    if swept:
+        _sweep(spec, fmt, units, fixed, swept)
+        return
+    net = _load(spec, fixed)
     if not _report(net, hint=True):
         sys.exit(EXIT_SPEC)
     if net.input is None:
@@ -188,6 +260,117 @@ def table(
     from inspec.backends.table import RENDERERS
 
     click.echo(RENDERERS[fmt](net, granularity, units or net.units), nl=False)
+
+
+def _sweep(spec: str, fmt: str, units: str | None, fixed: dict, swept: dict[str, list]) -> None:
+    """The sweep's table; exit 1 when a point has errors (each error printed once, then a line
+    naming the point)."""
+    from inspec.backends.sweep import RENDERERS, Point, Sweep, SweepError, grid, show
+
+    try:
+        combos = grid(swept)
+    except SweepError as e:
+        raise click.BadParameter(str(e), param_hint="--param") from None
+    points: list[Point] = []
+    printed: set[str] = set()
+    for values in combos:
+        net = _load(spec, {**fixed, **values})
+        errors = [d for d in net.diagnostics if d.is_error]
+        if not errors and net.input is None:
+            click.echo(f"{spec} is a block library: it has no network to tabulate", err=True)
+            sys.exit(EXIT_SPEC)
+        for d in errors:
+            text = d.render(net.sources)
+            if text not in printed:
+                printed.add(text)
+                click.echo(text, err=True)
+        if errors:
+            where = ", ".join(f"{k}={show(v)}" for k, v in values.items())
+            n = len(errors)
+            click.echo(f"{spec} with {where}: {n} error{'s' * (n != 1)}", err=True)
+        points.append(Point(values, net, [d.message for d in errors]))
+    sweep = Sweep(swept, fixed, points)
+    unit = units or next((p.net.units for p in points if p.ok), "exact")
+    click.echo(RENDERERS[fmt](sweep, unit), nl=False)
+    sys.exit(EXIT_SPEC if any(not p.ok for p in points) else EXIT_OK)
+
+
+@cli.command(name="diff")
+@click.argument("spec_a", type=click.Path(exists=True, dir_okay=False, readable=True))
+@click.argument("spec_b", type=click.Path(exists=True, dir_okay=False, readable=True))
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "-u",
+    "--units",
+    type=click.Choice(["exact", "paper"]),
+    default=None,
+    help="exact counts, or the paper's K = 1024 params and M = 10^6 ops "
+    "[default: the specs' `units` when they agree, else exact]",
+)
+@click.option(
+    "-g",
+    "--granularity",
+    type=click.Choice(["rows", "layers"]),
+    default="rows",
+    show_default=True,
+    help="rows as written, or every layer inside blocks",
+)
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Override a network parameter of both specs.",
+)
+@click.option(
+    "--pa",
+    "params_a",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Override a parameter of SPEC_A only (after -p).",
+)
+@click.option(
+    "--pb",
+    "params_b",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Override a parameter of SPEC_B only (after -p): diff a spec with itself, "
+    "e.g. inspec diff g.isp g.isp --pb width=0.5.",
+)
+def diff_(
+    spec_a: str,
+    spec_b: str,
+    fmt: str,
+    units: str | None,
+    granularity: str,
+    params: tuple[str, ...],
+    params_a: tuple[str, ...],
+    params_b: tuple[str, ...],
+) -> None:
+    """Compare two specs row by row: output shapes, params and ops, and the totals' deltas."""
+    both = _parse_params(params)
+    a_over, b_over = {**both, **_parse_params(params_a)}, {**both, **_parse_params(params_b)}
+    nets = [_load(spec_a, a_over), _load(spec_b, b_over)]
+    ok = all([_report(net, hint=True) for net in nets])  # both reported, even if A fails
+    for spec, net in zip((spec_a, spec_b), nets, strict=True):
+        if ok and net.input is None:
+            click.echo(f"{spec} is a block library: it has no network to compare", err=True)
+            ok = False
+    if not ok:
+        sys.exit(EXIT_SPEC)
+    from inspec.backends.diff import RENDERERS, diff
+
+    a, b = nets
+    unit = units or (a.units if a.units == b.units else "exact")
+    click.echo(RENDERERS[fmt](diff(a, b, spec_a, spec_b, granularity), unit), nl=False)
 
 
 @cli.command(name="compile")

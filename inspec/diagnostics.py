@@ -41,6 +41,7 @@ class Diagnostic:
     message: str
     span: Span | None
     notes: tuple[str, ...] = ()
+    code: str | None = None  # what kind of finding this is, for a caller that treats one kind apart
 
     @property
     def is_error(self) -> bool:
@@ -108,8 +109,10 @@ class DiagnosticBag:
     def error(self, message: str, span: Span | None, *notes: str) -> None:
         self.items.append(Diagnostic(Severity.ERROR, message, span, tuple(notes)))
 
-    def warning(self, message: str, span: Span | None, *notes: str) -> None:
-        self.items.append(Diagnostic(Severity.WARNING, message, span, tuple(notes)))
+    def warning(
+        self, message: str, span: Span | None, *notes: str, code: str | None = None
+    ) -> None:
+        self.items.append(Diagnostic(Severity.WARNING, message, span, tuple(notes), code))
 
     def note(self, message: str, span: Span | None, *notes: str) -> None:
         self.items.append(Diagnostic(Severity.NOTE, message, span, tuple(notes)))
@@ -137,6 +140,26 @@ class DiagnosticBag:
                 seen.add(k)
                 out.append(d)
         return out
+
+
+EXPECT = "expect"  # the code of a warning that a row's `expect` disagrees with what is computed
+
+
+def promote(diags: list[Diagnostic], code: str, note: str) -> list[Diagnostic]:
+    """diags with every warning of this code turned into an error (`inspec check --strict`); the
+    first promoted one carries `note`. Once there are errors, notes are left out, as
+    DiagnosticBag.sorted leaves them out."""
+    out: list[Diagnostic] = []
+    noted = False
+    for d in diags:
+        if d.code == code and d.severity is Severity.WARNING:
+            notes = d.notes if noted else (*d.notes, note)
+            noted = True
+            d = Diagnostic(Severity.ERROR, d.message, d.span, notes, d.code)
+        out.append(d)
+    if any(d.is_error for d in out):
+        out = [d for d in out if d.severity is not Severity.NOTE]
+    return out
 
 
 def did_you_mean(name: str, candidates) -> str | None:

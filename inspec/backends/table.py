@@ -1,4 +1,4 @@
-"""The table backend: the network as its paper's Table 1 (text, markdown, csv or json).
+"""The table backend: the network as its paper's Table 1 (text, markdown, csv, json or LaTeX).
 
 Rows are the spec's top-level statements ("rows"), or every layer inside them ("layers"). Columns follow
 GoogLeNet's Table 1: type, patch size/stride, output size, depth, the blocks' parameter columns under
@@ -16,6 +16,14 @@ from typing import Any
 
 from inspec.analysis import ir
 from inspec.analysis.units import fmt_count, fmt_exact
+from inspec.backends.grid import (
+    latex_cell,
+    latex_escape,
+    latex_label,
+    latex_lines,
+    markdown_lines,
+    text_lines,
+)
 
 CONVENTION = {
     "params": "weights + biases + batch-norm affine parameters (running statistics are buffers)",
@@ -197,7 +205,8 @@ def rows(net: ir.Network, granularity: str = "rows") -> list[TableRow]:
     return out
 
 
-def _totals(net: ir.Network) -> dict[str, Any]:
+def totals(net: ir.Network) -> dict[str, Any]:
+    """The totals as the JSON holds them: over active rows, without and with the side heads."""
     main = net.totals(sides=False)
     full = net.totals(sides=True)
     return {
@@ -255,14 +264,15 @@ def _grid(net: ir.Network, trs: list[TableRow], units: str) -> tuple[list[str], 
     return head, body
 
 
-def _units_line(units: str) -> str:
+def units_line(units: str) -> str:
+    """What the counts are in: exact, or the paper's K and M."""
     if units == "paper":
         return "units: params in K = 1024, ops in M = 10^6 (as the GoogLeNet paper prints them)"
     return "units: exact counts"
 
 
 def _total_lines(net: ir.Network, units: str) -> list[tuple[str, str, str, str]]:
-    t = _totals(net)
+    t = totals(net)
     lines = [
         (
             "total",
@@ -301,26 +311,12 @@ def render_text(net: ir.Network, granularity: str = "rows", units: str = "exact"
     trs = rows(net, granularity)
     head, body = _grid(net, trs, units)
     numeric = {i for i, h in enumerate(head) if i >= 3 and not h.startswith("paper")}
-    widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
-
-    def fmt(cells):
-        parts = [
-            c.rjust(w) if i in numeric else c.ljust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=False))
-        ]
-        return "  ".join(parts).rstrip()
-
     inp = "x".join(map(str, net.input.as_list())) if net.input else "?"
     out = [f"{net.name}: input {inp}", ""]
-    out.append(fmt(head))
-    out.append(fmt(["-" * w for w in widths]))
-    out += [fmt(r) for r in body]
-    out.append(fmt(["-" * w for w in widths]))
-    for cells in _total_cells(net, head, units):
-        out.append(fmt(cells))
+    out += text_lines(head, body, numeric, _total_cells(net, head, units))
     out.append("")
     out.append(f"params = {CONVENTION['params']}; ops = {CONVENTION['ops']}.")
-    out.append(_units_line(units) + ".")
+    out.append(units_line(units) + ".")
     if net.sides:
         out.append(
             "side: rows are side heads, computed in training mode only; the first total leaves them out."
@@ -331,27 +327,14 @@ def render_text(net: ir.Network, granularity: str = "rows", units: str = "exact"
 def render_markdown(net: ir.Network, granularity: str = "rows", units: str = "exact") -> str:
     trs = rows(net, granularity)
     head, body = _grid(net, trs, units)
-
-    def esc(c: str) -> str:
-        """A cell: a backslash and a pipe escaped (a pipe would end the cell)."""
-        return c.replace("\\", "\\\\").replace("|", "\\|").strip() or " "
-
+    numeric = {i for i, h in enumerate(head) if i >= 3 and not h.startswith("paper")}
     out = [
         f"**{net.name}**: input {'x'.join(map(str, net.input.as_list())) if net.input else '?'}",
         "",
     ]
-    out.append("| " + " | ".join(esc(h) for h in head) + " |")
-    out.append(
-        "|"
-        + "|".join("---" if i < 3 or h.startswith("paper") else "---:" for i, h in enumerate(head))
-        + "|"
-    )
-    for r in body:
-        out.append("| " + " | ".join(esc(c) for c in r) + " |")
-    for cells in _total_cells(net, head, units):
-        out.append("| " + " | ".join(f"**{esc(c)}**" if c else " " for c in cells) + " |")
+    out += markdown_lines(head, body, numeric, _total_cells(net, head, units))
     out.append("")
-    out.append(f"params = {CONVENTION['params']}; ops = {CONVENTION['ops']}; {_units_line(units)}.")
+    out.append(f"params = {CONVENTION['params']}; ops = {CONVENTION['ops']}; {units_line(units)}.")
     return "\n".join(out) + "\n"
 
 
@@ -381,6 +364,36 @@ def render_csv(net: ir.Network, granularity: str = "rows", units: str = "exact")
     return buf.getvalue()
 
 
+def render_latex(net: ir.Network, granularity: str = "rows", units: str = "exact") -> str:
+    """A booktabs table for a paper (needs \\usepackage{booktabs}): the text table's columns and
+    totals without the audit column, LaTeX's special characters escaped, sizes with times signs."""
+    trs = rows(net, granularity)
+    head, body = _grid(net, trs, units)
+    keep = [i for i, h in enumerate(head) if not h.startswith("paper")]
+    sums = _total_cells(net, head, units)
+
+    def cut(cells: list[str]) -> list[str]:
+        return [cells[i] for i in keep]
+
+    inp = "x".join(map(str, net.input.as_list())) if net.input else "?"
+    right = {j for j, i in enumerate(keep) if i >= 3}
+    tabular = latex_lines(cut(head), [cut(r) for r in body], right, [cut(r) for r in sums])
+    out = [
+        f"% {net.name}: input {inp}; written by inspec table --format latex",
+        f"% params = {CONVENTION['params']}; ops = {CONVENTION['ops']}",
+        f"% {units_line(units)}",
+        r"% needs \usepackage{booktabs}",
+        r"\begin{table}",
+        r"\centering",
+        r"\small",
+        *tabular,
+        rf"\caption{{{latex_escape(net.name)}: input {latex_cell(inp)}.}}",
+        rf"\label{{tab:{latex_label(net.name)}}}",
+        r"\end{table}",
+    ]
+    return "\n".join(out) + "\n"
+
+
 def to_json(net: ir.Network, granularity: str = "rows") -> dict[str, Any]:
     trs = rows(net, granularity)
     return {
@@ -408,7 +421,7 @@ def to_json(net: ir.Network, granularity: str = "rows") -> dict[str, Any]:
             }
             for tr in trs
         ],
-        "totals": _totals(net),
+        "totals": totals(net),
     }
 
 
@@ -435,6 +448,7 @@ RENDERERS = {
     "markdown": render_markdown,
     "csv": render_csv,
     "json": render_json,
+    "latex": render_latex,
 }
 
 

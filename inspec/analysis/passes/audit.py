@@ -1,11 +1,12 @@
 """The audit pass: compare what a spec's rows `expect` (a paper's printed numbers) with what inspec
-computes, and warn at every row where they disagree beyond the printed precision."""
+computes, and warn at every row where they disagree beyond the printed precision. The warnings carry
+the code EXPECT, so that `inspec check --strict` can make them errors (diagnostics.promote)."""
 
 from __future__ import annotations
 
 from inspec.analysis import ir
 from inspec.analysis.units import fmt_exact, parse_qty
-from inspec.diagnostics import DiagnosticBag
+from inspec.diagnostics import EXPECT, DiagnosticBag
 
 KEYS = ("output", "params", "weights", "ops", "depth")
 
@@ -50,6 +51,7 @@ def audit(net: ir.Network, bag: DiagnosticBag) -> None:
                         f"expected output {e.raw}, computed {got}",
                         e.span,
                         f"the spec says output={e.raw}",
+                        code=EXPECT,
                     )
                 continue
             q = parse_qty(e.raw)
@@ -59,7 +61,7 @@ def audit(net: ir.Network, bag: DiagnosticBag) -> None:
             if e.key == "depth":
                 _record(row, "depth", e.raw, not q.suffix and got == q.mantissa, str(got))
                 if q.suffix or got != q.mantissa:
-                    bag.warning(f"expected depth {e.raw}, computed {got}", e.span)
+                    bag.warning(f"expected depth {e.raw}, computed {got}", e.span, code=EXPECT)
                 continue
             want = q.value(e.key, net.units)
             tol = q.half_step(e.key, net.units)
@@ -90,4 +92,5 @@ def audit(net: ir.Network, bag: DiagnosticBag) -> None:
                 f"{e.key}: expected {e.raw}, computed {fmt_exact(got)}{unit} ({diff:+.1f}%)",
                 e.span,
                 *notes,
+                code=EXPECT,
             )
