@@ -100,6 +100,7 @@ def build(
     strict: bool = True,
     map: str = "key",
     inference: bool = False,
+    compile: bool | dict[str, Any] = False,
     **params: Any,
 ):
     """Build the PyTorch module of a spec, through the same code `inspec compile` writes.
@@ -116,8 +117,22 @@ def build(
     `inference=True` returns the inference export instead (`inspec compile --inference`: batch
     norm folded, sibling convolutions merged, channels-last; in eval mode): the weights are loaded
     into the training module as above, then turned into the export's (export_state_dict), so the
-    export computes what the training module computes in eval mode. A network parameter named
-    `weights`, `strict`, `map` or `inference` cannot be given here."""
+    export computes what the training module computes in eval mode.
+
+    `compile=True` implies `inference=True` and returns the export compiled: `torch.compile` with
+    inductor's freezing (`options={"freezing": True}`: the weights become constants of the
+    compiled code, so they are the ones loaded here; load later weights into `.eager` and build
+    again). A dict instead of True is passed to `torch.compile` as keyword arguments (e.g.
+    `{"mode": "max-autotune"}`; its `options` get `freezing` unless they set it). The result is a
+    module whose forward runs under `torch.no_grad()` (freezing needs it) and compiles on its first
+    call; `.inspec_compile_seconds` is then the wall time of that first call (compiling plus one
+    forward; None before it), `.eager` the eager export, `.inspec_compiled` whether the compiled
+    code runs. Where inductor cannot run (no C compiler, no torch.compile on this platform) a
+    one-line warning (RuntimeWarning) says so and the eager export is used: returned as is if
+    torch.compile itself fails, else the first call falls back (`.inspec_compiled` False).
+
+    A network parameter named `weights`, `strict`, `map`, `inference` or `compile` cannot be given
+    here."""
     spec = load(source, **params)
     spec._require_ok()
     from inspec.backends.torch import build_module
@@ -129,7 +144,7 @@ def build(
         module.inspec_weights = load_into(
             module, spec.ir, weights, map=map, allow_missing=not strict, allow_unexpected=not strict
         )
-    if not inference:
+    if not inference and compile is False:
         return module
     from inspec.backends.torch import export_state_dict
 
@@ -137,4 +152,64 @@ def build(
     export.load_state_dict(export_state_dict(spec.ir, module.state_dict()), strict=True)
     if weights is not None:
         export.inspec_weights = module.inspec_weights
-    return export.eval()
+    export.eval()
+    if compile is False:
+        return export
+    return _compiled(export, {} if compile is True else dict(compile))
+
+
+def _compiled(export: Any, kwargs: dict[str, Any]):
+    """build(compile=...): the export behind torch.compile with freezing, or the export itself
+    (with a warning) where torch.compile fails."""
+    import time
+    import warnings
+
+    import torch
+
+    def fall_back(e: BaseException) -> None:
+        first = (str(e).strip().splitlines() or [""])[0][:160]
+        warnings.warn(
+            f"inspec.build(compile=True): torch.compile unavailable ({type(e).__name__}: "
+            f"{first}); using the eager inference export",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+    kwargs["options"] = {"freezing": True, **kwargs.get("options", {})}
+    try:
+        compiled = torch.compile(export, **kwargs)
+    except Exception as e:  # any failure of the backend: the eager export stands
+        fall_back(e)
+        return export
+
+    class Compiled(torch.nn.Module):
+        """The inference export, compiled by torch.compile (freezing) on its first call."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.eager = export
+            self._compiled = [compiled]  # a list: not a second registered copy of the module
+            self.inspec_compile_seconds: float | None = None
+            self.inspec_compiled = True
+            if hasattr(export, "inspec_weights"):
+                self.inspec_weights = export.inspec_weights
+            self.eval()
+
+        def forward(self, *args: Any, **kw: Any):
+            with torch.no_grad():
+                if not self.inspec_compiled:
+                    return self.eager(*args, **kw)
+                if self.inspec_compile_seconds is not None:
+                    return self._compiled[0](*args, **kw)
+                t = time.perf_counter()
+                try:
+                    out = self._compiled[0](*args, **kw)
+                except Exception as e:  # the backend failed, or the input is wrong
+                    out = self.eager(*args, **kw)  # a user's error (a bad input) raises here
+                    self.inspec_compiled = False
+                    fall_back(e)
+                    return out
+                self.inspec_compile_seconds = time.perf_counter() - t
+                return out
+
+    return Compiled()

@@ -211,3 +211,109 @@ def test_cli_compile_inference(tmp_path, in_root):
     r = CliRunner().invoke(cli, both)
     assert r.exit_code == 2
     assert "--inference folds batch norm already: give one of --fuse-bn, --inference" in r.output
+
+
+TINY = """network tiny(num_classes = 5)
+input 16x16x3
+defaults conv(bias = false, bn = true, act = relu)
+block mix(a, b) {
+  branch { conv 1x1 a }
+  branch { conv 1x1 b;  conv 3x3 a }
+}
+conv 3x3 8
+mix 4 6
+avgpool adaptive=1
+linear num_classes
+"""
+
+
+def _tiny_weights():
+    torch.manual_seed(0)
+    import inspec
+
+    train = inspec.build(TINY).eval()
+    _random_bn(train)
+    return train
+
+
+def test_build_compile_falls_back_where_torch_compile_fails(monkeypatch):
+    """torch.compile raising (no inductor on this platform): one warning, the eager export."""
+    import inspec
+
+    train = _tiny_weights()
+
+    def no_compile(*args, **kwargs):
+        raise RuntimeError("Windows not yet supported for torch.compile\nmore detail")
+
+    monkeypatch.setattr(torch, "compile", no_compile)
+    with pytest.warns(RuntimeWarning) as caught:
+        export = inspec.build(TINY, train.state_dict(), compile=True)
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert "\n" not in message and "Windows not yet supported" in message
+    assert "eager inference export" in message
+    assert not export.training and not hasattr(export, "inspec_compile_seconds")
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(export(x), train(x), rtol=1e-5, atol=1e-6)
+
+
+def test_build_compile_falls_back_where_the_backend_fails_on_first_call(monkeypatch):
+    """The backend failing when it compiles (no C compiler): the first call warns once and runs
+    the eager export, and so does every later call; a wrong input still raises."""
+    import inspec
+
+    train = _tiny_weights()
+    calls = []
+
+    def lazy_failure(module, **kwargs):
+        calls.append(kwargs)
+
+        def run(*args):
+            raise RuntimeError("InvalidCxxCompiler: No working C compiler found")
+
+        return run
+
+    monkeypatch.setattr(torch, "compile", lazy_failure)
+    module = inspec.build(TINY, train.state_dict(), compile={"mode": "max-autotune"})
+    assert calls == [{"mode": "max-autotune", "options": {"freezing": True}}]
+    assert module.inspec_compiled and module.inspec_compile_seconds is None
+    x = torch.randn(2, 3, 16, 16)
+    with pytest.warns(RuntimeWarning, match="No working C compiler"):
+        got = module(x)
+    assert not module.inspec_compiled and module.inspec_compile_seconds is None
+    with torch.no_grad():
+        want = train(x)
+    assert torch.allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert torch.equal(module(x), got)
+    with pytest.raises(RuntimeError):
+        module(torch.randn(2, 4, 16, 16))
+
+
+def test_compile_is_not_a_network_parameter():
+    """`compile` is build's, like `inference`: never passed to the spec as a parameter."""
+    import inspec
+
+    train = inspec.build(TINY, compile=False, num_classes=3)
+    assert train.training and train(torch.randn(1, 3, 16, 16)).shape == (1, 3)
+
+
+def test_build_compile_equals_eager(tmp_path, monkeypatch):
+    """One real compile (inductor, freezing) of a tiny spec: the compiled export computes what the
+    eager export computes; the first call's wall time is recorded (no bound asserted)."""
+    import inspec
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
+    train = _tiny_weights()
+    module = inspec.build(TINY, train.state_dict(), compile=True)
+    assert not module.training and module.inspec_compile_seconds is None
+    x = torch.randn(2, 3, 16, 16)
+    got = module(x)
+    if not module.inspec_compiled:  # pragma: no cover  (no C compiler here: the fallback ran)
+        pytest.skip("inductor cannot run on this machine")
+    assert module.inspec_compile_seconds > 0
+    assert not got.requires_grad
+    with torch.no_grad():
+        want = module.eager(x)
+        assert torch.allclose(got, want, rtol=1e-5, atol=1e-6)
+        assert torch.allclose(got, train(x), rtol=1e-5, atol=1e-6)
