@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 from typing import Any
@@ -42,13 +43,26 @@ class Spec:
         return "\n".join(d.render(self.ir.sources) for d in self.ir.diagnostics)
 
     def table(
-        self, format: str = "text", granularity: str = "rows", units: str | None = None
+        self,
+        format: str = "text",
+        granularity: str = "rows",
+        units: str | None = None,
+        *,
+        partial: bool = False,
     ) -> str:
+        """The paper-style table; a spec with errors raises SpecErrors unless `partial` (then the
+        table holds what could be inferred)."""
         from inspec.backends.table import RENDERERS
 
+        if not partial:
+            self._require_ok()
         return RENDERERS[format](self.ir, granularity, units or self.ir.units)
 
-    def totals(self, sides: bool = False):
+    def totals(self, sides: bool = False, *, partial: bool = False):
+        """The network's totals; a spec with errors raises SpecErrors unless `partial` (then the
+        totals count what could be inferred)."""
+        if not partial:
+            self._require_ok()
         return self.ir.totals(sides)
 
     def to_python(
@@ -89,6 +103,13 @@ def _is_path(source: str | os.PathLike) -> bool:
 def load(source: str | os.PathLike, **params: Any) -> Spec:
     """Check a spec given as a path or as text; `params` override the network's parameters."""
     if _is_path(source):
+        path = Path(source)
+        if not path.exists():
+            raise FileNotFoundError(errno.ENOENT, "no such spec file", str(source))
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "a folder, not a spec file", str(source))
+        if not os.access(path, os.R_OK):
+            raise PermissionError(errno.EACCES, "cannot read the spec file", str(source))
         return Spec(elaborate(path=str(source), params=params))
     return Spec(elaborate(text=str(source), params=params, name="<string>"))
 

@@ -17,15 +17,41 @@ import click
 
 from inspec import __version__
 from inspec.analysis.elaborate import elaborate
-from inspec.diagnostics import EXPECT, Severity, promote
+from inspec.diagnostics import EXPECT, PARAM, Severity, printable, promote
 from inspec.fileio import OutputError, check_target, write_atomic
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
 STRICT_NOTE = "an error under --strict: every expectation must agree (a warning without it)"
 
 
-def _load(spec: str, params: dict | None = None):
-    return elaborate(path=spec, params=params or {})
+STDIN = "<stdin>"  # the name of a spec read from standard input (SPEC given as -)
+_stdin: list[str] = []
+
+
+def _stdin_text() -> str:
+    """Standard input, read once (a sweep elaborates the spec once per point)."""
+    if not _stdin:
+        _stdin.append(sys.stdin.buffer.read().decode("utf-8", errors="replace"))
+    return _stdin[0]
+
+
+def _shown(spec: str) -> str:
+    return STDIN if spec == "-" else spec
+
+
+def _load(spec: str, params: dict | None = None, *, usage: bool = True):
+    """The spec elaborated with the -p overrides; with `usage`, an override that the network does
+    not take (an unknown name, a value of the wrong kind) is a usage error (exit 2)."""
+    if spec == "-":
+        net = elaborate(text=_stdin_text(), params=params or {}, name=STDIN)
+    else:
+        net = elaborate(path=spec, params=params or {})
+    if params and usage:  # what elaborate says of a value given from outside: a usage error
+        for d in net.diagnostics:
+            if d.is_error and d.code == PARAM:
+                said = d.message + (f" ({'; '.join(d.notes)})" if d.notes else "")
+                raise click.BadParameter(printable(said), param_hint=["-p", "--param"])
+    return net
 
 
 def _report(net, quiet: bool = False, hint: bool = False) -> bool:
@@ -168,10 +194,11 @@ def cli() -> None:
     """Write a CNN as its paper's table; check, count, draw and compile it."""
 
 
+_stdin_spec = click.Path(exists=True, dir_okay=False, readable=True, allow_dash=True)
+
+
 @cli.command()
-@click.argument(
-    "specs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, readable=True)
-)
+@click.argument("specs", nargs=-1, required=True, type=_stdin_spec)
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
 @click.option(
     "--strict",
@@ -198,16 +225,16 @@ def check(specs: tuple[str, ...], quiet: bool, strict: bool, params: tuple[str, 
                 said += [f"{notes} note{'s' * (notes != 1)}"] if notes else []
                 suffix = f" ({', '.join(said)})" if said else ""
                 click.echo(
-                    f"{spec}: ok{suffix}: {summary_line(net)}"
+                    f"{_shown(spec)}: ok{suffix}: {summary_line(net)}"
                     if net.input
-                    else f"{spec}: ok{suffix} (block library)"
+                    else f"{_shown(spec)}: ok{suffix} (block library)"
                 )
         failed |= not ok
     sys.exit(EXIT_SPEC if failed else EXIT_OK)
 
 
 @cli.command()
-@_spec_arg
+@click.argument("spec", type=_stdin_spec)
 @click.option(
     "-f",
     "--format",
@@ -255,7 +282,7 @@ def table(
     if not _report(net, hint=True):
         sys.exit(EXIT_SPEC)
     if net.input is None:
-        click.echo(f"{spec} is a block library: it has no network to tabulate", err=True)
+        click.echo(f"{_shown(spec)} is a block library: it has no network to tabulate", err=True)
         sys.exit(EXIT_SPEC)
     from inspec.backends.table import RENDERERS
 
@@ -277,7 +304,9 @@ def _sweep(spec: str, fmt: str, units: str | None, fixed: dict, swept: dict[str,
         net = _load(spec, {**fixed, **values})
         errors = [d for d in net.diagnostics if d.is_error]
         if not errors and net.input is None:
-            click.echo(f"{spec} is a block library: it has no network to tabulate", err=True)
+            click.echo(
+                f"{_shown(spec)} is a block library: it has no network to tabulate", err=True
+            )
             sys.exit(EXIT_SPEC)
         for d in errors:
             text = d.render(net.sources)
@@ -287,7 +316,7 @@ def _sweep(spec: str, fmt: str, units: str | None, fixed: dict, swept: dict[str,
         if errors:
             where = ", ".join(f"{k}={show(v)}" for k, v in values.items())
             n = len(errors)
-            click.echo(f"{spec} with {where}: {n} error{'s' * (n != 1)}", err=True)
+            click.echo(f"{_shown(spec)} with {where}: {n} error{'s' * (n != 1)}", err=True)
         points.append(Point(values, net, [d.message for d in errors]))
     sweep = Sweep(swept, fixed, points)
     unit = units or next((p.net.units for p in points if p.ok), "exact")
@@ -358,7 +387,7 @@ def diff_(
     """Compare two specs row by row: output shapes, params and ops, and the totals' deltas."""
     both = _parse_params(params)
     a_over, b_over = {**both, **_parse_params(params_a)}, {**both, **_parse_params(params_b)}
-    nets = [_load(spec_a, a_over), _load(spec_b, b_over)]
+    nets = [_load(spec_a, a_over, usage=False), _load(spec_b, b_over, usage=False)]
     ok = all([_report(net, hint=True) for net in nets])  # both reported, even if A fails
     for spec, net in zip((spec_a, spec_b), nets, strict=True):
         if ok and net.input is None:
@@ -528,14 +557,20 @@ def diagram(
     params: tuple[str, ...],
 ) -> None:
     """Draw the network (or one block) with Graphviz."""
+    ext = Path(output).suffix.lstrip(".").lower() if output and output != "-" else ""
+    known = ext in ("svg", "png", "pdf", "dot")
+    if fmt is not None and known and fmt != ext:
+        raise click.BadParameter(
+            f"{fmt} does not match the output's extension {Path(output).suffix} (give one or the other)",
+            param_hint=["-f", "--format"],
+        )
     net = _load(spec, _parse_params(params))
     if not _report(net, hint=True):
         sys.exit(EXIT_SPEC)
     from inspec.backends.diagram import DiagramError, render, to_dot
 
     if fmt is None:
-        ext = Path(output).suffix.lstrip(".").lower() if output and output != "-" else ""
-        fmt = ext if ext in ("svg", "png", "pdf", "dot") else "svg"
+        fmt = ext if known else "svg"
     try:
         source = to_dot(
             net,

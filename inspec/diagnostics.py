@@ -106,8 +106,8 @@ class SpecError(Exception):
 class DiagnosticBag:
     items: list[Diagnostic] = field(default_factory=list)
 
-    def error(self, message: str, span: Span | None, *notes: str) -> None:
-        self.items.append(Diagnostic(Severity.ERROR, message, span, tuple(notes)))
+    def error(self, message: str, span: Span | None, *notes: str, code: str | None = None) -> None:
+        self.items.append(Diagnostic(Severity.ERROR, message, span, tuple(notes), code))
 
     def warning(
         self, message: str, span: Span | None, *notes: str, code: str | None = None
@@ -143,6 +143,7 @@ class DiagnosticBag:
 
 
 EXPECT = "expect"  # the code of a warning that a row's `expect` disagrees with what is computed
+PARAM = "param"  # the code of an error in a value given from outside (-p, inspec.load(path, N=V))
 
 
 def promote(diags: list[Diagnostic], code: str, note: str) -> list[Diagnostic]:

@@ -68,9 +68,9 @@ def test_usage_errors_exit_2():
         assert "Traceback" not in p.stderr
 
 
-def test_unknown_network_parameter_is_a_spec_error():
+def test_unknown_network_parameter_is_a_usage_error():
     proc = run_cli("check", "specs/googlenet.isp", "-p", "num_clases=10")
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # a usage error since the papercuts (tests/test_papercuts.py)
     assert "has no parameter 'num_clases'" in proc.stderr
     assert "did you mean 'num_classes'?" in proc.stderr
 

@@ -310,7 +310,7 @@ def test_nan_from_the_command_line_is_a_string_not_a_number(tmp_path):
     p.write_text("network t(x = 1.5)\ninput 16x16x3\nconv 3x3 8\n")
     for value in ("nan", "inf", "-Infinity"):
         r = cli("table", p, "-f", "json", "-p", f"x={value}")
-        assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr  # a usage error
         assert "expects a number" in r.stderr and r.stdout == ""
 
 

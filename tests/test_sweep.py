@@ -202,7 +202,7 @@ def test_sweep_usage_errors(spec, value, message):
 
 def test_other_commands_keep_a_comma_as_a_string(spec):
     r = run_cli("check", "t.isp", "-p", "c=8,16", cwd=spec)
-    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "Traceback" not in r.stderr
 
 
 def test_sweep_imports_no_torch():

@@ -34,7 +34,7 @@ from inspec.analysis.values import (
     coerce,
     evaluate,
 )
-from inspec.diagnostics import DiagnosticBag, Span, SpecError, did_you_mean
+from inspec.diagnostics import PARAM, DiagnosticBag, Span, SpecError, did_you_mean
 from inspec.language import ast as A
 
 UNITS = ("exact", "paper")
@@ -180,6 +180,7 @@ def _parameters(network: A.Network, params, net: ir.Network, bag: DiagnosticBag)
             network.span,
             *filter(None, [did_you_mean(extra, names)]),
             f"parameters: {', '.join(names) or 'none'}",
+            code=PARAM,
         )
     net.values = dict(scope)
 
@@ -348,6 +349,7 @@ def _override(name: str, value: Any, default: Any, span: Span, bag: DiagnosticBa
             f"parameter '{name}' expects a word such as {default.name}, got {value!r}",
             span,
             *filter(None, [did_you_mean(str(word), ENUM_WORDS)]),
+            code=PARAM,
         )
         return default
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -357,14 +359,14 @@ def _override(name: str, value: Any, default: Any, span: Span, bag: DiagnosticBa
                 if isinstance(value, float)
                 else f"an integer of {len(str(value))} digits"
             )
-            bag.error(f"parameter '{name}' is out of range: {shown}", span)
+            bag.error(f"parameter '{name}' is out of range: {shown}", span, code=PARAM)
             return default
     if type(value) is type(default):
         return value
     if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     kind = _KINDS.get(type(default), type(default).__name__)
-    bag.error(f"parameter '{name}' expects {kind}, got {value!r}", span)
+    bag.error(f"parameter '{name}' expects {kind}, got {value!r}", span, code=PARAM)
     return default
 
 

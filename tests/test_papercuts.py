@@ -1,0 +1,157 @@
+"""The author's workbench, point 6: papercuts of the CLI and the API (exact messages and codes)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import inspec
+from inspec.api import SpecErrors
+from tests.conftest import ROOT, run_cli
+
+USAGE_P = "Error: Invalid value for '-p' / '--param': "
+BAD = "network x\ninput 8x8x3\nconv 3x3 16 groups=5\n"
+
+
+def _stdin(*args, text, cwd=ROOT):
+    return subprocess.run(
+        [sys.executable, "-m", "inspec", *args],
+        input=text,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("cmd", ["check", "table", "compile", "diagram"])
+@pytest.mark.parametrize(
+    "param, message",
+    [
+        ("num_classes=abc", "parameter 'num_classes' expects an integer, got 'abc'"),
+        (
+            "nope=1",
+            "network 'googlenet' has no parameter 'nope' "
+            "(parameters: num_classes, dropout, aux_logits)",
+        ),
+        (
+            "num_clases=3",
+            "network 'googlenet' has no parameter 'num_clases' "
+            "(did you mean 'num_classes'?; parameters: num_classes, dropout, aux_logits)",
+        ),
+    ],
+)
+def test_a_bad_param_is_a_usage_error(cmd, param, message, tmp_path):
+    extra = ["-o", str(tmp_path / "out.x")] if cmd in ("compile", "diagram") else []
+    r = run_cli(cmd, "specs/googlenet.isp", "-p", param, *extra)
+    assert r.returncode == 2, r.stderr
+    assert r.stdout == "" and "Traceback" not in r.stderr
+    assert r.stderr.startswith("Usage: ") and f" {cmd} [OPTIONS]" in r.stderr.splitlines()[0]
+    assert r.stderr.splitlines()[-1] == USAGE_P + message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_swept_bad_param_is_a_usage_error():
+    r = run_cli("table", "specs/googlenet.isp", "-p", "nope=1,2")
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.splitlines()[-1] == (
+        USAGE_P + "network 'googlenet' has no parameter 'nope' "
+        "(parameters: num_classes, dropout, aux_logits)"
+    )
+
+
+def test_a_good_param_still_works():
+    r = run_cli("check", "specs/googlenet.isp", "-q", "-p", "num_classes=10")
+    assert r.returncode == 0, r.stderr
+
+
+def test_load_of_a_missing_file_raises(tmp_path):
+    with pytest.raises(FileNotFoundError) as e:
+        inspec.load(tmp_path / "nope.isp")
+    assert e.value.filename == str(tmp_path / "nope.isp")
+    with pytest.raises(FileNotFoundError):
+        inspec.load("no/such/file.isp")
+    with pytest.raises(IsADirectoryError):
+        inspec.load(tmp_path)
+
+
+def test_load_of_an_unreadable_file_raises(tmp_path, monkeypatch):
+    """(root reads any file whatever its mode, so the permission is denied by os.access here)"""
+    p = tmp_path / "secret.isp"
+    p.write_text(BAD)
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != p)
+    with pytest.raises(PermissionError) as e:
+        inspec.load(p)
+    assert e.value.filename == str(p)
+
+
+def test_table_and_totals_of_a_spec_with_errors_raise():
+    spec = inspec.load(BAD)
+    assert not spec.ok
+    for call in (spec.table, spec.totals):
+        with pytest.raises(SpecErrors) as e:
+            call()
+        assert str(e.value).startswith(
+            "<string>:3:1: error: groups=5 does not divide the 3 input channels"
+        )
+    assert spec.totals(partial=True).params == 0
+    assert "input" in spec.table(partial=True)
+    good = inspec.load(ROOT / "specs" / "googlenet.isp")
+    assert good.totals().params == 6_998_552
+    assert good.table().startswith(good.table(partial=True)[:20])
+
+
+def test_diagram_format_follows_the_extension(tmp_path):
+    r = run_cli("diagram", "specs/lenet5.isp", "-o", str(tmp_path / "x.png"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "x.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_diagram_format_conflicting_with_the_extension_is_a_usage_error(tmp_path):
+    r = run_cli("diagram", "specs/lenet5.isp", "-f", "svg", "-o", str(tmp_path / "x.PNG"))
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.splitlines()[-1] == (
+        "Error: Invalid value for '-f' / '--format': "
+        "svg does not match the output's extension .PNG (give one or the other)"
+    )
+    assert list(tmp_path.iterdir()) == []
+    # an extension that is no format is no conflict
+    r = run_cli("diagram", "specs/lenet5.isp", "-f", "dot", "-o", str(tmp_path / "x.gv"))
+    assert r.returncode == 0, r.stderr
+
+
+def test_diagram_into_a_missing_folder_is_one_line(tmp_path):
+    spec = str(ROOT / "specs" / "lenet5.isp")
+    r = run_cli("diagram", spec, "-f", "dot", "-o", "missing_dir/x.dot", cwd=tmp_path)
+    assert r.returncode == 1 and r.stdout == ""
+    errors = [x for x in r.stderr.splitlines() if "error" in x]
+    assert errors == ["inspec: error: directory missing_dir does not exist"]
+    assert "Traceback" not in r.stderr
+
+
+def test_check_and_table_read_standard_input():
+    text = (ROOT / "specs" / "googlenet.isp").read_text()
+    r = _stdin("check", "-q", "-", text=text, cwd=ROOT / "specs")  # imports from the cwd
+    assert r.returncode == 0, r.stderr
+    r = _stdin("check", "-", text=text, cwd=ROOT / "specs")
+    assert r.stdout.startswith("<stdin>: ok (12 warnings, 5 notes): googlenet: 224x224x3")
+    r = _stdin("table", "-", "-f", "csv", text=text, cwd=ROOT / "specs")
+    assert r.returncode == 0, r.stderr
+    file = run_cli("table", "googlenet.isp", "-f", "csv", cwd=ROOT / "specs")
+    assert r.stdout == file.stdout
+
+
+def test_standard_input_is_named_in_diagnostics(tmp_path):
+    for cmd in ("check", "table"):
+        r = _stdin(cmd, "-", text=BAD, cwd=tmp_path)
+        assert r.returncode == 1 and r.stdout == ""
+        lines = r.stderr.splitlines()
+        assert lines[0] == "<stdin>:3:1: error: groups=5 does not divide the 3 input channels"
+        assert lines[-1] == "<stdin>: 1 error"
+    # a swept table reads standard input once
+    text = "network t(w = 8)\ninput 8x8x3\nconv 3x3 w\n"
+    r = _stdin("table", "-", "-p", "w=4,8", "-f", "csv", text=text, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.strip().splitlines()) == 3
