@@ -188,6 +188,27 @@ _param_opt = click.option(
 )
 
 
+def _units_opt(default: str):
+    """-u/--units of table and diff; `default` says what applies without it."""
+    return click.option(
+        "-u",
+        "--units",
+        type=click.Choice(["exact", "paper"]),
+        default=None,
+        help=f"exact counts, or the paper's K = 1024 params and M = 10^6 ops [default: {default}]",
+    )
+
+
+_granularity_opt = click.option(
+    "-g",
+    "--granularity",
+    type=click.Choice(["rows", "layers"]),
+    default="rows",
+    show_default=True,
+    help="rows as written, or every layer inside blocks",
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="inspec")
 def cli() -> None:
@@ -243,22 +264,8 @@ def check(specs: tuple[str, ...], quiet: bool, strict: bool, params: tuple[str, 
     default="text",
     show_default=True,
 )
-@click.option(
-    "-u",
-    "--units",
-    type=click.Choice(["exact", "paper"]),
-    default=None,
-    help="exact counts, or the paper's K = 1024 params and M = 10^6 ops "
-    "[default: the spec's `units`, else exact]",
-)
-@click.option(
-    "-g",
-    "--granularity",
-    type=click.Choice(["rows", "layers"]),
-    default="rows",
-    show_default=True,
-    help="rows as written, or every layer inside blocks",
-)
+@_units_opt("the spec's `units`, else exact")
+@_granularity_opt
 @click.option(
     "-p",
     "--param",
@@ -335,22 +342,8 @@ def _sweep(spec: str, fmt: str, units: str | None, fixed: dict, swept: dict[str,
     default="text",
     show_default=True,
 )
-@click.option(
-    "-u",
-    "--units",
-    type=click.Choice(["exact", "paper"]),
-    default=None,
-    help="exact counts, or the paper's K = 1024 params and M = 10^6 ops "
-    "[default: the specs' `units` when they agree, else exact]",
-)
-@click.option(
-    "-g",
-    "--granularity",
-    type=click.Choice(["rows", "layers"]),
-    default="rows",
-    show_default=True,
-    help="rows as written, or every layer inside blocks",
-)
+@_units_opt("the specs' `units` when they agree, else exact")
+@_granularity_opt
 @click.option(
     "-p",
     "--param",
