@@ -30,14 +30,16 @@ def in_root(monkeypatch):
     return ROOT
 
 
-def run_cli(*args, cwd=ROOT, env=None, timeout=120):
-    """Run `python -m inspec ARGS` in a subprocess; returns CompletedProcess."""
+def run_cli(*args, cwd=ROOT, env=None, timeout=120, input=None):
+    """Run `python -m inspec ARGS` in a subprocess (`input`: its standard input); returns
+    CompletedProcess."""
     import subprocess
 
     full_env = dict(os.environ)
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "inspec", *args],
+        input=input,
         cwd=cwd,
         env=full_env,
         capture_output=True,

@@ -1,8 +1,6 @@
 """The author's workbench, point 6: papercuts of the CLI and the API (exact messages and codes)."""
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,17 +11,6 @@ from tests.conftest import ROOT, run_cli
 
 USAGE_P = "Error: Invalid value for '-p' / '--param': "
 BAD = "network x\ninput 8x8x3\nconv 3x3 16 groups=5\n"
-
-
-def _stdin(*args, text, cwd=ROOT):
-    return subprocess.run(
-        [sys.executable, "-m", "inspec", *args],
-        input=text,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 @pytest.mark.parametrize("cmd", ["check", "table", "compile", "diagram"])
@@ -133,11 +120,11 @@ def test_diagram_into_a_missing_folder_is_one_line(tmp_path):
 
 def test_check_and_table_read_standard_input():
     text = (ROOT / "specs" / "googlenet.isp").read_text()
-    r = _stdin("check", "-q", "-", text=text, cwd=ROOT / "specs")  # imports from the cwd
+    r = run_cli("check", "-q", "-", input=text, cwd=ROOT / "specs")  # imports from the cwd
     assert r.returncode == 0, r.stderr
-    r = _stdin("check", "-", text=text, cwd=ROOT / "specs")
+    r = run_cli("check", "-", input=text, cwd=ROOT / "specs")
     assert r.stdout.startswith("<stdin>: ok (12 warnings, 5 notes): googlenet: 224x224x3")
-    r = _stdin("table", "-", "-f", "csv", text=text, cwd=ROOT / "specs")
+    r = run_cli("table", "-", "-f", "csv", input=text, cwd=ROOT / "specs")
     assert r.returncode == 0, r.stderr
     file = run_cli("table", "googlenet.isp", "-f", "csv", cwd=ROOT / "specs")
     assert r.stdout == file.stdout
@@ -145,13 +132,13 @@ def test_check_and_table_read_standard_input():
 
 def test_standard_input_is_named_in_diagnostics(tmp_path):
     for cmd in ("check", "table"):
-        r = _stdin(cmd, "-", text=BAD, cwd=tmp_path)
+        r = run_cli(cmd, "-", input=BAD, cwd=tmp_path)
         assert r.returncode == 1 and r.stdout == ""
         lines = r.stderr.splitlines()
         assert lines[0] == "<stdin>:3:1: error: groups=5 does not divide the 3 input channels"
         assert lines[-1] == "<stdin>: 1 error"
     # a swept table reads standard input once
     text = "network t(w = 8)\ninput 8x8x3\nconv 3x3 w\n"
-    r = _stdin("table", "-", "-p", "w=4,8", "-f", "csv", text=text, cwd=tmp_path)
+    r = run_cli("table", "-", "-p", "w=4,8", "-f", "csv", input=text, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert len(r.stdout.strip().splitlines()) == 3
