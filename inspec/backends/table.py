@@ -151,24 +151,18 @@ def _row(node: ir.Node, level: int = 0, path: str = "", side: bool = False) -> T
 def _seq_rows(br: ir.Branch) -> list[tuple[ir.Node, str]]:
     """A top-level seq's rows with their paths: each child, except that the instances of a
     repeat are one row whose path spans them (`6..9`, `block1-0..block1-5`)."""
-    paths = br.child_paths()
-    at = {id(c): sub for c, sub in paths}
+    at = {id(c): sub for c, sub in br.child_paths()}
     out: list[tuple[ir.Node, str]] = []
     for item in br.body.items:
-        if isinstance(item, ir.Repeat) and (item.spliced or item.template) and item.items:
-            first, last = at.get(id(item.items[0])), at.get(id(item.items[-1]))
-            if first is not None and last is not None:
-                out.append((item, first if first == last else f"{first}..{last}"))
-                continue
-        out += [(c, sub) for c, sub in paths if c is item or _within(c, item)]
+        if isinstance(item, ir.Repeat) and (item.spliced or item.template):
+            subs = [at[id(i)] for i in item.items if id(i) in at]
+            if subs:
+                out.append((item, subs[0] if len(subs) == 1 else f"{subs[0]}..{subs[-1]}"))
+            continue
+        child = item.branches[0] if ir.is_group(item) else item  # a seq's child seq: its branch
+        if id(child) in at:
+            out.append((child, at[id(child)]))
     return out
-
-
-def _within(child: ir.Node, item: ir.Node) -> bool:
-    """Whether a seq's child path entry stands for `item` (a group's branch, a repeat's instance)."""
-    if ir.is_group(item):
-        return child is item.branches[0]
-    return isinstance(item, ir.Repeat) and any(child is i for i in item.items)
 
 
 def rows(net: ir.Network, granularity: str = "rows") -> list[TableRow]:
