@@ -9,6 +9,7 @@ compile and diagram never import torch; weights and verify do, when they run.
 from __future__ import annotations
 
 import math
+import os
 import re
 import sys
 from pathlib import Path
@@ -39,14 +40,14 @@ def _shown(spec: str) -> str:
     return STDIN if spec == "-" else spec
 
 
-def _load(spec: str, params: dict | None = None, *, usage: bool = True):
-    """The spec elaborated with the -p overrides; with `usage`, an override that the network does
-    not take (an unknown name, a value of the wrong kind) is a usage error (exit 2)."""
+def _load(spec: str, params: dict | None = None):
+    """The spec elaborated with the -p overrides; an override that the network does not take (an
+    unknown name, a value of the wrong kind) is a usage error (exit 2)."""
     if spec == "-":
         net = elaborate(text=_stdin_text(), params=params or {}, name=STDIN)
     else:
         net = elaborate(path=spec, params=params or {})
-    if params and usage:  # what elaborate says of a value given from outside: a usage error
+    if params:  # what elaborate says of a value given from outside: a usage error
         for d in net.diagnostics:
             if d.is_error and d.code == PARAM:
                 said = d.message + (f" ({'; '.join(d.notes)})" if d.notes else "")
@@ -177,7 +178,10 @@ def _sweep_params(values: tuple[str, ...]) -> tuple[dict, dict[str, list]]:
     return fixed, swept
 
 
-_spec_arg = click.argument("spec", type=click.Path(exists=True, dir_okay=False, readable=True))
+_spec_arg = click.argument(
+    "spec", type=click.Path(exists=True, dir_okay=False, readable=True, allow_dash=True)
+)
+_spec_file_arg = click.argument("spec", type=click.Path(exists=True, dir_okay=False, readable=True))
 _param_opt = click.option(
     "-p",
     "--param",
@@ -380,7 +384,7 @@ def diff_(
     """Compare two specs row by row: output shapes, params and ops, and the totals' deltas."""
     both = _parse_params(params)
     a_over, b_over = {**both, **_parse_params(params_a)}, {**both, **_parse_params(params_b)}
-    nets = [_load(spec_a, a_over, usage=False), _load(spec_b, b_over, usage=False)]
+    nets = [_load(spec_a, a_over), _load(spec_b, b_over)]
     ok = all([_report(net, hint=True) for net in nets])  # both reported, even if A fails
     for spec, net in zip((spec_a, spec_b), nets, strict=True):
         if ok and net.input is None:
@@ -400,10 +404,11 @@ def diff_(
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, allow_dash=True),
+    type=click.Path(allow_dash=True),
     default=None,
-    help="Where to write the module, or - for stdout [default: ./NETWORK.py, NETWORK being the "
-    "spec's network name]. Paths the module names (its header) are relative to this file's folder.",
+    help="Where to write the module: a file, a folder (ending in /, or existing) for NETWORK.py, or "
+    "- for stdout [default: ./NETWORK.py, NETWORK being the spec's network name]. Paths the module "
+    "names (its header) are relative to this file's folder.",
 )
 @click.option("--force", is_flag=True, help="Overwrite a file that inspec did not generate.")
 @click.option(
@@ -445,18 +450,21 @@ def compile_(
     if not _report(net, hint=True):
         sys.exit(EXIT_SPEC)
     if net.input is None:
-        click.echo(f"{spec} is a block library: it has no network to compile", err=True)
+        click.echo(f"{_shown(spec)} is a block library: it has no network to compile", err=True)
         sys.exit(EXIT_SPEC)
     from inspec.backends.table import render_text
     from inspec.backends.torch import CodegenError, generate
 
     to_stdout = output == "-"
+    target = output or default_module_file(net.name)
+    if output and (output.endswith(("/", os.sep)) or os.path.isdir(output)):
+        target = os.path.join(output, default_module_file(net.name))
     try:
         code = generate(
             net,
             fuse_bn=fuse_bn,
             table_docstring=table_docstring,
-            output=None if to_stdout else output,
+            output=None if to_stdout or not output else target,
             inference=inference,
         )
     except CodegenError as e:
@@ -465,7 +473,6 @@ def compile_(
     if to_stdout:
         click.echo(code, nl=False)
         return
-    target = output or default_module_file(net.name)
     try:
         written = write_atomic(target, code, force=force, protect=tuple(net.sources))
     except OutputError as e:
@@ -496,13 +503,14 @@ def default_module_file(name: str) -> str:
 
 
 @cli.command()
-@_spec_arg
+@click.argument("specs", nargs=-1, required=True, type=_stdin_spec)
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     default=None,
-    help="Output file, or - for stdout [default: ./NETWORK.FORMAT].",
+    help="Output file, a folder (ending in /, or existing) for NETWORK.FORMAT, or - for stdout "
+    "[default: ./NETWORK.FORMAT]. With several specs, a folder.",
 )
 @click.option(
     "-f",
@@ -536,9 +544,10 @@ def default_module_file(name: str) -> str:
     help='Draw every instance of `N x row` instead of one node marked "x N".',
 )
 @click.option("--force", is_flag=True, help="Overwrite a file that inspec did not generate.")
+@click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
 @_param_opt
 def diagram(
-    spec: str,
+    specs: tuple[str, ...],
     output: str | None,
     fmt: str | None,
     detail: str,
@@ -547,54 +556,75 @@ def diagram(
     costs: bool,
     expand_repeats: bool,
     force: bool,
+    quiet: bool,
     params: tuple[str, ...],
 ) -> None:
-    """Draw the network (or one block) with Graphviz."""
-    ext = Path(output).suffix.lstrip(".").lower() if output and output != "-" else ""
+    """Draw the network (or one block) of each spec with Graphviz."""
+    folder = output is not None and (output.endswith(("/", os.sep)) or os.path.isdir(output))
+    if len(specs) > 1 and output is not None and not folder:
+        raise click.BadParameter(
+            "with several specs, -o names a folder (end it with /)", param_hint=["-o", "--output"]
+        )
+    ext = Path(output).suffix.lstrip(".").lower() if output and output != "-" and not folder else ""
     known = ext in ("svg", "png", "pdf", "dot")
     if fmt is not None and known and fmt != ext:
         raise click.BadParameter(
             f"{fmt} does not match the output's extension {Path(output).suffix} (give one or the other)",
             param_hint=["-f", "--format"],
         )
-    net = _load(spec, _parse_params(params))
-    if not _report(net, hint=True):
-        sys.exit(EXIT_SPEC)
-    from inspec.backends.diagram import DiagramError, render, to_dot
-
     if fmt is None:
         fmt = ext if known else "svg"
-    try:
-        source = to_dot(
+    overrides = _parse_params(params)
+    failed = False
+    for spec in specs:
+        net = _load(spec, overrides)
+        if not _report(net, quiet=quiet, hint=not quiet):
+            failed = True
+            continue
+        target = output
+        if folder or output is None:
+            stem = f"{net.name}_{block}" if block else net.name
+            target = os.path.join(output or "", f"{stem}.{fmt}")
+        failed |= not _draw(
             net,
+            target,
+            fmt,
+            quiet,
+            force,
             detail=detail,
             block=block,
             rankdir=rankdir,
             costs=costs,
             repeats="expand" if expand_repeats else "collapse",
         )
+    sys.exit(EXIT_SPEC if failed else EXIT_OK)
+
+
+def _draw(net, target: str, fmt: str, quiet: bool, force: bool, **how) -> bool:
+    """Draw one network to target (- for stdout); False when nothing could be written (a usage
+    error exits at once)."""
+    from inspec.backends.diagram import DiagramError, render, to_dot
+
+    try:
+        source = to_dot(net, **how)
     except DiagramError as e:
         click.echo(f"inspec: error: {e}", err=True)
         sys.exit(EXIT_USAGE)
-    if output == "-":
+    if target == "-":
         if fmt != "dot":
             click.echo("inspec: error: only --format dot can be written to stdout", err=True)
             sys.exit(EXIT_USAGE)
         click.echo(source, nl=False)
-        return
+        return True
     try:
         data = source.encode() if fmt == "dot" else render(source, fmt)
-    except DiagramError as e:  # dot missing, failing, killed or out of memory: nothing written
-        click.echo(f"inspec: error: {e}", err=True)
-        sys.exit(EXIT_SPEC)
-    stem = f"{net.name}_{block}" if block else net.name
-    target = output or f"{stem}.{fmt}"
-    try:
         written = write_atomic(target, data, force=force, protect=tuple(net.sources))
-    except OutputError as e:
+    except (DiagramError, OutputError) as e:  # dot missing, failing or killed: nothing written
         click.echo(f"inspec: error: {e}", err=True)
-        sys.exit(EXIT_SPEC)
-    click.echo(f"wrote {written}")
+        return False
+    if not quiet:
+        click.echo(f"wrote {written}")
+    return True
 
 
 _map_opt = click.option(
@@ -636,7 +666,7 @@ def _checked(spec: str, params: tuple[str, ...], what: str):
 
 
 @cli.command()
-@_spec_arg
+@_spec_file_arg
 @click.option(
     "--from",
     "source",
@@ -728,7 +758,7 @@ def weights(
 
 
 @cli.command()
-@_spec_arg
+@_spec_file_arg
 @click.option("--against", metavar="REF", required=True, help=f"The reference model: {_REF_HELP}.")
 @_map_opt
 @click.option(

@@ -133,6 +133,8 @@ def check_target(path: str | os.PathLike, force: bool = False, protect: tuple = 
     """Refuse to write over an input spec, a directory, anything that is not a regular file, or a file
     that inspec did not generate (unless force)."""
     target = Path(path)
+    if str(path).endswith(("/", os.sep)) and not target.is_dir():
+        raise OutputError(f"directory {target} does not exist (a path ending in / names a folder)")
     for p in protect:
         try:
             if target.exists() and target.resolve() == Path(p).resolve():

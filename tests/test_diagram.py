@@ -175,7 +175,7 @@ def test_network_svg_has_rows_shapes_and_legend(googlenet):
     # side heads leave the trunk on a dashed edge and end in their own output
     source = to_dot(googlenet)
     assert '"n:inception4a" -> "n:aux1" [label=<14x14x512>, style=dashed]' in source
-    assert "n:aux1:out" in nodes
+    assert "io:aux1:out" in nodes
 
 
 def test_blocks_svg_opens_every_instance_in_concat_order(googlenet):

@@ -119,7 +119,7 @@ def test_diff_json(specs):
     assert t["with_side_heads"]["delta"] == t["delta"]
 
 
-def test_errors_of_either_side_exit_1(specs):
+def test_errors_of_either_side_exit_1_a_bad_param_2(specs):
     (specs / "bad.isp").write_text("network x\ninput 8x8x3\nconv 3x3 16 groups=5\n")
     r = run_cli("diff", "bad.isp", "b.isp", cwd=specs)
     assert r.returncode == 1 and r.stdout == ""
@@ -128,8 +128,8 @@ def test_errors_of_either_side_exit_1(specs):
     )
     assert r.stderr.endswith("bad.isp: 1 error\n")
     r = run_cli("diff", "a.isp", "a.isp", "--pb", "nosuch=1", cwd=specs)
-    assert r.returncode == 1 and r.stdout == ""
-    assert "error: network 'a' has no parameter 'nosuch'" in r.stderr
+    assert r.returncode == 2 and r.stdout == ""  # a bad -p is a usage error, as for table
+    assert "network 'a' has no parameter 'nosuch'" in r.stderr
     assert run_cli("diff", "a.isp", cwd=specs).returncode == 2
     assert run_cli("diff", "a.isp", "b.isp", "--pa", "oops", cwd=specs).returncode == 2
 

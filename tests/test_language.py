@@ -225,7 +225,8 @@ def test_missing_import_is_located(tmp_path):
     main = tmp_path / "main.isp"
     main.write_text('network t\ninput 8x8x3\nimport "nope.isp"\n')
     (e,) = errors(elaborate(path=str(main)))
-    assert "cannot read" in e.message and e.span.line == 3
+    assert e.message == "cannot find 'nope.isp' to import" and e.span.line == 3
+    assert e.notes[0] == f"tried {tmp_path / 'nope.isp'}"
 
 
 def test_deep_nesting_is_rejected_cleanly():

@@ -392,10 +392,19 @@ def test_failed_run_writes_nothing(cmd, tmp_path):
 
 @pytest.mark.parametrize("cmd", sorted(COMMANDS))
 def test_output_is_a_directory(cmd, spec, tmp_path):
-    """click refuses it as a usage error (exit 2), before inspec runs."""
-    r = _cli(*COMMANDS[cmd](spec, tmp_path))
-    assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert "is a directory" in r.stderr
+    """-o names a folder: the output goes in it under its default name; a folder that does not exist
+    (written with a trailing /) is an error, not a file of that name."""
+    out = tmp_path / "out"
+    out.mkdir()
+    r = _cli(*COMMANDS[cmd](spec, out))
+    assert r.returncode == 0, r.stderr
+    (written,) = out.iterdir()
+    assert written.suffix in (".py", ".dot") and r.stdout == f"wrote {written}\n"
+    missing = f"{tmp_path / 'missing'}/"
+    r = _cli(*COMMANDS[cmd](spec, missing))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert f"directory {tmp_path / 'missing'} does not exist" in r.stderr
+    assert not (tmp_path / "missing").exists()
 
 
 @pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt()])

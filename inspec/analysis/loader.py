@@ -50,6 +50,32 @@ def _token_only(d: Diagnostic, text: str, via: A.Import) -> tuple[Diagnostic, st
     return Diagnostic(d.severity, message, cut, notes), "\n".join(stand_in)
 
 
+SEARCH_PATH_VAR = "INSPEC_PATH"  # folders to look in for imports, separated by os.pathsep
+LIBRARY_PREFIX = "inspec/"  # `import "inspec/blocks/inception.isp"`: the library inspec ships
+
+
+def library_root() -> Path:
+    """The shipped specs and block libraries: inspec/library in an installed wheel, the repository's
+    specs/ folder in a checkout."""
+    here = Path(__file__).resolve().parent.parent
+    packaged = here / "library"
+    return packaged if packaged.is_dir() else here.parent / "specs"
+
+
+def candidates(name: str, base: Path) -> list[str]:
+    """Where `import "name"` is looked for, in order: next to the importing file (base), in each
+    folder of $INSPEC_PATH, and, for `inspec/...`, in the shipped library."""
+    if os.path.isabs(name):
+        return [os.path.normpath(name)]
+    found = [os.path.normpath(str(base / name))]
+    for folder in os.environ.get(SEARCH_PATH_VAR, "").split(os.pathsep):
+        if folder:
+            found.append(os.path.normpath(os.path.join(folder, name)))
+    if name.startswith(LIBRARY_PREFIX):
+        found.append(str(library_root() / name[len(LIBRARY_PREFIX) :]))
+    return list(dict.fromkeys(found))
+
+
 class _Loader:
     def __init__(self, bag: DiagnosticBag):
         self.bag = bag
@@ -112,8 +138,18 @@ class _Loader:
             return None
         base = Path(path).parent
         for imp in module.imports:
-            target = os.path.normpath(str(base / imp.path))
-            self.load(target, None, (*stack, key), imp)
+            tried = candidates(imp.path, base)
+            target = next((t for t in tried if os.path.exists(t)), None)
+            if target is None and not os.path.isabs(imp.path):
+                self.bag.error(
+                    f"cannot find '{imp.path}' to import",
+                    imp.span,
+                    "tried " + ", ".join(tried),
+                    "an import is looked up next to the importing file, then in each folder of "
+                    f"${SEARCH_PATH_VAR}, then (for `inspec/...`) in the library inspec ships",
+                )
+                continue
+            self.load(target or tried[0], None, (*stack, key), imp)
         for b in module.blocks:
             for param in b.params:
                 if param.name == "in":

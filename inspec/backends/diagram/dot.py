@@ -254,6 +254,10 @@ class _Emitter:
         heads = [h for h in (_entry(br) for br in s.branches) if h is not None]
         if len(heads) > 1:  # branch heads side by side, in concat order
             ids = [self.nid(h) for h in heads]
+            if self.rankdir == "LR" and self.depth > 1:
+                # dot lays a cluster's flat edges out bottom-up when left-right: chain them reversed
+                # so that the first branch is still on top (tests/test_diagram_order.py)
+                ids.reverse()
             self.put("{rank=same; " + " -> ".join(ids) + " [style=invis]}")
         m = self.nid(s.merge.id)
         fill = CATEGORY_STYLE[s.merge.category][0]
@@ -266,15 +270,10 @@ class _Emitter:
         if s.merge.tooltip:
             attrs.append(f"tooltip={_text(s.merge.tooltip)}")
         if s.skip:
-            # the skip connection first, so that the body is drawn beside it
-            self.edge(
-                p,
-                m,
-                "",
-                style="bold",
-                color='"#888888"',
-                tailport="e" if self.rankdir == "TB" else "s",
-            )
+            # the skip connection first, so that the body is drawn beside it (top-down, leaving the
+            # split's right side; left-right, a port would pull the body's branches out of order)
+            port = {"tailport": "e"} if self.rankdir == "TB" else {}
+            self.edge(p, m, "", style="bold", color='"#888888"', **port)
         for x, xl in exits:
             if x == p:  # an empty branch: the identity
                 self.edge(p, m, "")
@@ -308,7 +307,7 @@ class _Emitter:
         return end, s.out
 
     def output(self, oid: str, text: str, src, label) -> str:
-        me = self.nid(oid)
+        me = _id(f"io:{oid}")  # not n:...: a row may be labelled (output) or (input)
         self.put(f'{me} [label=<{_html(text)}>, shape=plain, fontcolor="#444444"]')
         if src is not None:
             self.edge(src, me, label)

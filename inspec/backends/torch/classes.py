@@ -192,7 +192,9 @@ def _header(
 
 def _command_path(path: str) -> str:
     """The spec's path for a command run from the working directory: as given (an absolute path
-    inside the working directory relative to it)."""
+    inside the working directory relative to it; `-` for a spec read from standard input)."""
+    if path == "<stdin>":
+        return "-"
     if os.path.isabs(path):
         try:
             rel = os.path.relpath(path)
