@@ -114,6 +114,22 @@ def load(source: str | os.PathLike, **params: Any) -> Spec:
     return Spec(elaborate(text=str(source), params=params, name="<string>"))
 
 
+TORCH_MISSING = (
+    "{what} needs torch, which is not installed: pip install torch (pytorch.org lists the builds "
+    "for each CUDA version), or pip install 'inspec[torch]'"
+)
+
+
+def require_torch(what: str) -> None:
+    """Raise ModuleNotFoundError (name 'torch') with a one-line message when torch is missing."""
+    try:
+        import torch  # noqa: F401
+    except ModuleNotFoundError as e:
+        if e.name != "torch":
+            raise
+        raise ModuleNotFoundError(TORCH_MISSING.format(what=what), name="torch") from None
+
+
 def build(
     source: str | os.PathLike,
     weights: Any = None,
@@ -156,6 +172,7 @@ def build(
     here."""
     spec = load(source, **params)
     spec._require_ok()
+    require_torch("inspec.build")
     from inspec.backends.torch import build_module
 
     module = build_module(spec.ir, **params)

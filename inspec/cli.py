@@ -1,9 +1,10 @@
-"""The command line: inspec check | table | diff | compile | diagram | weights | verify.
+"""The command line: inspec check | table | diff | compile | diagram | report | weights | verify |
+profile.
 
 Exit codes: 0 fine (warnings allowed), 1 spec errors (or an output that could not be written, weights
 that do not fit, a module that differs from its reference), 2 usage errors (a reference that cannot be
 had: a malformed REF, a package that is not installed), 130 interrupted (Ctrl-C). check, table, diff,
-compile and diagram never import torch; weights and verify do, when they run.
+compile, diagram and report never import torch; weights, verify and profile do, when they run.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from pathlib import Path
 import click
 
 from inspec import __version__
+from inspec.analysis.conventions import CONVENTIONS
+from inspec.analysis.conventions import DEFAULT as DEFAULT_COUNT
 from inspec.analysis.elaborate import elaborate
 from inspec.diagnostics import EXPECT, PARAM, Severity, printable, promote
-from inspec.fileio import OutputError, check_target, write_atomic
+from inspec.fileio import OutputError, check_target, rewrite_spec, write_atomic
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
 STRICT_NOTE = "an error under --strict: every expectation must agree (a warning without it)"
@@ -203,6 +206,12 @@ def _units_opt(default: str):
     )
 
 
+def _format_opt(*formats: str):
+    return click.option(
+        "-f", "--format", "fmt", type=click.Choice(formats), default="text", show_default=True
+    )
+
+
 _granularity_opt = click.option(
     "-g",
     "--granularity",
@@ -210,6 +219,15 @@ _granularity_opt = click.option(
     default="rows",
     show_default=True,
     help="rows as written, or every layer inside blocks",
+)
+
+_count_opt = click.option(
+    "--count",
+    type=click.Choice(list(CONVENTIONS)),
+    default=DEFAULT_COUNT,
+    show_default=True,
+    help="what the ops column counts: the paper's multiply-adds, or what fvcore, thop, ptflops or "
+    "torchinfo would print for the generated module (docs/counting.md)",
 )
 
 
@@ -259,15 +277,9 @@ def check(specs: tuple[str, ...], quiet: bool, strict: bool, params: tuple[str, 
 
 
 @cli.command()
-@click.argument("spec", type=_stdin_spec)
-@click.option(
-    "-f",
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "markdown", "csv", "json", "latex"]),
-    default="text",
-    show_default=True,
-)
+@click.argument("specs", nargs=-1, required=True, type=_stdin_spec)
+@click.option("-q", "--quiet", is_flag=True, help="Print errors only (no count of the warnings).")
+@_format_opt("text", "markdown", "csv", "json", "latex")
 @_units_opt("the spec's `units`, else exact")
 @_granularity_opt
 @click.option(
@@ -281,28 +293,103 @@ def check(specs: tuple[str, ...], quiet: bool, strict: bool, params: tuple[str, 
     "step lands on it) sweeps the parameter: one line per point (every combination of the swept "
     "parameters) with its params, ops and output shape instead of the table.",
 )
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="With a swept -p: also draw params and ops against the first swept parameter (one line "
+    "per value of a second) into FILE, as .svg, .png or .pdf (needs matplotlib).",
+)
+@click.option("--force", is_flag=True, help="With --plot: overwrite a file inspec did not write.")
+@_count_opt
 def table(
-    spec: str, fmt: str, units: str | None, granularity: str, params: tuple[str, ...]
+    specs: tuple[str, ...],
+    quiet: bool,
+    fmt: str,
+    units: str | None,
+    granularity: str,
+    params: tuple[str, ...],
+    plot: str | None,
+    force: bool,
+    count: str,
 ) -> None:
-    """Print the network as a paper-style table (or, with a swept -p, a line per point)."""
+    """Print each network as a paper-style table (or, with a swept -p, a line per point).
+
+    Several specs give their tables one after another, a blank line apart (with -f json, one JSON
+    array of the tables); a spec with errors is reported and the others are still printed."""
     fixed, swept = _sweep_params(params)
+    if swept and len(specs) > 1:
+        raise click.UsageError("a sweep (a -p with several values) takes one spec")
+    if plot is not None:
+        _plot_checked(plot, swept, force, specs[0])
     if swept:
-        _sweep(spec, fmt, units, fixed, swept)
+        _sweep(specs[0], fmt, units, fixed, swept, plot, force, count)
         return
-    net = _load(spec, fixed)
-    if not _report(net, hint=True):
-        sys.exit(EXIT_SPEC)
-    if net.input is None:
-        click.echo(f"{_shown(spec)} is a block library: it has no network to tabulate", err=True)
-        sys.exit(EXIT_SPEC)
     from inspec.backends.table import RENDERERS
 
-    click.echo(RENDERERS[fmt](net, granularity, units or net.units), nl=False)
+    tables, failed = [], False
+    for spec in specs:
+        net = _load(spec, fixed)
+        if not _report(net, quiet=quiet, hint=not quiet):
+            failed = True
+            continue
+        if net.input is None:
+            click.echo(
+                f"{_shown(spec)} is a block library: it has no network to tabulate", err=True
+            )
+            failed = True
+            continue
+        tables.append(RENDERERS[fmt](net, granularity, units or net.units, count))
+    if fmt == "json" and len(specs) > 1:
+        import json
+
+        tables = [json.dumps([json.loads(t) for t in tables], indent=2) + "\n"]
+    click.echo("\n".join(tables), nl=False)
+    sys.exit(EXIT_SPEC if failed else EXIT_OK)
 
 
-def _sweep(spec: str, fmt: str, units: str | None, fixed: dict, swept: dict[str, list]) -> None:
-    """The sweep's table; exit 1 when a point has errors (each error printed once, then a line
-    naming the point)."""
+def _plot_checked(plot: str, swept: dict[str, list], force: bool, spec: str) -> None:
+    """Usage errors of --plot (exit 2), before any work: no sweep, more swept parameters than a plot
+    shows, a format it is not written in; a target that cannot be written exits 1."""
+    from inspec.backends.plot import FORMATS, PlotError, drawable
+
+    if not swept:
+        raise click.UsageError(
+            "--plot draws a sweep: give a -p with several values (-p width=0.5:1.5:0.25)"
+        )
+    try:
+        drawable(list(swept))
+    except PlotError as e:
+        raise click.BadParameter(str(e), param_hint="--plot") from None
+    if Path(plot).suffix.lstrip(".").lower() not in FORMATS:
+        raise click.BadParameter(
+            f"{plot}: the file's extension gives the format, one of .{', .'.join(FORMATS)}",
+            param_hint="--plot",
+        )
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise click.UsageError("--plot needs matplotlib, which is not installed")
+    try:
+        check_target(plot, force=force, protect=() if spec == "-" else (spec,))
+    except OutputError as e:
+        click.echo(f"inspec: error: {e}", err=True)
+        sys.exit(EXIT_SPEC)
+
+
+def _sweep(
+    spec: str,
+    fmt: str,
+    units: str | None,
+    fixed: dict,
+    swept: dict[str, list],
+    plot: str | None = None,
+    force: bool = False,
+    count: str = DEFAULT_COUNT,
+) -> None:
+    """The sweep's table (and its --plot); exit 1 when a point has errors (each error printed once,
+    then a line naming the point)."""
     from inspec.backends.sweep import RENDERERS, Point, Sweep, SweepError, grid, show
 
     try:
@@ -329,23 +416,27 @@ def _sweep(spec: str, fmt: str, units: str | None, fixed: dict, swept: dict[str,
             n = len(errors)
             click.echo(f"{_shown(spec)} with {where}: {n} error{'s' * (n != 1)}", err=True)
         points.append(Point(values, net, [d.message for d in errors]))
-    sweep = Sweep(swept, fixed, points)
+    sweep = Sweep(swept, fixed, points, count)
     unit = units or next((p.net.units for p in points if p.ok), "exact")
     click.echo(RENDERERS[fmt](sweep, unit), nl=False)
+    if plot is not None:
+        from inspec.backends.plot import PlotError, render
+
+        try:
+            data = render(sweep, Path(plot).suffix.lstrip(".").lower())
+            sources = tuple(s for p in points for s in p.net.sources)
+            written = write_atomic(plot, data, force=force, protect=sources)
+        except (PlotError, OutputError) as e:
+            click.echo(f"inspec: error: {e}", err=True)
+            sys.exit(EXIT_SPEC)
+        click.echo(f"wrote {written}", err=True)  # stdout holds the table in the format asked
     sys.exit(EXIT_SPEC if any(not p.ok for p in points) else EXIT_OK)
 
 
 @cli.command(name="diff")
 @click.argument("spec_a", type=click.Path(exists=True, dir_okay=False, readable=True))
 @click.argument("spec_b", type=click.Path(exists=True, dir_okay=False, readable=True))
-@click.option(
-    "-f",
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "markdown", "json"]),
-    default="text",
-    show_default=True,
-)
+@_format_opt("text", "markdown", "json")
 @_units_opt("the specs' `units` when they agree, else exact")
 @_granularity_opt
 @click.option(
@@ -371,6 +462,8 @@ def _sweep(spec: str, fmt: str, units: str | None, fixed: dict, swept: dict[str,
     help="Override a parameter of SPEC_B only (after -p): diff a spec with itself, "
     "e.g. inspec diff g.isp g.isp --pb width=0.5.",
 )
+@_count_opt
+@click.option("-q", "--quiet", is_flag=True, help="Print errors only (no count of the warnings).")
 def diff_(
     spec_a: str,
     spec_b: str,
@@ -380,12 +473,14 @@ def diff_(
     params: tuple[str, ...],
     params_a: tuple[str, ...],
     params_b: tuple[str, ...],
+    count: str,
+    quiet: bool,
 ) -> None:
     """Compare two specs row by row: output shapes, params and ops, and the totals' deltas."""
     both = _parse_params(params)
     a_over, b_over = {**both, **_parse_params(params_a)}, {**both, **_parse_params(params_b)}
     nets = [_load(spec_a, a_over), _load(spec_b, b_over)]
-    ok = all([_report(net, hint=True) for net in nets])  # both reported, even if A fails
+    ok = all([_report(net, quiet=quiet, hint=not quiet) for net in nets])  # both, even if A fails
     for spec, net in zip((spec_a, spec_b), nets, strict=True):
         if ok and net.input is None:
             click.echo(f"{spec} is a block library: it has no network to compare", err=True)
@@ -396,7 +491,7 @@ def diff_(
 
     a, b = nets
     unit = units or (a.units if a.units == b.units else "exact")
-    click.echo(RENDERERS[fmt](diff(a, b, spec_a, spec_b, granularity), unit), nl=False)
+    click.echo(RENDERERS[fmt](diff(a, b, spec_a, spec_b, granularity, count), unit), nl=False)
 
 
 @cli.command(name="compile")
@@ -627,6 +722,54 @@ def _draw(net, target: str, fmt: str, quiet: bool, force: bool, **how) -> bool:
     return True
 
 
+@cli.command()
+@click.argument("spec", type=_stdin_spec)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    default=None,
+    help="Where to write the page, or - for stdout [default: ./NETWORK.html].",
+)
+@_units_opt("the spec's `units`, else exact")
+@click.option("--force", is_flag=True, help="Overwrite a file that inspec did not generate.")
+@click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
+@_param_opt
+def report(
+    spec: str,
+    output: str | None,
+    units: str | None,
+    force: bool,
+    quiet: bool,
+    params: tuple[str, ...],
+) -> None:
+    """Write one self-contained HTML page: the table, its audit, the diagrams, the module."""
+    net = _load(spec, _parse_params(params))
+    if not _report(net, quiet=quiet, hint=not quiet):
+        sys.exit(EXIT_SPEC)
+    if net.input is None:
+        click.echo(f"{_shown(spec)} is a block library: it has no network to report", err=True)
+        sys.exit(EXIT_SPEC)
+    from inspec.backends.report import ReportError, render_report
+
+    to_stdout = output == "-"
+    target = output or f"{net.name}.html"
+    protect = tuple(s for s in net.sources if s != STDIN)
+    try:
+        if not to_stdout:
+            check_target(target, force=force, protect=protect)  # before dot runs
+        page = render_report(net, units, output=None if to_stdout else target)
+        if to_stdout:
+            click.echo(page, nl=False)
+            return
+        written = write_atomic(target, page, force=force, protect=protect)
+    except (ReportError, OutputError) as e:
+        click.echo(f"inspec: error: {e}", err=True)
+        sys.exit(EXIT_SPEC)
+    if not quiet:
+        click.echo(f"wrote {written}")
+
+
 _map_opt = click.option(
     "--map",
     "map_",
@@ -654,10 +797,10 @@ def _weights_error(e: Exception) -> None:
     sys.exit(EXIT_USAGE if isinstance(e, ReferenceUnavailable) else EXIT_SPEC)
 
 
-def _checked(spec: str, params: tuple[str, ...], what: str):
+def _checked(spec: str, params: tuple[str, ...], what: str, quiet: bool = False):
     overrides = _parse_params(params)
     net = _load(spec, overrides)
-    if not _report(net, hint=True):
+    if not _report(net, quiet=quiet, hint=not quiet):
         sys.exit(EXIT_SPEC)
     if net.input is None:
         click.echo(f"{spec} is a block library: it has no network to {what}", err=True)
@@ -704,6 +847,9 @@ def _checked(spec: str, params: tuple[str, ...], what: str):
 )
 @click.option("--force", is_flag=True, help="Overwrite a file that inspec did not write.")
 @_param_opt
+@click.option(
+    "-q", "--quiet", is_flag=True, help="Print the spec's errors only (no count of its warnings)."
+)
 def weights(
     spec: str,
     source: str,
@@ -716,6 +862,7 @@ def weights(
     against: str | None,
     force: bool,
     params: tuple[str, ...],
+    quiet: bool,
 ) -> None:
     """Convert a checkpoint into the spec's keys (or, --to-reference, the spec's into the reference's)."""
     if to_reference != (against is not None):
@@ -724,7 +871,7 @@ def weights(
         raise click.UsageError(
             "a checkpoint is written to a file (-o OUT.pt), not to standard output"
         )
-    net, overrides = _checked(spec, params, "load weights into")
+    net, overrides = _checked(spec, params, "load weights into", quiet)
     from inspec.backends.torch import build_module, module_paths
     from inspec.weights import WeightsError, checkpoint, reference
     from inspec.weights.load import port
@@ -771,6 +918,9 @@ def weights(
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @_report_opt
 @_param_opt
+@click.option(
+    "-q", "--quiet", is_flag=True, help="Print the spec's errors only (no count of its warnings)."
+)
 def verify(
     spec: str,
     against: str,
@@ -779,9 +929,10 @@ def verify(
     seed: int,
     report: bool,
     params: tuple[str, ...],
+    quiet: bool,
 ) -> None:
     """Compare the spec's module with its reference model, the reference's weights ported into it."""
-    net, overrides = _checked(spec, params, "verify")
+    net, overrides = _checked(spec, params, "verify", quiet)
     from inspec.weights import WeightsError
     from inspec.weights import verify as verifying
 
@@ -793,6 +944,169 @@ def verify(
         click.echo(verdict.ported.report())
     click.echo(verifying.render(verdict))
     sys.exit(EXIT_OK if verdict.ok else EXIT_SPEC)
+
+
+@cli.command(name="profile")
+@_spec_arg
+@_format_opt("text", "markdown", "json")
+@_units_opt("the spec's `units`, else exact")
+@_granularity_opt
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option(
+    "--dtype",
+    type=click.Choice(["float32", "bfloat16", "float16"]),
+    default="float32",
+    show_default=True,
+)
+@click.option("--batch", type=click.IntRange(1, 65536), default=1, show_default=True)
+@click.option(
+    "--repeats",
+    type=click.IntRange(1, 100000),
+    default=20,
+    show_default=True,
+    help="Timed passes of each kind (whole passes, passes with hooks); medians are reported.",
+)
+@click.option(
+    "--warmup", type=click.IntRange(0, 100000), default=5, show_default=True, help="Untimed passes."
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 4096),
+    default=None,
+    help="torch's CPU threads (torch.set_num_threads) [default: torch's own choice].",
+)
+@click.option(
+    "--inference", is_flag=True, help="Profile the inference export (inspec compile --inference)."
+)
+@_param_opt
+@click.option(
+    "-q", "--quiet", is_flag=True, help="Print the spec's errors only (no count of its warnings)."
+)
+def profile_(
+    spec: str,
+    fmt: str,
+    units: str | None,
+    granularity: str,
+    device: str,
+    dtype: str,
+    batch: int,
+    repeats: int,
+    warmup: int,
+    threads: int | None,
+    inference: bool,
+    params: tuple[str, ...],
+    quiet: bool,
+) -> None:
+    """Time the spec's module row by row (medians of repeated passes) beside each row's ops."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        raise click.UsageError("inspec profile needs torch, which is not installed")
+    from inspec.backends.profile import RENDERERS, ProfileError, profile, unavailable
+
+    why = unavailable(device)
+    if why:
+        raise click.BadParameter(why, param_hint="--device")
+    net, overrides = _checked(spec, params, "profile", quiet)
+    try:
+        found = profile(
+            net,
+            overrides,
+            granularity=granularity,
+            device=device,
+            dtype=dtype,
+            batch=batch,
+            repeats=repeats,
+            warmup=warmup,
+            threads=threads,
+            inference=inference,
+        )
+    except ProfileError as e:
+        click.echo(f"inspec: error: {e}", err=True)
+        sys.exit(EXIT_SPEC)
+    click.echo(RENDERERS[fmt](found, units or net.units), nl=False)
+
+
+@cli.command(name="fmt")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, allow_dash=True))
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 when a file would change.")
+@click.option("--diff", "show_diff", is_flag=True, help="Write nothing; print a unified diff.")
+@click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
+def fmt_(files: tuple[str, ...], check: bool, show_diff: bool, quiet: bool) -> None:
+    """Rewrite specs in the canonical layout (- reads standard input, writes standard output).
+
+    A folder stands for the .isp files below it. A file is rewritten only when it changes, and only
+    when the result elaborates to the same network, keeps every comment and is stable."""
+    import difflib
+
+    from inspec.language.fmt import format_text, normalize_source  # text in, text out: no AST here
+
+    paths: list[str] = []
+    for f in files:
+        paths += sorted(str(p) for p in Path(f).rglob("*.isp")) if os.path.isdir(f) else [f]
+    failed = changed = 0
+    for path in paths:
+        shown = _shown(path)
+        try:
+            text = _stdin_text() if path == "-" else Path(path).read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            said = getattr(e, "strerror", None) or e
+            click.echo(f"inspec: error: cannot read {path}: {said}", err=True)
+            failed += 1
+            continue
+        result = format_text(text, shown)
+        if result.diagnostics:
+            for d in result.diagnostics:
+                click.echo(d.render({shown: normalize_source(text)}), err=True)
+            n = sum(d.is_error for d in result.diagnostics)
+            click.echo(f"{shown}: {n} error{'s' * (n != 1)}", err=True)
+            failed += 1
+            continue
+        changed += result.changed
+        if show_diff and result.changed:
+            diff = difflib.unified_diff(
+                normalize_source(text).splitlines(True),
+                normalize_source(result.text).splitlines(True),
+                shown,
+                f"{shown} (formatted)",
+            )
+            click.echo(printable("".join(diff)), nl=False)
+        if check or show_diff:
+            if result.changed and check and not quiet:
+                click.echo(f"would reformat {shown}", err=True)
+        elif path == "-":
+            click.echo(result.text, nl=False)
+        elif result.changed:
+            try:
+                rewrite_spec(path, result.text)
+            except OutputError as e:
+                click.echo(f"inspec: error: {e}", err=True)
+                failed += 1
+                continue
+            if not quiet:
+                click.echo(f"reformatted {shown}", err=True)
+    if not quiet and len(paths) > 1:
+        would = "would be " if check or show_diff else ""
+        click.echo(
+            f"{changed} file{'s' * (changed != 1)} {would}reformatted, "
+            f"{len(paths) - changed - failed} {would}left unchanged"
+            + (f", {failed} with errors" if failed else ""),
+            err=True,
+        )
+    sys.exit(EXIT_SPEC if failed or (check and changed) else EXIT_OK)
+
+
+@cli.command()
+def lsp() -> None:
+    """Run the language server (LSP over standard input and output) for editors: docs/editors.md."""
+    try:
+        from inspec.lsp.server import serve
+    except ImportError as e:
+        if (e.name or "").split(".")[0] not in ("pygls", "lsprotocol"):
+            raise
+        click.echo("inspec lsp needs pygls: pip install inspec[lsp]", err=True)
+        sys.exit(EXIT_USAGE)
+    serve()
 
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command ended by Ctrl-C
@@ -813,4 +1127,13 @@ def main() -> None:
     except RecursionError:
         click.echo("inspec: error: the spec is nested too deeply to process", err=True)
         sys.exit(EXIT_SPEC)
+    except ModuleNotFoundError as e:  # torch, for weights, verify and profile
+        if e.name != "torch":
+            raise
+        from inspec.api import TORCH_MISSING
+
+        what = f"inspec {sys.argv[1]}" if len(sys.argv) > 1 else "inspec"
+        said = str(e) if "pip install" in str(e) else TORCH_MISSING.format(what=what)
+        click.echo(f"inspec: error: {said}", err=True)
+        sys.exit(EXIT_USAGE)
     sys.exit(EXIT_OK)

@@ -131,7 +131,8 @@ def test_the_inception_blocks_merge_their_1x1_convs(in_root):
     )
     assert "self.conv1x1_split = [ch1x1, ch3x3red, ch5x5red]" in code
     assert "x = x.contiguous(memory_format=torch.channels_last)" in code
-    assert "channels-last" in code.split('"""')[3]  # the network's docstring says so
+    network_doc = code.split("class GooglenetBn(nn.Module):\n")[1].split('"""')[1]
+    assert "channels-last" in network_doc  # the network's docstring says so
     assert "--inference" in code.splitlines()[1]
 
 

@@ -3,10 +3,6 @@ in the library inspec ships; the wheel carries that library (issue 13, papercuts
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import zipfile
-
 from inspec.analysis.elaborate import elaborate
 from inspec.analysis.loader import library_root
 from tests.conftest import ROOT, run_cli
@@ -87,17 +83,3 @@ def test_a_failed_import_names_every_path_tried(tmp_path, monkeypatch):
     assert r.returncode == 1
     assert "cannot find 'inspec/blocks/nope.isp' to import" in r.stderr
     assert str(library_root() / "blocks/nope.isp") in r.stderr
-
-
-def test_wheel_ships_the_library(tmp_path):
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(ROOT), "-w", str(tmp_path)],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    (wheel,) = tmp_path.glob("inspec-*.whl")
-    names = set(zipfile.ZipFile(wheel).namelist())
-    for lib in ("blocks/googlenet.isp", "blocks/inception.isp", "zoo/blocks/resnet.isp"):
-        assert f"inspec/library/{lib}" in names
-    assert "inspec/library/googlenet.isp" in names

@@ -1,5 +1,6 @@
-"""The wheel carries the grammar and the jinja2 templates (inspec/backends/torch/templates; the
-top-level templates/ is a link to that one copy)."""
+"""The wheel carries the grammar, the jinja2 templates (inspec/backends/torch/templates; the
+top-level templates/ is a link to that one copy) and the shipped specs and block libraries (specs/ as
+inspec/library: `import "inspec/blocks/inception.isp"`)."""
 
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import zipfile
 from tests.conftest import ROOT
 
 
-def test_wheel_ships_grammar_and_templates(tmp_path):
+def test_wheel_ships_grammar_templates_and_library(tmp_path):
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(ROOT), "-w", str(tmp_path)],
         check=True,
@@ -23,3 +24,9 @@ def test_wheel_ships_grammar_and_templates(tmp_path):
     assert (ROOT / "templates").resolve() == ROOT / "inspec/backends/torch/templates"
     assert in_repo and in_repo <= shipped
     assert any(n.endswith("entry_points.txt") for n in names)
+    for lib in ("blocks/googlenet.isp", "blocks/inception.isp", "zoo/blocks/resnet.isp"):
+        assert f"inspec/library/{lib}" in names
+    shipped_specs = {n.removeprefix("inspec/library/") for n in names if n.endswith(".isp")}
+    assert shipped_specs == {
+        str(p.relative_to(ROOT / "specs")) for p in ROOT.glob("specs/**/*.isp")
+    }

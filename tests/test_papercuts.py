@@ -1,6 +1,9 @@
 """The author's workbench, point 6: papercuts of the CLI and the API (exact messages and codes)."""
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -181,3 +184,95 @@ def test_diagram_of_several_specs_goes_on_after_one_fails(tmp_path):
     assert r.returncode == 1
     assert r.stderr.startswith("bad.isp:3:1: error: groups=5")
     assert r.stdout == "wrote lenet5.dot\n"
+
+
+COMMANDS = [
+    "check",
+    "table",
+    "diff",
+    "compile",
+    "diagram",
+    "report",
+    "fmt",
+    "profile",
+    "weights",
+    "verify",
+]
+
+
+@pytest.mark.parametrize("cmd", COMMANDS)
+def test_every_command_takes_quiet(cmd):
+    r = run_cli(cmd, "--help")
+    assert r.returncode == 0 and "-q, --quiet" in r.stdout
+
+
+def test_table_takes_several_specs(tmp_path):
+    specs = [str(ROOT / "specs" / n) for n in ("lenet5.isp", "alexnet.isp")]
+    one = [run_cli("table", s, "-f", "csv").stdout for s in specs]
+    r = run_cli("table", *specs, "-f", "csv")
+    assert r.returncode == 0 and r.stdout == one[0] + "\n" + one[1]
+    r = run_cli("table", *specs, "-f", "json")
+    assert [t["network"] for t in json.loads(r.stdout)] == ["lenet5", "alexnet"]
+    (tmp_path / "bad.isp").write_text(BAD)
+    r = run_cli("table", str(tmp_path / "bad.isp"), specs[0], "-f", "csv")
+    assert r.returncode == 1 and r.stdout == one[0]
+    assert r.stderr.startswith(f"{tmp_path / 'bad.isp'}:3:1: error: groups=5")
+    r = run_cli("table", *specs, "-p", "num_classes=10,20")
+    assert r.returncode == 2 and "a sweep (a -p with several values) takes one spec" in r.stderr
+
+
+def test_quiet_table_and_diagram_print_no_warning_count(tmp_path):
+    spec = str(ROOT / "specs" / "googlenet.isp")
+    loud = run_cli("table", spec)
+    assert "12 warnings" in loud.stderr
+    r = run_cli("table", "-q", spec)
+    assert r.returncode == 0 and r.stderr == "" and r.stdout == loud.stdout
+    r = run_cli("diagram", "-q", spec, "-f", "dot", "-o", str(tmp_path / "g.dot"))
+    assert r.returncode == 0 and r.stdout == r.stderr == ""
+    assert (tmp_path / "g.dot").is_file()
+
+
+NO_TORCH = "import sys; sys.modules['torch'] = None; sys.argv[0] = 'inspec'; "
+
+
+def test_without_torch_a_one_line_message(tmp_path):
+    spec = str(ROOT / "specs" / "lenet5.isp")
+    code = NO_TORCH + f"import inspec; inspec.build({spec!r})"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 1
+    assert r.stderr.splitlines()[-1] == (
+        "ModuleNotFoundError: inspec.build needs torch, which is not installed: pip install torch "
+        "(pytorch.org lists the builds for each CUDA version), or pip install 'inspec[torch]'"
+    )
+    (tmp_path / "w.pt").write_bytes(b"x")
+    code = NO_TORCH + "from inspec.cli import main; main()"
+    argv = ["weights", spec, "--from", str(tmp_path / "w.pt"), "-o", str(tmp_path / "o.pt")]
+    r = subprocess.run(
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=ROOT
+    )
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr == (
+        "inspec: error: inspec weights needs torch, which is not installed: pip install torch "
+        "(pytorch.org lists the builds for each CUDA version), or pip install 'inspec[torch]'\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.pt"]
+
+
+def test_the_torch_extra_does_not_pin_a_build():
+    text = (ROOT / "pyproject.toml").read_text()
+    assert 'torch = ["torch>=2.2"]' in text and "torch==" not in text.split("[project.scripts]")[0]
+
+
+def test_shell_completion_as_documented():
+    """docs/workbench.md's completion line works: bash gets a script, and completing `inspec ta`
+    offers table."""
+    script = Path(sys.executable).parent / "inspec"
+    env = {**os.environ, "_INSPEC_COMPLETE": "bash_source"}
+    r = subprocess.run([str(script)], capture_output=True, text=True, env=env)
+    assert r.returncode == 0 and "_inspec_completion()" in r.stdout
+    env.update(_INSPEC_COMPLETE="bash_complete", COMP_WORDS="inspec ta", COMP_CWORD="1")
+    r = subprocess.run([str(script)], capture_output=True, text=True, env=env)
+    assert r.stdout.splitlines() == ["plain,table"]
+    docs = (ROOT / "docs" / "workbench.md").read_text()
+    assert 'eval "$(_INSPEC_COMPLETE=bash_source inspec)"' in docs
+    assert 'eval "$(_INSPEC_COMPLETE=zsh_source inspec)"' in docs

@@ -97,12 +97,16 @@ def test_strict_on_the_shipped_specs(in_root):
     assert ok.stdout.splitlines()[1] == "specs/blocks/googlenet.isp: ok (block library)"
 
 
-def test_pre_commit_hook():
+def test_pre_commit_hooks():
     text = (ROOT / ".pre-commit-hooks.yaml").read_text()
     assert text.startswith("- id: inspec-check\n")
-    fields = dict(
-        line.strip().lstrip("- ").split(": ", 1) for line in text.splitlines() if ": " in line
-    )
-    assert fields["entry"] == "inspec check --strict"
-    assert fields["language"] == "python"
-    assert fields["files"] == r"\.isp$"
+    hooks = {}
+    for chunk in text.split("- id: ")[1:]:
+        hook_id, *lines = chunk.strip().splitlines()
+        hooks[hook_id] = dict(line.strip().split(": ", 1) for line in lines)
+    assert list(hooks) == ["inspec-check", "inspec-fmt"]
+    assert hooks["inspec-check"]["entry"] == "inspec check --strict"
+    assert hooks["inspec-fmt"]["entry"] == "inspec fmt"
+    for fields in hooks.values():
+        assert fields["language"] == "python"
+        assert fields["files"] == r"\.isp$"

@@ -7,6 +7,7 @@ reports all of a file's errors.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from inspec.analysis import exprs as E
@@ -39,6 +40,10 @@ from inspec.diagnostics import Diagnostic, DiagnosticBag, Span, SpecError, did_y
 from inspec.language import ast as A
 
 MAX_REPEAT = 10_000
+# a side row's reserved keyword: the weight of its head's loss in the training loss
+LOSS_WEIGHT = Attr(
+    "loss_weight", "float", 1.0, "the weight of a side head's loss in the training loss", minimum=0
+)
 MAX_LAYERS = 2_000_000
 MAX_BLOCK_DEPTH = 48
 
@@ -562,7 +567,8 @@ class Elaborator:
         active = self.condition(s.cond, scope)
         if active is None:
             return None
-        head = self.row(s.row, x, scope, {})
+        row, weight, weight_expr = self.loss_weight(s.row, scope)
+        head = self.row(row, x, scope, {})
         if head is None:
             return None
         label = s.row.label
@@ -579,7 +585,36 @@ class Elaborator:
             active=active,
             cond=E.lower(s.cond, scope) if s.cond is not None else None,
             head=head,
+            loss_weight=weight,
+            loss_weight_expr=weight_expr,
         )
+
+    def loss_weight(self, row: A.Row, scope) -> tuple[A.Row, float, E.Expr | None]:
+        """A side row's `loss_weight=W` (reserved there: the weight of the head's loss in the
+        training loss, a number >= 0; 1 when not written) and the row without it, for the head.
+        A wrong weight is reported and the head elaborated all the same."""
+        given = [kw for kw in row.kwargs if kw.name == LOSS_WEIGHT.name]
+        if not given:
+            return row, LOSS_WEIGHT.default, None
+        rest = replace(row, kwargs=tuple(k for k in row.kwargs if k.name != LOSS_WEIGHT.name))
+        for extra in given[1:]:
+            self.bag.error(f"argument '{LOSS_WEIGHT.name}' is given twice", extra.span)
+        block = self.blocks.get(row.op)
+        if block is not None and any(p.name == LOSS_WEIGHT.name for p in block.params):
+            self.bag.error(
+                f"block '{block.name}' has a parameter named '{LOSS_WEIGHT.name}', which a side "
+                "row reserves for the weight of the head's loss",
+                given[0].span,
+                "rename the block's parameter",
+            )
+        kw = given[0]
+        try:
+            value = self.eval(kw.value, scope)
+            weight = coerce(LOSS_WEIGHT, value, kw.value.span, scope, "side head's")
+        except SpecError as e:
+            self.error(e, kw.value.span)
+            weight = LOSS_WEIGHT.default
+        return rest, weight, E.lower(kw.value, scope)
 
     def row(self, row: A.Row, x, scope, counters, index: int | None = None) -> ir.Node | None:
         if row.op in ROW_OPS:

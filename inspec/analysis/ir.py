@@ -339,9 +339,12 @@ class Repeat(Node):
 
 @dataclass(eq=False)
 class Side(Node):
-    """A side head (an auxiliary classifier): reads the trunk, returns extra logits in training."""
+    """A side head (an auxiliary classifier): reads the trunk, returns extra logits in training.
+    Its loss counts `loss_weight` times in the training loss (`side ... loss_weight=0.3`)."""
 
     head: Node | None = None
+    loss_weight: float = 1.0
+    loss_weight_expr: Expr | None = None  # as the spec writes it; None: not written (1)
 
     def children(self) -> list[Node]:
         return [self.head]
@@ -455,3 +458,60 @@ class Network:
     @property
     def sides(self) -> list[Side]:
         return [r.node for r in self.rows if r.side]
+
+
+def canonical(net: Network) -> str:
+    """The network as text with every source position left out, for comparing two elaborations:
+    two layouts of one spec (`inspec fmt`'s input and output) give the same text. Every field of
+    every node counts but spans and the source texts; a diagnostic counts by its severity, message,
+    notes and code, a location FILE:LINE:COL written in them masked."""
+    import re
+    from dataclasses import fields, is_dataclass
+    from enum import Enum
+
+    names = "|".join(re.escape(f) for f in sorted(net.sources, key=len, reverse=True))
+    where = re.compile(rf"(?:{names}):\d+(?::\d+)?") if names else None
+    memo: dict[int, str] = {}
+    keep: list = []  # what memo's ids point to stays alive until the end
+
+    def masked(s: str) -> str:
+        return where.sub("<at>", s) if where is not None else s
+
+    def dump(x) -> str:
+        if x is None or isinstance(x, (bool, int, float)):
+            return repr(x)
+        if isinstance(x, str):
+            return repr(masked(x))
+        if isinstance(x, Span):
+            return "~"
+        if isinstance(x, Enum):
+            return repr(x.value)
+        if id(x) in memo:
+            return memo[id(x)]
+        memo[id(x)] = "<cycle>"
+        keep.append(x)
+        if isinstance(x, OpDef):
+            out = f"op {x.name}"
+        elif isinstance(x, Diagnostic):
+            said = [x.severity.value, masked(x.message), *map(masked, x.notes), str(x.code)]
+            out = " | ".join(said)
+        elif is_dataclass(x) and not isinstance(x, type):
+            skip = ("sources",) if isinstance(x, Network) else ()
+            parts = [
+                f"{f.name}={dump(getattr(x, f.name))}" for f in fields(x) if f.name not in skip
+            ]
+            out = f"{type(x).__name__}({', '.join(parts)})"
+        elif isinstance(x, dict):
+            out = "{" + ", ".join(f"{dump(k)}: {dump(v)}" for k, v in x.items()) + "}"
+        elif isinstance(x, (list, tuple)):
+            out = "[" + ", ".join(dump(v) for v in x) + "]"
+        elif isinstance(x, (set, frozenset)):
+            out = "{" + ", ".join(sorted(dump(v) for v in x)) + "}"
+        elif callable(x):
+            out = f"fn {getattr(x, '__qualname__', type(x).__name__)}"
+        else:
+            out = f"{type(x).__name__} {x!r}"
+        memo[id(x)] = out
+        return out
+
+    return dump(net)

@@ -15,9 +15,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from inspec.analysis import ir
+from inspec.analysis.conventions import DEFAULT
 from inspec.analysis.units import fmt_count
 from inspec.backends.grid import markdown_lines, text_lines
-from inspec.backends.table import SCHEMA_VERSION, TableRow, _jsonable, rows, totals, units_line
+from inspec.backends.table import (
+    SCHEMA_VERSION,
+    TableRow,
+    _jsonable,
+    ops_line,
+    rows,
+    totals,
+    units_line,
+)
 
 MARKS = {"same": " ", "changed": "~", "added": "+", "removed": "-"}
 KINDS = ("params", "weights", "ops")
@@ -105,6 +114,7 @@ class Diff:
     b_file: str
     pairs: list[Pair]
     granularity: str = "rows"
+    count: str = DEFAULT  # the counting convention of the ops (inspec diff --count)
 
     def counts(self) -> dict[str, int]:
         found = {s: 0 for s in MARKS}
@@ -117,11 +127,15 @@ class Diff:
 
 
 def diff(
-    a: ir.Network, b: ir.Network, a_file: str = "", b_file: str = "", granularity: str = "rows"
+    a: ir.Network,
+    b: ir.Network,
+    a_file: str = "",
+    b_file: str = "",
+    granularity: str = "rows",
+    count: str = DEFAULT,
 ) -> Diff:
-    return Diff(
-        a, b, a_file, b_file, align(rows(a, granularity), rows(b, granularity)), granularity
-    )
+    pairs = align(rows(a, granularity, count), rows(b, granularity, count))
+    return Diff(a, b, a_file, b_file, pairs, granularity, count)
 
 
 def percent(a: int, b: int) -> float | None:
@@ -189,10 +203,12 @@ def _grid(d: Diff, units: str) -> tuple[list[list[str]], list[list[str]]]:
     for label, sides in (("total", False), ("total with side heads", True)):
         if sides and not d.sides():
             continue
-        ta, tb = d.a.totals(sides=sides), d.b.totals(sides=sides)
+        ta, tb = totals(d.a, d.count), totals(d.b, d.count)
+        if sides:
+            ta, tb = ta["with_side_heads"], tb["with_side_heads"]
         line = [f"  {label}", "", "", ""]
         for kind in ("params", "ops"):
-            x, y = getattr(ta, kind), getattr(tb, kind)
+            x, y = ta[kind], tb[kind]
             line += [fmt_count(x, kind, units), fmt_count(y, kind, units)]
             line += [f"{_signed(y - x, kind, units)} ({_pct(x, y)})"]
         sums.append(line)
@@ -214,11 +230,16 @@ FOOTER = (
 )
 
 
+def footer(d: Diff) -> str:
+    """The footer, with what the ops count under a convention other than the default."""
+    return FOOTER if d.count == DEFAULT else f"{FOOTER}; ops = {ops_line(d.count)}"
+
+
 def render_text(d: Diff, units: str = "exact") -> str:
     body, sums = _grid(d, units)
     out = [_title(d), f"rows: {_summary(d)}", ""]
     out += [*text_lines(HEAD, body, RIGHT, sums, fit_totals=True), ""]
-    out += [f"{FOOTER}; {units_line(units)}."]
+    out += [f"{footer(d)}; {units_line(units)}."]
     return "\n".join(out) + "\n"
 
 
@@ -227,7 +248,7 @@ def render_markdown(d: Diff, units: str = "exact") -> str:
     sums = [[r[0].strip(), *r[1:]] for r in sums]
     out = [f"**diff**: {_title(d)}; rows: {_summary(d)}", ""]
     out += markdown_lines(HEAD, body, RIGHT, sums)
-    out += ["", f"{FOOTER}; {units_line(units)}."]
+    out += ["", f"{footer(d)}; {units_line(units)}."]
     return "\n".join(out) + "\n"
 
 
@@ -258,7 +279,7 @@ def _row_json(tr: TableRow | None) -> dict[str, Any] | None:
 
 
 def _totals_json(d: Diff) -> dict[str, Any]:
-    ta, tb = totals(d.a), totals(d.b)
+    ta, tb = totals(d.a, d.count), totals(d.b, d.count)
 
     def compare(x: dict, y: dict) -> dict[str, Any]:
         return {
@@ -279,6 +300,7 @@ def to_json(d: Diff) -> dict[str, Any]:
         "a": _side(d.a, d.a_file),
         "b": _side(d.b, d.b_file),
         "granularity": d.granularity,
+        **({"count": d.count} if d.count != DEFAULT else {}),
         "summary": d.counts(),
         "rows": [
             {

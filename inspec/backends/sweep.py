@@ -14,9 +14,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from inspec.analysis import ir
+from inspec.analysis.conventions import DEFAULT
 from inspec.analysis.units import fmt_count
 from inspec.backends.grid import latex_escape, latex_label, latex_lines, markdown_lines, text_lines
-from inspec.backends.table import SCHEMA_VERSION, _jsonable, totals, units_line
+from inspec.backends.table import SCHEMA_VERSION, _jsonable, ops_line, totals, units_line
 
 MAX_POINTS = 1000  # a sweep elaborates the spec once per point (googlenet: about 20 ms each)
 
@@ -94,6 +95,7 @@ class Sweep:
     swept: dict[str, list]  # each swept parameter's values, in the order given
     fixed: dict[str, Any]  # the -p values that do not vary
     points: list[Point]
+    count: str = DEFAULT  # the counting convention of the ops (inspec table --count)
 
     @property
     def names(self) -> list[str]:
@@ -123,10 +125,11 @@ class Sweep:
         for p in self.points:
             line = [show(p.values[n]) for n in self.names]
             if p.ok:
-                t, full = p.net.totals(), p.net.totals(sides=True)
-                line += [fmt_count(t.params, "params", units)]
-                line += [fmt_count(full.params, "params", units)] if sides else []
-                line += [fmt_count(t.ops, "ops", units), p.output()]
+                t = totals(p.net, self.count)
+                full = t["with_side_heads"]
+                line += [fmt_count(t["params"], "params", units)]
+                line += [fmt_count(full["params"], "params", units)] if sides else []
+                line += [fmt_count(t["ops"], "ops", units), p.output()]
             else:
                 line += [""] * (len(head) - len(self.names) - 1)
                 line += [f"error: {p.errors[0]}" if p.errors else "error"]
@@ -145,10 +148,15 @@ class Sweep:
 FOOTER = "params and ops: the totals without side heads (the table's first total)"
 
 
+def footer(sw: Sweep) -> str:
+    """The footer, with what the ops count under a convention other than the default."""
+    return FOOTER if sw.count == DEFAULT else f"{FOOTER}; ops = {ops_line(sw.count)}"
+
+
 def render_text(sw: Sweep, units: str) -> str:
     head, body, right = sw.grid(units)
     out = [sw.title(), "", *text_lines(head, body, right), ""]
-    out.append(f"{FOOTER}; {units_line(units)}.")
+    out.append(f"{footer(sw)}; {units_line(units)}.")
     return "\n".join(out) + "\n"
 
 
@@ -159,7 +167,7 @@ def render_markdown(sw: Sweep, units: str) -> str:
         "",
         *markdown_lines(head, body, right),
     ]
-    out += ["", f"{FOOTER}; {units_line(units)}."]
+    out += ["", f"{footer(sw)}; {units_line(units)}."]
     return "\n".join(out) + "\n"
 
 
@@ -167,7 +175,7 @@ def render_latex(sw: Sweep, units: str) -> str:
     head, body, right = sw.grid(units)
     out = [
         f"% {sw.title()}; written by inspec table --format latex",
-        f"% {FOOTER}; {units_line(units)}",
+        f"% {footer(sw)}; {units_line(units)}",
         r"% needs \usepackage{booktabs}",
         r"\begin{table}",
         r"\centering",
@@ -186,8 +194,8 @@ def render_csv(sw: Sweep, units: str = "exact") -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow([*sw.names, "params", "weights", "ops", "output", "ok"])
     for p in sw.points:
-        t = p.net.totals() if p.ok else None
-        counts = [t.params, t.weights, t.ops] if t else ["", "", ""]
+        t = totals(p.net, sw.count) if p.ok else None
+        counts = [t["params"], t["weights"], t["ops"]] if t else ["", "", ""]
         w.writerow([show(p.values[n]) for n in sw.names] + counts + [p.output(), int(p.ok)])
     return buf.getvalue()
 
@@ -198,6 +206,7 @@ def to_json(sw: Sweep) -> dict[str, Any]:
         "network": sw.network,
         "swept": {n: list(v) for n, v in sw.swept.items()},
         "fixed": dict(sw.fixed),
+        **({"count": sw.count} if sw.count != DEFAULT else {}),
         "points": [
             {
                 "values": dict(p.values),
@@ -206,7 +215,7 @@ def to_json(sw: Sweep) -> dict[str, Any]:
                 "errors": list(p.errors),
                 "input": p.net.input.as_list() if p.net.input else None,
                 "output": p.net.output.as_list() if p.ok and p.net.output else None,
-                "totals": totals(p.net) if p.ok else None,
+                "totals": totals(p.net, sw.count) if p.ok else None,
             }
             for p in sw.points
         ],

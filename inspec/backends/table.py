@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inspec.analysis import ir
+from inspec.analysis.conventions import DEFAULT, Count, describe
 from inspec.analysis.units import fmt_count, fmt_exact
 from inspec.backends.grid import (
     latex_cell,
@@ -51,6 +52,7 @@ class TableRow:
     path: str = ""
     headers: dict[str, str] = field(default_factory=dict)  # arg name -> column header
     checks: list[ir.Check] = field(default_factory=list)  # the audit of the row's `expect`
+    loss_weight: float | None = None  # a side head's: the weight of its loss in the training loss
 
     def audit_text(self) -> str:
         if not self.checks:
@@ -125,7 +127,9 @@ def _summary(node: ir.Node) -> str:
     return "seq" if ir.is_group(node) else node.op.name if getattr(node, "op", None) else "rows"
 
 
-def _row(node: ir.Node, level: int = 0, path: str = "", side: bool = False) -> TableRow:
+def _row(
+    node: ir.Node, level: int = 0, path: str = "", side: bool = False, count: Count | None = None
+) -> TableRow:
     t, label, args, headers = _describe(node)
     patch, stride = _patch_of(node.head if isinstance(node, ir.Side) else node)
     out = node.out_shape.as_list() if node.out_shape else None
@@ -139,12 +143,13 @@ def _row(node: ir.Node, level: int = 0, path: str = "", side: bool = False) -> T
         args=args,
         params=node.cost.params,
         weights=node.cost.weights,
-        ops=node.cost.ops,
+        ops=count[node] if count else node.cost.ops,
         side=side or isinstance(node, ir.Side),
         active=node.active,
         level=level,
         path=path,
         headers=headers,
+        loss_weight=node.loss_weight if isinstance(node, ir.Side) else None,
     )
 
 
@@ -165,7 +170,19 @@ def _seq_rows(br: ir.Branch) -> list[tuple[ir.Node, str]]:
     return out
 
 
-def rows(net: ir.Network, granularity: str = "rows") -> list[TableRow]:
+def _counter(net: ir.Network, count: str) -> Count | None:
+    """The ops of a counting convention (inspec/analysis/conventions.py); None for the default,
+    which the IR's costs hold."""
+    return None if count == DEFAULT else Count(net, count)
+
+
+def ops_line(count: str) -> str:
+    """What the ops column counts: the paper's multiply-adds, or a convention's (--count)."""
+    return CONVENTION["ops"] if count == DEFAULT else describe(count)
+
+
+def rows(net: ir.Network, granularity: str = "rows", count: str = DEFAULT) -> list[TableRow]:
+    c = _counter(net, count)
     out: list[TableRow] = []
     nested = {id(r.node): r for r in net.nested_rows}
     for r in net.rows:
@@ -176,21 +193,21 @@ def rows(net: ir.Network, granularity: str = "rows") -> list[TableRow]:
             br = node.branches[0]
             for child, sub in _seq_rows(br):
                 path = f"{br.name}.{sub}" if sub else br.name
-                tr = _row(child, path=path)
+                tr = _row(child, path=path, count=c)
                 tr.type = f"{path}: {tr.type}"
                 tr.active = node.active and ir.is_on(child) and br.active
                 tr.checks = list(nested[id(child)].checks) if id(child) in nested else []
                 out.append(tr)
             continue
         if granularity == "rows":
-            tr = _row(node, path=node.name)
+            tr = _row(node, path=node.name, count=c)
             tr.checks = list(r.checks)
             out.append(tr)
             continue
         is_side = isinstance(node, ir.Side)
         on = {(full, id(layer)) for full, layer in ir.row_layers(node)}
         for full, layer in ir.row_layers(node, include_inactive=True):
-            tr = _row(layer, level=0, path=full, side=is_side)
+            tr = _row(layer, level=0, path=full, side=is_side, count=c)
             title = layer.op.display(layer.attrs) if layer.attrs else layer.op.title
             tr.type = f"{full}: {title}"
             tr.label = full
@@ -199,15 +216,20 @@ def rows(net: ir.Network, granularity: str = "rows") -> list[TableRow]:
     return out
 
 
-def totals(net: ir.Network) -> dict[str, Any]:
+def totals(net: ir.Network, count: str = DEFAULT) -> dict[str, Any]:
     """The totals as the JSON holds them: over active rows, without and with the side heads."""
     main = net.totals(sides=False)
     full = net.totals(sides=True)
+    c = _counter(net, count)
     return {
         "params": main.params,
         "weights": main.weights,
-        "ops": main.ops,
-        "with_side_heads": {"params": full.params, "weights": full.weights, "ops": full.ops},
+        "ops": c.total() if c else main.ops,
+        "with_side_heads": {
+            "params": full.params,
+            "weights": full.weights,
+            "ops": c.total(sides=True) if c else full.ops,
+        },
     }
 
 
@@ -258,6 +280,13 @@ def _grid(net: ir.Network, trs: list[TableRow], units: str) -> tuple[list[str], 
     return head, body
 
 
+def loss_weights_line(net: ir.Network) -> str:
+    """The side heads' loss weights, as the generated outputs' loss() applies them."""
+    weights = ", ".join(f"{s.name} {s.loss_weight:g}" for s in net.sides)
+    what = "the training loss adds each side head's loss times its weight"
+    return f"loss weights: {weights} ({what})"
+
+
 def units_line(units: str) -> str:
     """What the counts are in: exact, or the paper's K and M."""
     if units == "paper":
@@ -265,8 +294,10 @@ def units_line(units: str) -> str:
     return "units: exact counts"
 
 
-def _total_lines(net: ir.Network, units: str) -> list[tuple[str, str, str, str]]:
-    t = totals(net)
+def _total_lines(
+    net: ir.Network, units: str, count: str = DEFAULT
+) -> list[tuple[str, str, str, str]]:
+    t = totals(net, count)
     lines = [
         (
             "total",
@@ -288,10 +319,12 @@ def _total_lines(net: ir.Network, units: str) -> list[tuple[str, str, str, str]]
     return lines
 
 
-def _total_cells(net: ir.Network, head: list[str], units: str) -> list[list[str]]:
+def _total_cells(
+    net: ir.Network, head: list[str], units: str, count: str = DEFAULT
+) -> list[list[str]]:
     """The totals lines, each cell under its header."""
     out = []
-    for label, p, w, o in _total_lines(net, units):
+    for label, p, w, o in _total_lines(net, units, count):
         cells = [""] * len(head)
         cells[0] = label
         for name, value in (("params", p), ("weights", w), ("ops", o)):
@@ -301,39 +334,48 @@ def _total_cells(net: ir.Network, head: list[str], units: str) -> list[list[str]
     return out
 
 
-def render_text(net: ir.Network, granularity: str = "rows", units: str = "exact") -> str:
-    trs = rows(net, granularity)
+def render_text(
+    net: ir.Network, granularity: str = "rows", units: str = "exact", count: str = DEFAULT
+) -> str:
+    trs = rows(net, granularity, count)
     head, body = _grid(net, trs, units)
     numeric = {i for i, h in enumerate(head) if i >= 3 and not h.startswith("paper")}
     inp = "x".join(map(str, net.input.as_list())) if net.input else "?"
     out = [f"{net.name}: input {inp}", ""]
-    out += text_lines(head, body, numeric, _total_cells(net, head, units))
+    out += text_lines(head, body, numeric, _total_cells(net, head, units, count))
     out.append("")
-    out.append(f"params = {CONVENTION['params']}; ops = {CONVENTION['ops']}.")
+    out.append(f"params = {CONVENTION['params']}; ops = {ops_line(count)}.")
     out.append(units_line(units) + ".")
     if net.sides:
         out.append(
             "side: rows are side heads, computed in training mode only; the first total leaves them out."
         )
+        out.append(loss_weights_line(net) + ".")
     return "\n".join(out) + "\n"
 
 
-def render_markdown(net: ir.Network, granularity: str = "rows", units: str = "exact") -> str:
-    trs = rows(net, granularity)
+def render_markdown(
+    net: ir.Network, granularity: str = "rows", units: str = "exact", count: str = DEFAULT
+) -> str:
+    trs = rows(net, granularity, count)
     head, body = _grid(net, trs, units)
     numeric = {i for i, h in enumerate(head) if i >= 3 and not h.startswith("paper")}
     out = [
         f"**{net.name}**: input {'x'.join(map(str, net.input.as_list())) if net.input else '?'}",
         "",
     ]
-    out += markdown_lines(head, body, numeric, _total_cells(net, head, units))
+    out += markdown_lines(head, body, numeric, _total_cells(net, head, units, count))
     out.append("")
-    out.append(f"params = {CONVENTION['params']}; ops = {CONVENTION['ops']}; {units_line(units)}.")
+    out.append(f"params = {CONVENTION['params']}; ops = {ops_line(count)}; {units_line(units)}.")
+    if net.sides:
+        out += ["", loss_weights_line(net) + "."]
     return "\n".join(out) + "\n"
 
 
-def render_csv(net: ir.Network, granularity: str = "rows", units: str = "exact") -> str:
-    trs = rows(net, granularity)
+def render_csv(
+    net: ir.Network, granularity: str = "rows", units: str = "exact", count: str = DEFAULT
+) -> str:
+    trs = rows(net, granularity, count)
     cols = _columns(trs)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -341,6 +383,7 @@ def render_csv(net: ir.Network, granularity: str = "rows", units: str = "exact")
         ["label", "type", "patch", "stride", "output", "depth"]
         + [h for _, h in cols]
         + ["params", "weights", "ops", "side", "active"]
+        + (["loss_weight"] if net.sides else [])
     )
     for tr in trs:
         w.writerow(
@@ -354,17 +397,20 @@ def render_csv(net: ir.Network, granularity: str = "rows", units: str = "exact")
             ]
             + [_arg_cell(tr, h) for _, h in cols]
             + [tr.params, tr.weights, tr.ops, int(tr.side), int(tr.active)]
+            + ([f"{tr.loss_weight:g}" if tr.loss_weight is not None else ""] if net.sides else [])
         )
     return buf.getvalue()
 
 
-def render_latex(net: ir.Network, granularity: str = "rows", units: str = "exact") -> str:
+def render_latex(
+    net: ir.Network, granularity: str = "rows", units: str = "exact", count: str = DEFAULT
+) -> str:
     """A booktabs table for a paper (needs \\usepackage{booktabs}): the text table's columns and
     totals without the audit column, LaTeX's special characters escaped, sizes with times signs."""
-    trs = rows(net, granularity)
+    trs = rows(net, granularity, count)
     head, body = _grid(net, trs, units)
     keep = [i for i, h in enumerate(head) if not h.startswith("paper")]
-    sums = _total_cells(net, head, units)
+    sums = _total_cells(net, head, units, count)
 
     def cut(cells: list[str]) -> list[str]:
         return [cells[i] for i in keep]
@@ -374,7 +420,7 @@ def render_latex(net: ir.Network, granularity: str = "rows", units: str = "exact
     tabular = latex_lines(cut(head), [cut(r) for r in body], right, [cut(r) for r in sums])
     out = [
         f"% {net.name}: input {inp}; written by inspec table --format latex",
-        f"% params = {CONVENTION['params']}; ops = {CONVENTION['ops']}",
+        f"% params = {CONVENTION['params']}; ops = {ops_line(count)}",
         f"% {units_line(units)}",
         r"% needs \usepackage{booktabs}",
         r"\begin{table}",
@@ -388,15 +434,18 @@ def render_latex(net: ir.Network, granularity: str = "rows", units: str = "exact
     return "\n".join(out) + "\n"
 
 
-def to_json(net: ir.Network, granularity: str = "rows") -> dict[str, Any]:
-    trs = rows(net, granularity)
+def to_json(net: ir.Network, granularity: str = "rows", count: str = DEFAULT) -> dict[str, Any]:
+    trs = rows(net, granularity, count)
+    convention = dict(CONVENTION)
+    if count != DEFAULT:  # --count NAME: the ops column as that tool counts it
+        convention.update(ops=ops_line(count), count=count)
     return {
         "schema": SCHEMA_VERSION,
         "network": net.name,
         "input": net.input.as_list() if net.input else None,
         "parameters": {p.name: net.values.get(p.name) for p in net.params},
         "granularity": granularity,
-        "convention": dict(CONVENTION),
+        "convention": convention,
         "rows": [
             {
                 "name": tr.path,
@@ -415,7 +464,9 @@ def to_json(net: ir.Network, granularity: str = "rows") -> dict[str, Any]:
             }
             for tr in trs
         ],
-        "totals": totals(net),
+        "totals": totals(net, count),
+        # with side heads: each one's weight in the training loss, by row name
+        **({"loss_weights": {s.name: s.loss_weight for s in net.sides}} if net.sides else {}),
     }
 
 
@@ -433,8 +484,10 @@ def _jsonable(v: Any) -> Any:
     return str(v)
 
 
-def render_json(net: ir.Network, granularity: str = "rows", units: str = "exact") -> str:
-    return json.dumps(_jsonable(to_json(net, granularity)), indent=2, allow_nan=False) + "\n"
+def render_json(
+    net: ir.Network, granularity: str = "rows", units: str = "exact", count: str = DEFAULT
+) -> str:
+    return json.dumps(_jsonable(to_json(net, granularity, count)), indent=2, allow_nan=False) + "\n"
 
 
 RENDERERS = {

@@ -86,9 +86,20 @@ def _parser() -> Lark:
     The file is data only: reading it never runs code, unlike the pickle lark's own `save` writes.
     Any problem with the cache (missing, stale, damaged, unwritable) only means building again."""
     global _TRANSFORMER
-    grammar = (Path(__file__).parent / "grammar.lark").read_text(encoding="utf-8")
     _TRANSFORMER = _ToAst()
-    runtime = {"transformer": _TRANSFORMER, "postlex": _ParenNewlines()}
+    return _build({"transformer": _TRANSFORMER, "postlex": _ParenNewlines()}, save=True)
+
+
+@functools.lru_cache(maxsize=1)
+def _tree_parser() -> Lark:
+    """The same LALR tables without the AST callbacks: lark's parse tree, every token kept."""
+    return _build({"postlex": _ParenNewlines()}, save=False)
+
+
+def _build(runtime: dict, save: bool) -> Lark:
+    """The parser with these runtime options, from the cached tables when they load (built, and with
+    `save` written to the cache, otherwise)."""
+    grammar = (Path(__file__).parent / "grammar.lark").read_text(encoding="utf-8")
     cache = _cache_file(grammar)
     if cache is not None:
         try:
@@ -96,9 +107,16 @@ def _parser() -> Lark:
         except Exception:  # a missing, stale or damaged cache: build instead
             pass
     parser = Lark(grammar, **_LARK_OPTIONS, **runtime)
-    if cache is not None:
+    if save and cache is not None:
         _save(parser, cache, _cache_key(grammar), tuple(runtime))
     return parser
+
+
+def parse_tree(text: str):
+    """lark's parse tree of a source that parse() accepts (the formatter reads it): every token is in
+    it but spaces, comments and the newlines inside parentheses, which lie between the tokens'
+    offsets in normalize_source(text). Raises lark's UnexpectedInput where parse() reports errors."""
+    return _tree_parser().parse(normalize_source(text) + "\n")
 
 
 def _cache_key(grammar: str) -> str:

@@ -12,6 +12,7 @@ rendered classes differ (for example in a padding that depends on the spatial si
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -901,6 +902,29 @@ class Generator:
             lines.append(Line(f"raise ValueError(f{str_lit(text)})", depth=1))
         return lines
 
+    def side_losses(self, fields: list[str], sides) -> dict[str, Any]:
+        """What the outputs tuple's loss() adds for each side head: (field, weight as Python), the
+        weight None for a head the spec weighs 0 (not in the loss); and the weights as the class
+        docstring states them. A weight that reads a network parameter is the compiled value."""
+        losses = []
+        for f, (_, _, node) in zip(fields, sides, strict=True):
+            if node.loss_weight_expr is not None:
+                self.bake(E.refs(node.loss_weight_expr))
+            losses.append((f, lit(node.loss_weight) if node.loss_weight else None))
+        stated = ", ".join(f"{f} {w if w is not None else 0}" for f, w in losses)
+        text = (
+            f"What {self.net.name} returns in training mode: the main logits, then each side "
+            "head's.\n\n"
+            + textwrap.fill(
+                "loss() adds each side head's loss times its weight (the spec's loss_weight, 1 "
+                f"where it gives none): {stated}.",
+                84,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+        )
+        return {"losses": losses, "doc": docstring(text, "    ")}
+
     # -- the network ---------------------------------------------------------------------------
     def network(self) -> tuple[ClassModel, list[tuple[str, ir.Layer]], Any]:
         net = self.net
@@ -942,7 +966,7 @@ class Generator:
                 while f in fields:
                     f += "_"
                 fields.append(f)
-            outputs = {"name": oname, "fields": fields}
+            outputs = {"name": oname, "fields": fields, **self.side_losses(fields[1:], sides)}
             present = " or ".join(f"self.{attr} is not None" for _, attr, _ in sides)
             scope.fwd.append(Line(f"if self.training and ({present}):"))
             args = ", ".join(["x"] + [var for var, _, _ in sides])
@@ -1173,7 +1197,7 @@ def render_module(
         typing_names=typing_names,
         uses_torch="torch." in probe,
         uses_ordered_dict="OrderedDict(" in probe,
-        uses_f="F." in probe,
+        uses_f="F." in probe or bool(outputs),  # the outputs' loss() defaults to F.cross_entropy
         outputs=outputs,
         classes=classes,
         helpers=body_helpers,
