@@ -434,8 +434,8 @@ def _sweep(
 
 
 @cli.command(name="diff")
-@click.argument("spec_a", type=click.Path(exists=True, dir_okay=False, readable=True))
-@click.argument("spec_b", type=click.Path(exists=True, dir_okay=False, readable=True))
+@click.argument("spec_a", type=_stdin_spec)
+@click.argument("spec_b", type=_stdin_spec)
 @_format_opt("text", "markdown", "json")
 @_units_opt("the specs' `units` when they agree, else exact")
 @_granularity_opt
@@ -483,7 +483,7 @@ def diff_(
     ok = all([_report(net, quiet=quiet, hint=not quiet) for net in nets])  # both, even if A fails
     for spec, net in zip((spec_a, spec_b), nets, strict=True):
         if ok and net.input is None:
-            click.echo(f"{spec} is a block library: it has no network to compare", err=True)
+            click.echo(f"{_shown(spec)} is a block library: it has no network to compare", err=True)
             ok = False
     if not ok:
         sys.exit(EXIT_SPEC)
@@ -491,7 +491,10 @@ def diff_(
 
     a, b = nets
     unit = units or (a.units if a.units == b.units else "exact")
-    click.echo(RENDERERS[fmt](diff(a, b, spec_a, spec_b, granularity, count), unit), nl=False)
+    click.echo(
+        RENDERERS[fmt](diff(a, b, _shown(spec_a), _shown(spec_b), granularity, count), unit),
+        nl=False,
+    )
 
 
 @cli.command(name="compile")

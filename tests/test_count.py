@@ -217,14 +217,6 @@ def test_an_unknown_convention_is_a_usage_error(command):
 DOC = (ROOT / "docs" / "counting.md").read_text()
 
 
-def test_the_docs_output_is_what_the_command_prints():
-    blocks = re.findall(r"```\n\$ inspec (table [^\n]+)\n(.*?)```", DOC, re.S)
-    assert blocks
-    for args, text in blocks:
-        out = run_cli(*args.split()).stdout
-        assert out.split("\n\nparams = ")[0] + "\n" == text, args
-
-
 def test_the_docs_googlenet_bn_totals_are_the_measured_ones():
     measured = MEASURED["specs/googlenet_bn.isp"]
     paper = measured["paper"]["total"]

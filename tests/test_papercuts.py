@@ -276,3 +276,12 @@ def test_shell_completion_as_documented():
     docs = (ROOT / "docs" / "workbench.md").read_text()
     assert 'eval "$(_INSPEC_COMPLETE=bash_source inspec)"' in docs
     assert 'eval "$(_INSPEC_COMPLETE=zsh_source inspec)"' in docs
+
+
+def test_diff_reads_standard_input():
+    text = "network t(w = 8)\ninput 8x8x3\nconv (c) 3x3 w\n"
+    r = run_cli("diff", "-", "-", "--pb", "w=16", "-f", "json", input=text)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert (d["a"]["file"], d["b"]["file"]) == ("<stdin>", "<stdin>")
+    assert d["totals"]["delta"]["params"] == (3 * 3 * 3 * 16 + 16) - (3 * 3 * 3 * 8 + 8)
