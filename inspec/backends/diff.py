@@ -21,7 +21,7 @@ from inspec.backends.grid import markdown_lines, text_lines
 from inspec.backends.table import (
     SCHEMA_VERSION,
     TableRow,
-    _jsonable,
+    jsonable,
     ops_line,
     rows,
     totals,
@@ -317,7 +317,7 @@ def to_json(d: Diff) -> dict[str, Any]:
 
 def render_json(d: Diff, units: str = "exact") -> str:
     """Exact integers, whatever the units (as the table's json)."""
-    return json.dumps(_jsonable(to_json(d)), indent=2, allow_nan=False) + "\n"
+    return json.dumps(jsonable(to_json(d)), indent=2, allow_nan=False) + "\n"
 
 
 RENDERERS = {"text": render_text, "markdown": render_markdown, "json": render_json}

@@ -12,9 +12,9 @@ import math
 from typing import Any
 
 from inspec.analysis.conventions import DEFAULT
-from inspec.backends.diagram.render import _mark
 from inspec.backends.sweep import Sweep, show
 from inspec.backends.table import totals
+from inspec.fileio import mark
 
 FORMATS = ("svg", "png", "pdf")
 MAX_SWEPT = 2  # the x axis, and one line per value of the second
@@ -103,4 +103,4 @@ def render(sw: Sweep, fmt: str) -> bytes:
     buf = io.BytesIO()
     with matplotlib.rc_context({"svg.hashsalt": SALT, "svg.fonttype": "none"}):
         fig.savefig(buf, format=fmt, metadata=metadata[fmt])
-    return _mark(buf.getvalue(), fmt)
+    return mark(buf.getvalue(), fmt)

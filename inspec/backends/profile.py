@@ -15,7 +15,7 @@ from typing import Any
 from inspec.analysis import ir
 from inspec.analysis.units import fmt_count
 from inspec.backends.grid import markdown_lines, text_lines
-from inspec.backends.table import SCHEMA_VERSION, TableRow, _jsonable, rows, units_line
+from inspec.backends.table import SCHEMA_VERSION, TableRow, jsonable, rows, units_line
 
 DEVICES = ("cpu", "cuda")
 DTYPES = ("float32", "bfloat16", "float16")
@@ -391,7 +391,7 @@ def to_json(p: Profile) -> dict[str, Any]:
 
 def render_json(p: Profile, units: str = "exact") -> str:
     """Exact counts, whatever the units; times in milliseconds."""
-    return json.dumps(_jsonable(to_json(p)), indent=2, allow_nan=False) + "\n"
+    return json.dumps(jsonable(to_json(p)), indent=2, allow_nan=False) + "\n"
 
 
 RENDERERS = {"text": render_text, "markdown": render_markdown, "json": render_json}

@@ -22,7 +22,7 @@ from inspec import __version__
 from inspec.analysis import ir
 from inspec.analysis.units import fmt_exact
 from inspec.backends.diagram import DiagramError, render, to_dot
-from inspec.backends.table import CONVENTION, TableRow, _grid, _total_cells, rows, units_line
+from inspec.backends.table import CONVENTION, TableRow, rows, table_cells, total_cells, units_line
 from inspec.backends.torch import CodegenError, generate
 from inspec.fileio import HTML_HEADER
 
@@ -98,7 +98,7 @@ def _svg(net: ir.Network, prefix: str, block: str | None = None) -> Markup:
 
 def _table(net: ir.Network, trs: list[TableRow], units: str) -> dict:
     """The table's cells as `inspec table` lays them out, and each column's kind (its CSS class)."""
-    head, body = _grid(net, trs, units)
+    head, body = table_cells(net, trs, units)
     # numbers right-aligned, as the text table aligns them; the audit's notes may wrap
     kinds = [
         "wrap" if h.startswith("paper") else "num" if i >= 3 else "" for i, h in enumerate(head)
@@ -108,7 +108,7 @@ def _table(net: ir.Network, trs: list[TableRow], units: str) -> dict:
         "body": [
             {"cells": cells, "off": not tr.active} for cells, tr in zip(body, trs, strict=True)
         ],
-        "totals": _total_cells(net, head, units),
+        "totals": total_cells(net, head, units),
         "kinds": kinds,
     }
 

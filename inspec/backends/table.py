@@ -254,7 +254,9 @@ def _arg_cell(tr: TableRow, header: str) -> str:
     return ""
 
 
-def _grid(net: ir.Network, trs: list[TableRow], units: str) -> tuple[list[str], list[list[str]]]:
+def table_cells(
+    net: ir.Network, trs: list[TableRow], units: str
+) -> tuple[list[str], list[list[str]]]:
     """Header and cells. A weights column appears when the spec audits weights; an audit column
     ("paper") when any row carries expectations."""
     cols = _columns(trs)
@@ -319,7 +321,7 @@ def _total_lines(
     return lines
 
 
-def _total_cells(
+def total_cells(
     net: ir.Network, head: list[str], units: str, count: str = DEFAULT
 ) -> list[list[str]]:
     """The totals lines, each cell under its header."""
@@ -338,11 +340,11 @@ def render_text(
     net: ir.Network, granularity: str = "rows", units: str = "exact", count: str = DEFAULT
 ) -> str:
     trs = rows(net, granularity, count)
-    head, body = _grid(net, trs, units)
+    head, body = table_cells(net, trs, units)
     numeric = {i for i, h in enumerate(head) if i >= 3 and not h.startswith("paper")}
     inp = "x".join(map(str, net.input.as_list())) if net.input else "?"
     out = [f"{net.name}: input {inp}", ""]
-    out += text_lines(head, body, numeric, _total_cells(net, head, units, count))
+    out += text_lines(head, body, numeric, total_cells(net, head, units, count))
     out.append("")
     out.append(f"params = {CONVENTION['params']}; ops = {ops_line(count)}.")
     out.append(units_line(units) + ".")
@@ -358,13 +360,13 @@ def render_markdown(
     net: ir.Network, granularity: str = "rows", units: str = "exact", count: str = DEFAULT
 ) -> str:
     trs = rows(net, granularity, count)
-    head, body = _grid(net, trs, units)
+    head, body = table_cells(net, trs, units)
     numeric = {i for i, h in enumerate(head) if i >= 3 and not h.startswith("paper")}
     out = [
         f"**{net.name}**: input {'x'.join(map(str, net.input.as_list())) if net.input else '?'}",
         "",
     ]
-    out += markdown_lines(head, body, numeric, _total_cells(net, head, units, count))
+    out += markdown_lines(head, body, numeric, total_cells(net, head, units, count))
     out.append("")
     out.append(f"params = {CONVENTION['params']}; ops = {ops_line(count)}; {units_line(units)}.")
     if net.sides:
@@ -408,9 +410,9 @@ def render_latex(
     """A booktabs table for a paper (needs \\usepackage{booktabs}): the text table's columns and
     totals without the audit column, LaTeX's special characters escaped, sizes with times signs."""
     trs = rows(net, granularity, count)
-    head, body = _grid(net, trs, units)
+    head, body = table_cells(net, trs, units)
     keep = [i for i, h in enumerate(head) if not h.startswith("paper")]
-    sums = _total_cells(net, head, units, count)
+    sums = total_cells(net, head, units, count)
 
     def cut(cells: list[str]) -> list[str]:
         return [cells[i] for i in keep]
@@ -470,7 +472,7 @@ def to_json(net: ir.Network, granularity: str = "rows", count: str = DEFAULT) ->
     }
 
 
-def _jsonable(v: Any) -> Any:
+def jsonable(v: Any) -> Any:
     """A value as JSON holds it: a word (an enum value such as relu) as its string; a float that is not
     finite as the string "inf", "-inf" or "nan" (JSON has no such numbers); a tuple as a list."""
     if v is None or isinstance(v, (bool, int, str)):
@@ -478,16 +480,16 @@ def _jsonable(v: Any) -> Any:
     if isinstance(v, float):
         return v if math.isfinite(v) else ("nan" if math.isnan(v) else ("inf" if v > 0 else "-inf"))
     if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
+        return {str(k): jsonable(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
+        return [jsonable(x) for x in v]
     return str(v)
 
 
 def render_json(
     net: ir.Network, granularity: str = "rows", units: str = "exact", count: str = DEFAULT
 ) -> str:
-    return json.dumps(_jsonable(to_json(net, granularity, count)), indent=2, allow_nan=False) + "\n"
+    return json.dumps(jsonable(to_json(net, granularity, count)), indent=2, allow_nan=False) + "\n"
 
 
 RENDERERS = {
