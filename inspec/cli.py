@@ -848,6 +848,12 @@ def _checked(spec: str, params: tuple[str, ...], what: str, quiet: bool = False)
     default=None,
     help=f"With --to-reference: the reference, {_REF_HELP}, or a checkpoint of it (its keys and shapes).",
 )
+@click.option(
+    "--inference",
+    is_flag=True,
+    help="Write the inference export's state_dict (batch norm folded, merged convs concatenated: "
+    "what `inspec compile --inference` loads) instead of the training module's.",
+)
 @click.option("--force", is_flag=True, help="Overwrite a file that inspec did not write.")
 @_param_opt
 @click.option(
@@ -863,13 +869,19 @@ def weights(
     allow_unexpected: bool,
     to_reference: bool,
     against: str | None,
+    inference: bool,
     force: bool,
     params: tuple[str, ...],
     quiet: bool,
 ) -> None:
-    """Convert a checkpoint into the spec's keys (or, --to-reference, the spec's into the reference's)."""
+    """Convert a checkpoint into the spec's keys (or, --to-reference, the spec's into the reference's;
+    --inference, into the inference export's)."""
     if to_reference != (against is not None):
         raise click.UsageError("--to-reference and --against REF go together")
+    if inference and to_reference:
+        raise click.UsageError(
+            "--inference writes the export's keys, --to-reference the reference's"
+        )
     if output == "-":
         raise click.UsageError(
             "a checkpoint is written to a file (-o OUT.pt), not to standard output"
@@ -901,6 +913,12 @@ def weights(
             sides = Sides(target=against, source=source, spec_side="source")
             new, ported = port(state, template, rows, sides, map_, allow_missing, allow_unexpected)
         click.echo(ported.report() if report else str(ported))
+        if inference:  # the training module's weights (its own init where --allow-missing left
+            # entries out), turned into the export's
+            from inspec.backends.torch import export_state_dict
+
+            module.load_state_dict(new, strict=False)
+            new = export_state_dict(net, module.state_dict())
         written = checkpoint.save(new, output, force=force, protect=protect)
     except (WeightsError, OutputError) as e:
         _weights_error(e)

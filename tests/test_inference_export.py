@@ -318,3 +318,34 @@ def test_build_compile_equals_eager(tmp_path, monkeypatch):
         want = module.eager(x)
         assert torch.allclose(got, want, rtol=1e-5, atol=1e-6)
         assert torch.allclose(got, train(x), rtol=1e-5, atol=1e-6)
+
+
+def test_cli_weights_inference_writes_the_exports_state_dict(tmp_path, in_root):
+    """`inspec weights SPEC --from CKPT --inference -o OUT.pt`: a trained checkpoint (training keys)
+    turned into the state_dict that the inference export loads, strictly, computing the same."""
+    from tests.conftest import run_cli
+
+    torch.manual_seed(0)
+    net = elaborate(path="specs/googlenet_bn.isp", params={"aux_logits": False})
+    train = build_module(net, aux_logits=False).eval()
+    _random_bn(train)
+    torch.save(train.state_dict(), tmp_path / "trained.pt")
+    out = tmp_path / "export.pt"
+    args = [
+        "specs/googlenet_bn.isp",
+        "-p",
+        "aux_logits=false",
+        "--from",
+        str(tmp_path / "trained.pt"),
+    ]
+    r = run_cli("weights", *args, "--inference", "-o", str(out), cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == f"wrote {out}"
+    export = build_module(net, inference=True, aux_logits=False).eval()
+    export.load_state_dict(torch.load(out, weights_only=True), strict=True)
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        want, got = train(x), export(x)
+    assert float((got - want).abs().max() / want.abs().max()) < 1e-5
+    r = run_cli("weights", *args, "--inference", "--to-reference", "--against", "x", "-o", "y.pt")
+    assert r.returncode == 2 and "--inference writes the export's keys" in r.stderr
