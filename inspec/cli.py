@@ -1,10 +1,11 @@
-"""The command line: inspec check | table | diff | compile | diagram | report | weights | verify |
-profile.
+"""The command line: inspec check | table | diff | compile | diagram | report | fmt | lsp | profile |
+weights | verify.
 
 Exit codes: 0 fine (warnings allowed), 1 spec errors (or an output that could not be written, weights
 that do not fit, a module that differs from its reference), 2 usage errors (a reference that cannot be
 had: a malformed REF, a package that is not installed), 130 interrupted (Ctrl-C). check, table, diff,
-compile, diagram and report never import torch; weights, verify and profile do, when they run.
+compile, diagram, report, fmt and lsp never import torch; weights, verify and profile do, when they
+run.
 """
 
 from __future__ import annotations
