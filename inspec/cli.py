@@ -36,7 +36,12 @@ _stdin: list[str] = []
 def _stdin_text() -> str:
     """Standard input, read once (a sweep elaborates the spec once per point)."""
     if not _stdin:
-        _stdin.append(sys.stdin.buffer.read().decode("utf-8", errors="replace"))
+        data = sys.stdin.buffer.read()
+        try:
+            _stdin.append(data.decode("utf-8"))
+        except UnicodeDecodeError as e:  # as the loader says of a file
+            click.echo(f"inspec: error: {STDIN} is not UTF-8 text (byte {e.start})", err=True)
+            sys.exit(EXIT_SPEC)
     return _stdin[0]
 
 

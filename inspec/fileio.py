@@ -289,6 +289,8 @@ def rewrite_spec(path: str | os.PathLike, text: str) -> Path:
     target = Path(path).resolve()
     if not target.is_file():
         raise OutputError(f"{path} is not a regular file")
+    if not target.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+        raise OutputError(f"{path} is read-only; inspec fmt leaves it as it is")
     if not os.access(target.parent, os.W_OK):
         raise OutputError(f"directory {target.parent} is not writable")
     replace_atomic(target, text)

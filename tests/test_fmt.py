@@ -442,3 +442,43 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# Found in review: each once a crash, a silent change or a write it should not make
+
+
+@pytest.mark.parametrize(
+    "row", ["conv ( x) + 1", "conv ( 16) * 1", "conv ( x) // 2", "2 x conv ( x) + 1"]
+)
+def test_a_leading_parenthesis_is_not_made_a_label(row):
+    text = f"network n(x = 4)\ninput 8x8x3\n{row}\n"
+    result = format_text(text)
+    assert result.diagnostics == [] and result.text == text
+
+
+def test_carriage_return_line_ends_are_kept():
+    result = format_text("network n\rinput 8x8x3\rconv   3x3 16\r")
+    assert result.text == "network n\rinput 8x8x3\rconv 3x3 16\r"
+
+
+def _inspec(*args: str, stdin: bytes = b""):
+    import subprocess
+
+    cmd = [sys.executable, "-m", "inspec", *args]
+    return subprocess.run(cmd, input=stdin, capture_output=True, cwd=ROOT, timeout=120)
+
+
+def test_standard_input_that_is_not_utf8_is_refused():
+    r = _inspec("fmt", "-", stdin=b"network n  # caf\xe9\ninput 8x8x3\nconv 3x3 16\n")
+    assert r.returncode == 1 and r.stdout == b""
+    assert r.stderr == b"inspec: error: <stdin> is not UTF-8 text (byte 16)\n"
+
+
+def test_a_read_only_spec_is_left_alone(tmp_path):
+    spec = tmp_path / "ro.isp"
+    spec.write_text("network n\ninput 8x8x3\nconv   3x3 16\n")
+    spec.chmod(0o444)
+    r = _inspec("fmt", str(spec))
+    assert r.returncode == 1
+    assert f"{spec} is read-only; inspec fmt leaves it as it is" in r.stderr.decode()
+    assert spec.read_text() == "network n\ninput 8x8x3\nconv   3x3 16\n"

@@ -401,3 +401,27 @@ conv 3x3 16
     # provenance: which expression set each attribute (read by the code generator)
     assert set(a.sources) == {"out", "pad"} and set(a.defaulted) == {"act"}
     assert set(b.sources) == {"out", "act"} and set(b.defaulted) == {"pad", "stride"}
+
+
+def test_an_import_cycle_through_a_text_named_as_its_file():
+    """An editor's document (text under the file's name) is that file: a cycle back to it is one
+    cycle, as `inspec check` reports it, not a second load and a block 'defined twice'."""
+    path = "tests/bad/cycle_b.isp"
+    with open(path) as f:
+        net = elaborate(text=f.read(), name=path)
+    (e,) = errors(net)
+    assert e.message == "import cycle" and e.notes == ("cycle_b.isp -> cycle_a.isp -> cycle_b.isp",)
+
+
+def test_later_syntax_errors_quote_their_own_character(tmp_path):
+    spec = tmp_path / "t.isp"
+    spec.write_text("network n\ninput 8x8x3\nconv 3x3 16 @\nbn $\n")
+    found = [(d.span.line, d.message) for d in errors(elaborate(path=str(spec)))]
+    assert found == [(3, "unexpected character '@'"), (4, "unexpected character '$'")]
+
+
+def test_a_refused_value_still_has_a_type_title():
+    net = elaborate(text="network n\ninput 8x8x3\ndropout 1.5\nchannel_shuffle groups=0\n")
+    assert errors(net)
+    for node in net.body.items:
+        assert node.title in ("dropout", "channel shuffle")

@@ -296,3 +296,14 @@ def test_the_server_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("end", ["\r", "\r\n", "\n"])
+def test_the_formatting_edit_covers_the_document_whatever_its_line_ends(end):
+    """LSP counts \\r, \\r\\n and \\n as line ends: the edit's range ends at the document's end."""
+    from inspec.lsp.features import formatting
+
+    text = end.join(["network n", "input 8x8x3", "conv   3x3 16", ""])
+    (edit,) = formatting(text, "<doc>")
+    assert (edit.range.end.line, edit.range.end.character) == (3, 0)
+    assert edit.new_text == end.join(["network n", "input 8x8x3", "conv 3x3 16", ""])

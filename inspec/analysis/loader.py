@@ -85,7 +85,9 @@ class _Loader:
         self.block_files: dict[str, str] = {}
 
     def load(self, path: str, text: str | None, stack: tuple[str, ...], via: A.Import | None):
-        key = os.path.normcase(os.path.abspath(path)) if text is None else path
+        # a text under the name of a file (an editor's unsaved document) stands for that file
+        on_disk = text is None or os.path.isfile(path)
+        key = os.path.normcase(os.path.abspath(path)) if on_disk else path
         if key in stack:
             cycle = " -> ".join(os.path.basename(s) for s in (*stack[stack.index(key) :], key))
             self.bag.error("import cycle", via.span if via else None, cycle)

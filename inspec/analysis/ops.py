@@ -160,7 +160,14 @@ class OpDef:
         return None
 
     def display(self, attrs: dict) -> str:
-        return self.title_fn(attrs) if self.title_fn else self.title
+        """The row's type as the table shows it; the plain title when an attribute it names is
+        missing (a value the checks refused)."""
+        if self.title_fn is None:
+            return self.title
+        try:
+            return self.title_fn(attrs)
+        except KeyError:
+            return self.title
 
     def default(self, name: str) -> Any:
         """The registry's default of attribute `name` (KeyError if the op has no such attribute)."""

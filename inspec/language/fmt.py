@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from lark import Token, Tree
+from lark.exceptions import UnexpectedInput
 
 from inspec.diagnostics import Diagnostic, Severity, Span
 from inspec.language.parser import normalize_source, parse, parse_tree
@@ -30,6 +31,7 @@ _CALLS = frozenset({"call", "repeat_call", "param_list", "defaults", "init"})
 _COMPOUND = frozenset({"block", "branch", "seq", "merge", "residual"})
 _NUMBERS = frozenset({"int_lit", "float_lit"})
 _LABEL_BODY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
+_FIRST_PAREN = re.compile(r"\(([^()]*)\)")  # an argument's leading parenthesis
 
 
 @dataclass
@@ -54,6 +56,8 @@ def format_text(text: str, name: str = "<text>") -> FormatResult:
         problem = _unsafe(src, out, name)
     except RecursionError:
         problem = "the spec is nested too deeply to format"
+    except UnexpectedInput as e:  # the laid-out text does not parse: a formatter bug, never written
+        problem = f"the formatted text would not parse ({type(e).__name__})"
     if problem is not None:
         span = Span(name, 1, 1, 1, 2)
         said = f"inspec fmt: internal error, the file is left as it is: {problem}"
@@ -61,6 +65,8 @@ def format_text(text: str, name: str = "<text>") -> FormatResult:
         return FormatResult(text, False, [Diagnostic(Severity.ERROR, said, span, (note,))])
     if text.find("\n") > 0 and text[text.find("\n") - 1] == "\r":
         out = out.replace("\n", "\r\n")  # the file's line ends, as its first line has them
+    elif "\r" in text and "\n" not in text:
+        out = out.replace("\n", "\r")  # a file with \r line ends only
     if text.startswith("\ufeff"):
         out = "\ufeff" + out
     return FormatResult(out, out != text, [])
@@ -453,10 +459,13 @@ class _Printer:
                 self.key = ("arg", n, a.data in _NUMBERS)
                 n += 1
             self.node(a, " ")
-            if a is args[0] and label is None and patch is None and a.data == "paren":
+            if a is args[0] and label is None and patch is None:
                 text = self.cur.segs[-1].text
-                if _LABEL_BODY.fullmatch(text[1:-1]):  # `op (x)` would read as a label
-                    self.cur.segs[-1].text = f"( {text[1:-1]})"
+                first = _FIRST_PAREN.match(
+                    text
+                )  # `op (x)`, `op (x) + 1`: (x) would read as a label
+                if first is not None and _LABEL_BODY.fullmatch(first.group(1)):
+                    self.cur.segs[-1].text = "( " + text[1:]
         if expect is not None:
             kw, *items = expect.children
             self.key = ("expect",)

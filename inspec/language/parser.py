@@ -481,14 +481,16 @@ def _more_syntax_errors(parser, first: UnexpectedInput, file: str, text: str) ->
             break
         seen.add(line)
         lines[line - 1] = ""
+        blanked = "\n".join(lines) + "\n"
         try:
-            parser.parse("\n".join(lines) + "\n")
+            parser.parse(blanked)
             e = None
         except UnexpectedInput as again:
             e = again
             if getattr(e, "line", None) in seen:
                 break
-            diags.append(_syntax_error(e, file, text))
+            # its offsets count in the blanked text (the same lines, the earlier errors emptied)
+            diags.append(_syntax_error(e, file, blanked))
     return diags
 
 

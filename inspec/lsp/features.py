@@ -420,6 +420,6 @@ def formatting(text: str, name: str) -> list[T.TextEdit]:
     result = format_text(text, name)
     if not result.changed or any(d.is_error for d in result.diagnostics):
         return []
-    lines = text.split("\n")
+    lines = re.split(r"\r\n|\r|\n", text)  # LSP's line ends: \r\n, \r and \n
     end = T.Position(len(lines) - 1, len(lines[-1].encode("utf-16-le")) // 2)
     return [T.TextEdit(T.Range(T.Position(0, 0), end), result.text)]
