@@ -91,7 +91,7 @@ def test_generated_weights_are_literals_stated_in_the_docstring():
     assert "loss = loss + 0.3 * criterion(self.a1, target)" in code
     assert "loss = loss + criterion(self.a2, target)" in code
     assert "# a3: weight 0, not in the loss" in code
-    assert "a1 0.3, a2 1.0, a3 0." in " ".join(code.split())
+    assert "a1 0.3, a2 1, a3 0." in " ".join(code.split())  # as the table states them
     compile(code, "<generated>", "exec")
     # a weight read from a parameter is the compiled value: another value is refused
     with pytest.raises(ValueError, match=r"compiled for w=0\.3"):

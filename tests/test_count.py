@@ -58,6 +58,17 @@ def test_static_total_equals_the_tools_measured_total(spec, tool):
 
 
 @pytest.mark.parametrize("tool", TOOLS)
+@pytest.mark.parametrize("probe", sorted(FIXTURE["probes"]))
+def test_a_softmax_the_module_keeps_is_counted(probe, tool):
+    """A repeat's final softmax, and a softmax before a row switched off: the generated module runs
+    both (only a single last row is left to the loss), so the tools count them."""
+    case = FIXTURE["probes"][probe]
+    net = elaborate(text=case["text"])
+    assert net.ok
+    assert Count(net, tool).total() == case["tools"][tool]["total"]
+
+
+@pytest.mark.parametrize("tool", TOOLS)
 def test_the_probe_of_cases_no_shipped_network_has(tool):
     """TF-SAME average pooling, activation rows, a softmax inside the network, activations and
     batch norm a parameter chooses, an add's activation, overlapping adaptive windows."""

@@ -197,3 +197,17 @@ def test_a_spec_with_errors_exits_1(spec):
     r = run_cli("profile", "bad.isp", *QUICK, cwd=spec)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "groups=5 does not divide the 3 input channels" in r.stderr and r.stdout == ""
+
+
+def test_a_top_level_repeat_of_named_instances_is_one_timed_row(tmp_path):
+    """`3 x cb (layer1..) 8` at the top: modules layer1..layer3, one table row spanning them, timed
+    from layer1's pre-hook to layer3's hook (it was `layer(x)`, with no module)."""
+    text = "network t\ninput 8x8x4\nblock cb(out) {\n  conv 3x3 out act=relu\n}\n"
+    text += "3 x cb (layer1..) 8\nflatten\nlinear 10\n"
+    (tmp_path / "t.isp").write_text(text)
+    table = json.loads(run_cli("table", str(tmp_path / "t.isp"), "-f", "json").stdout)
+    assert table["rows"][0]["name"] == "layer1..layer3"
+    r = run_cli("profile", str(tmp_path / "t.isp"), "-f", "json", *QUICK)
+    assert r.returncode == 0, r.stderr
+    first = json.loads(r.stdout)["rows"][0]
+    assert first["name"] == "layer1..layer3" and first["ms"] > 0

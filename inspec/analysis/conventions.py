@@ -311,11 +311,14 @@ class Count:
 
     def _items(self, items: list[ir.Node], terminal: bool) -> int:
         main = [n for n in items if n.active and not isinstance(n, ir.Side)]
+        # the last row as the generator sees it (a row switched off by its `if` is still written)
+        rows = [n for n in items if not isinstance(n, ir.Side)]
+        last = rows[-1] if rows else None
         counted = {id(n) for n in main}
         for n in items:  # every row gets a figure of its own, counted in or not
             if id(n) not in counted:
                 self.of(n)
-        return sum(self.of(n, terminal and n is main[-1]) for n in main)
+        return sum(self.of(n, terminal and n is last) for n in main)
 
     def _count(self, node: ir.Node, terminal: bool) -> int:
         if isinstance(node, ir.Layer):
@@ -331,8 +334,8 @@ class Count:
             return self.of(node.body) + (self._act(node) if node.skip else 0)
         if isinstance(node, ir.Call):
             return self.of(node.body, terminal)
-        if isinstance(node, ir.Repeat):
-            return self._items(node.items, terminal)
+        if isinstance(node, ir.Repeat):  # written out whole: a final softmax in it runs
+            return self._items(node.items, False)
         if isinstance(node, ir.Side):
             return self.of(node.head, terminal=True)
         return 0

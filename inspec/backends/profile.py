@@ -99,8 +99,8 @@ def _modules(named: dict[str, Any], path: str) -> tuple[Any, Any] | None:
     if first not in named:
         return None
     parts = first.split(".")
-    for k in range(len(parts) - 1, 0, -1):  # the longest prefix under which the last one exists
-        whole = ".".join([*parts[:k], last])
+    for k in range(len(parts) - 1, -1, -1):  # the longest prefix under which the last one exists
+        whole = ".".join([*parts[:k], last])  # (k = 0: top-level instances, `layer1..layer3`)
         if whole in named:
             return named[first], named[whole]
     return None

@@ -22,7 +22,7 @@ from inspec import __version__
 from inspec.analysis import ir
 from inspec.analysis.units import fmt_exact
 from inspec.backends.diagram import DiagramError, render, to_dot
-from inspec.backends.table import CONVENTION, TableRow, rows, table_cells, total_cells, units_line
+from inspec.backends.table import TableRow, notes, rows, table_cells, total_cells
 from inspec.backends.torch import CodegenError, generate
 from inspec.fileio import HTML_HEADER
 
@@ -182,8 +182,7 @@ def render_report(net: ir.Network, units: str | None = None, output: str | None 
             facts=_facts(net),
             parameters=_parameters(net),
             table=_table(net, trs, units),
-            convention=CONVENTION,
-            units=units_line(units),
+            notes=notes(net, units),
             audit=audit,
             checks=sum(len(tr.checks) for tr in audit),
             agree=sum(c.ok for tr in audit for c in tr.checks),

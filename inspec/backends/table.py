@@ -200,7 +200,12 @@ def rows(net: ir.Network, granularity: str = "rows", count: str = DEFAULT) -> li
                 out.append(tr)
             continue
         if granularity == "rows":
-            tr = _row(node, path=node.name, count=c)
+            path = node.name
+            if isinstance(node, ir.Repeat) and node.template and node.items:
+                # named instances (`3 x cb (layer1..)`): modules layer1..layer3, not one `layer(x)`
+                first, last = node.items[0].name, node.items[-1].name
+                path = first if first == last else f"{first}..{last}"
+            tr = _row(node, path=path, count=c)
             tr.checks = list(r.checks)
             out.append(tr)
             continue
@@ -346,14 +351,20 @@ def render_text(
     out = [f"{net.name}: input {inp}", ""]
     out += text_lines(head, body, numeric, total_cells(net, head, units, count))
     out.append("")
-    out.append(f"params = {CONVENTION['params']}; ops = {ops_line(count)}.")
-    out.append(units_line(units) + ".")
+    out += notes(net, units, count)
+    return "\n".join(out) + "\n"
+
+
+def notes(net: ir.Network, units: str = "exact", count: str = DEFAULT) -> list[str]:
+    """The lines under the table: what params and ops count, their units, and for a network with
+    side heads what the side rows are and their loss weights."""
+    out = [f"params = {CONVENTION['params']}; ops = {ops_line(count)}.", units_line(units) + "."]
     if net.sides:
         out.append(
             "side: rows are side heads, computed in training mode only; the first total leaves them out."
         )
         out.append(loss_weights_line(net) + ".")
-    return "\n".join(out) + "\n"
+    return out
 
 
 def render_markdown(

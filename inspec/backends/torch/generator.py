@@ -911,7 +911,10 @@ class Generator:
             if node.loss_weight_expr is not None:
                 self.bake(E.refs(node.loss_weight_expr))
             losses.append((f, lit(node.loss_weight) if node.loss_weight else None))
-        stated = ", ".join(f"{f} {w if w is not None else 0}" for f, w in losses)
+        # as the table states them (1, 0.3), whatever the Python literal (1.0)
+        stated = ", ".join(
+            f"{f} {node.loss_weight:g}" for f, (_, _, node) in zip(fields, sides, strict=True)
+        )
         text = (
             f"What {self.net.name} returns in training mode: the main logits, then each side "
             "head's.\n\n"

@@ -11,7 +11,7 @@ class BottleneckOutputs(NamedTuple):
     """What bottleneck returns in training mode: the main logits, then each side head's.
 
     loss() adds each side head's loss times its weight (the spec's loss_weight, 1 where
-    it gives none): direct 1.0.
+    it gives none): direct 1.
     """
 
     logits: Tensor
