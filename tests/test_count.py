@@ -16,7 +16,7 @@ from inspec.analysis import ir
 from inspec.analysis.conventions import CONVENTIONS, DEFAULT, PTFLOPS_ACT, Count
 from inspec.analysis.elaborate import elaborate
 from inspec.analysis.ops import ACTIVATIONS, OPS
-from inspec.backends.table import rows
+from inspec.backends.table import rows, totals
 from tests.conftest import ROOT, run_cli
 from tests.strategies import specs
 
@@ -244,3 +244,22 @@ def test_the_docs_table_of_totals_is_the_fixture():
         name = spec.removeprefix("specs/")
         line = next(row for row in DOC.splitlines() if row.startswith(f"| {name} |"))
         assert line == f"| {name} | " + " | ".join(f"{tools[t]['total']:,}" for t in TOOLS) + " |"
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "specs/zoo/resnet18.isp",
+        "specs/inception_resnet_v2.isp",
+        "specs/zoo/efficientnet_b0.isp",
+        "specs/googlenet.isp",
+        "specs/zoo/regnet_y_400mf.isp",
+    ],
+)
+def test_layer_rows_add_up_to_the_total(spec, tool):
+    """With -g layers an add's activation (which ptflops counts) is in no layer's module: it gets a
+    row of its own, and the rows add up to the total, side heads apart."""
+    net = net_of(spec)
+    layer_rows = rows(net, "layers", tool)
+    assert sum(r.ops for r in layer_rows if r.active and not r.side) == totals(net, tool)["ops"]

@@ -175,3 +175,14 @@ def test_cli_table_param_override():
     data = json.loads(proc.stdout)
     assert data["rows"][-1]["output"] == [1, 1, 10]
     assert all(not r["active"] for r in data["rows"] if r["side"])
+
+
+def test_a_repeat_of_none_names_what_it_repeats():
+    """`k x rb 16` with k = 0: the row reads `0 x rb`, not its path (`0 x rb1`)."""
+    from inspec.backends.table import rows as table_rows
+
+    text = (
+        "network n(k = 0)\ninput 8x8x8\nblock rb(out) {\n  conv 1x1 out\n}\nk x rb 8\nconv 1x1 4\n"
+    )
+    (first, _) = table_rows(elaborate(text=text))
+    assert first.type == "0 x rb"

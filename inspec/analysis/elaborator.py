@@ -517,7 +517,7 @@ class Elaborator:
         template = ident(written) if written else None
         name = f"{template}(x)" if template else self._name(base, row.label, counters)
         node = ir.Repeat(
-            name=name, span=s.span, in_shape=x, count=n, template=template, start=start
+            name=name, span=s.span, in_shape=x, count=n, template=template, start=start, of=row.op
         )
         node.auto = base if row.label is None else None
         cur = x

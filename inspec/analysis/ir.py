@@ -329,6 +329,7 @@ class Repeat(Node):
     # its own)
     template: str | None = None
     start: int = 1  # the number of the first named instance
+    of: str = ""  # the op or block repeated, as written (what `0 x row` names, without instances)
 
     def children(self) -> list[Node]:
         return list(self.items)

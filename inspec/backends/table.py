@@ -89,7 +89,7 @@ def _describe(node: ir.Node) -> tuple[str, str | None, dict[str, Any], dict[str,
         return f"side: {t}", label, args, headers
     if isinstance(node, ir.Repeat):
         first = node.items[0] if node.items else None
-        inner = _describe(first)[0] if first else node.name
+        inner = _describe(first)[0] if first else (node.of or node.name)
         _, _, args, headers = _describe(first) if first else ("", None, {}, {})
         return f"{node.count} x {inner}", node.label, args, headers
     if isinstance(node, ir.Call):
@@ -118,7 +118,7 @@ def _describe(node: ir.Node) -> tuple[str, str | None, dict[str, Any], dict[str,
 def _summary(node: ir.Node) -> str:
     """A short name for a row inside a seq: its op or block, a repeat's count."""
     if isinstance(node, ir.Repeat):
-        inner = _summary(node.items[0]) if node.items else "nothing"
+        inner = _summary(node.items[0]) if node.items else (node.of or "nothing")
         return f"{node.count} x {inner}"
     if isinstance(node, ir.Call):
         return node.block.name
@@ -210,6 +210,7 @@ def rows(net: ir.Network, granularity: str = "rows", count: str = DEFAULT) -> li
             out.append(tr)
             continue
         is_side = isinstance(node, ir.Side)
+        first = len(out)
         on = {(full, id(layer)) for full, layer in ir.row_layers(node)}
         for full, layer in ir.row_layers(node, include_inactive=True):
             tr = _row(layer, level=0, path=full, side=is_side, count=c)
@@ -218,6 +219,28 @@ def rows(net: ir.Network, granularity: str = "rows", count: str = DEFAULT) -> li
             tr.label = full
             tr.active = (full, id(layer)) in on  # a condition inside a block may switch it off
             out.append(tr)
+        if c is not None and node.active:
+            # what the convention counts outside every layer's module (ptflops: an add's
+            # activation after the sum): a row of its own, so that the rows add up to the total
+            rest = c[node] - sum(tr.ops for tr in out[first:] if tr.active)
+            if rest:
+                name = node.name
+                out.append(
+                    TableRow(
+                        label=name,
+                        type=f"{name}: activations after adds",
+                        patch=None,
+                        stride=None,
+                        output=node.out_shape.as_list() if node.out_shape else None,
+                        depth=0,
+                        args={},
+                        params=0,
+                        weights=0,
+                        ops=rest,
+                        side=is_side,
+                        path=name,
+                    )
+                )
     return out
 
 
