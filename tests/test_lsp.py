@@ -182,7 +182,7 @@ async def test_hover_on_a_repeat_lists_its_instances(client):
     text = await _hover(client, uri, _line_of(spec, r"^\s+4 x inception_a"), 2)
     assert text.startswith("**inception_a** — module `features.6`")
     assert "`35x35x384` → `35x35x384`" in text
-    assert "4 instances; the others:" in text
+    assert "4 distinct instances (alike ones are listed once); the others:" in text
     for i in (7, 8, 9):
         assert f"- `features.{i}`: `35x35x384` → `35x35x384`" in text
 

@@ -125,8 +125,8 @@ class Analysis:
 
     @cached_property
     def index(self) -> list[Located]:
-        """Every node written in this document, in pre-order (a node that several block instances or
-        repeats share is listed once per instance)."""
+        """Every node written in this document, in pre-order; a node that several block instances
+        or repeats share (they elaborate alike) is listed once, under its first path."""
         out: list[Located] = []
         seen: set[int] = set()
 

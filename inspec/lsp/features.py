@@ -112,7 +112,8 @@ def hover(a: Analysis, pos: Pos) -> T.Hover | None:
     parts = _describe(a, first)
     others = [loc for loc in found[1:] if loc.node.out_shape is not None]
     if others:
-        listed = [f"{len(found)} instances; the others:"]
+        # instances that elaborate alike share one node: these are the distinct ones
+        listed = [f"{len(found)} distinct instances (alike ones are listed once); the others:"]
         listed += [f"- `{loc.path}`: {_shapes(loc.node)}" for loc in others[:8]]
         if len(others) > 8:
             listed.append(f"- and {len(others) - 8} more")
