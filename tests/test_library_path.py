@@ -83,3 +83,14 @@ def test_a_failed_import_names_every_path_tried(tmp_path, monkeypatch):
     assert r.returncode == 1
     assert "cannot find 'inspec/blocks/nope.isp' to import" in r.stderr
     assert str(library_root() / "blocks/nope.isp") in r.stderr
+
+
+def test_an_imported_file_with_rows_but_no_network_is_warned_of(tmp_path):
+    """An import takes a file's blocks; rows without a network (not a spec, a typo) are named."""
+    (tmp_path / "lib.isp").write_text("this is not a spec\n")
+    spec = tmp_path / "t.isp"
+    spec.write_text('network n\ninput 8x8x3\nimport "lib.isp"\nconv 1x1 8\n')
+    net = elaborate(path=str(spec))
+    (w,) = [d for d in net.diagnostics if not d.is_error]
+    assert w.message == "'lib.isp' has rows but no network; an import takes only its blocks"
+    assert w.span.line == 3 and w.notes == (f"its first row is at {tmp_path / 'lib.isp'}:1:1",)

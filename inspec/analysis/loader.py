@@ -50,6 +50,11 @@ def _token_only(d: Diagnostic, text: str, via: A.Import) -> tuple[Diagnostic, st
     return Diagnostic(d.severity, message, cut, notes), "\n".join(stand_in)
 
 
+def _where(stmt: object, file: str) -> str:
+    span = getattr(stmt, "span", None)
+    return str(span) if span is not None else file
+
+
 SEARCH_PATH_VAR = "INSPEC_PATH"  # folders to look in for imports, separated by os.pathsep
 LIBRARY_PREFIX = "inspec/"  # `import "inspec/blocks/inception.isp"`: the library inspec ships
 
@@ -138,6 +143,12 @@ class _Loader:
         self.modules[key] = module
         if module is None:
             return None
+        if via is not None and module.network is None and module.body:
+            self.bag.warning(
+                f"'{via.path}' has rows but no network; an import takes only its blocks",
+                via.span,
+                f"its first row is at {_where(module.body[0], display)}",
+            )
         base = Path(path).parent
         for imp in module.imports:
             tried = candidates(imp.path, base)
