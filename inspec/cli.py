@@ -736,9 +736,10 @@ def _draw(net, target: str, fmt: str, quiet: bool, force: bool, **how) -> bool:
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, allow_dash=True),
+    type=click.Path(allow_dash=True),
     default=None,
-    help="Where to write the page, or - for stdout [default: ./NETWORK.html].",
+    help="Where to write the page: a file, a folder (ending in /, or existing) for NETWORK.html, "
+    "or - for stdout [default: ./NETWORK.html].",
 )
 @_units_opt("the spec's `units`, else exact")
 @click.option("--force", is_flag=True, help="Overwrite a file that inspec did not generate.")
@@ -763,6 +764,8 @@ def report(
 
     to_stdout = output == "-"
     target = output or f"{net.name}.html"
+    if output and (output.endswith(("/", os.sep)) or os.path.isdir(output)):
+        target = os.path.join(output, f"{net.name}.html")
     protect = tuple(s for s in net.sources if s != STDIN)
     try:
         if not to_stdout:

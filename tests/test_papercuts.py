@@ -285,3 +285,14 @@ def test_diff_reads_standard_input():
     d = json.loads(r.stdout)
     assert (d["a"]["file"], d["b"]["file"]) == ("<stdin>", "<stdin>")
     assert d["totals"]["delta"]["params"] == (3 * 3 * 3 * 16 + 16) - (3 * 3 * 3 * 8 + 8)
+
+
+def test_report_into_a_folder(tmp_path):
+    spec = str(ROOT / "specs" / "lenet5.isp")
+    r = run_cli("report", spec, "-o", "pages/", cwd=tmp_path)
+    assert r.returncode == 1 and "directory pages does not exist" in r.stderr
+    (tmp_path / "pages").mkdir()
+    r = run_cli("report", spec, "-o", "pages", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "wrote pages/lenet5.html\n"
+    assert (tmp_path / "pages" / "lenet5.html").read_text().startswith("<!DOCTYPE html>")
