@@ -332,7 +332,7 @@ def table(
     if swept:
         _sweep(specs[0], fmt, units, fixed, swept, plot, force, count)
         return
-    from inspec.backends.table import RENDERERS
+    from inspec.backends.table import RENDERERS, dump_json, to_json
 
     tables, failed = [], False
     for spec in specs:
@@ -346,11 +346,12 @@ def table(
             )
             failed = True
             continue
-        tables.append(RENDERERS[fmt](net, granularity, units or net.units, count))
+        if fmt == "json" and len(specs) > 1:  # one document: an array of the tables
+            tables.append(to_json(net, granularity, count))
+        else:
+            tables.append(RENDERERS[fmt](net, granularity, units or net.units, count))
     if fmt == "json" and len(specs) > 1:
-        import json
-
-        tables = [json.dumps([json.loads(t) for t in tables], indent=2) + "\n"]
+        tables = [dump_json(tables)]
     click.echo("\n".join(tables), nl=False)
     sys.exit(EXIT_SPEC if failed else EXIT_OK)
 
@@ -560,9 +561,7 @@ def compile_(
     from inspec.backends.torch import CodegenError, generate
 
     to_stdout = output == "-"
-    target = output or default_module_file(net.name)
-    if output and (output.endswith(("/", os.sep)) or os.path.isdir(output)):
-        target = os.path.join(output, default_module_file(net.name))
+    target = _target(output, default_module_file(net.name))
     try:
         code = generate(
             net,
@@ -586,6 +585,19 @@ def compile_(
         click.echo(render_text(net, "rows", net.units), nl=False)
         click.echo("")
     click.echo(f"wrote {written}")
+
+
+def _names_folder(output: str | None) -> bool:
+    """-o names a folder: it ends with a separator, or is one."""
+    if output is None or output == "-":
+        return False
+    return output.endswith(("/", os.sep)) or os.path.isdir(output)
+
+
+def _target(output: str | None, name: str) -> str:
+    """Where an output goes: -o as given, or `name` in the folder that -o names (without -o, the
+    current one)."""
+    return os.path.join(output or "", name) if output is None or _names_folder(output) else output
 
 
 def default_module_file(name: str) -> str:
@@ -664,7 +676,7 @@ def diagram(
     params: tuple[str, ...],
 ) -> None:
     """Draw the network (or one block) of each spec with Graphviz."""
-    folder = output is not None and (output.endswith(("/", os.sep)) or os.path.isdir(output))
+    folder = _names_folder(output)
     if len(specs) > 1 and output is not None and not folder:
         raise click.BadParameter(
             "with several specs, -o names a folder (end it with /)", param_hint=["-o", "--output"]
@@ -685,10 +697,8 @@ def diagram(
         if not _report(net, quiet=quiet, hint=not quiet):
             failed = True
             continue
-        target = output
-        if folder or output is None:
-            stem = f"{net.name}_{block}" if block else net.name
-            target = os.path.join(output or "", f"{stem}.{fmt}")
+        stem = f"{net.name}_{block}" if block else net.name
+        target = _target(output, f"{stem}.{fmt}")
         failed |= not _draw(
             net,
             target,
@@ -763,9 +773,7 @@ def report(
     from inspec.backends.report import ReportError, render_report
 
     to_stdout = output == "-"
-    target = output or f"{net.name}.html"
-    if output and (output.endswith(("/", os.sep)) or os.path.isdir(output)):
-        target = os.path.join(output, f"{net.name}.html")
+    target = _target(output, f"{net.name}.html")
     protect = tuple(s for s in net.sources if s != STDIN)
     try:
         if not to_stdout:

@@ -10,7 +10,6 @@ active flags agree, else `changed`. Deltas are B - A; percentages are of A.
 from __future__ import annotations
 
 import difflib
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +20,7 @@ from inspec.backends.grid import markdown_lines, text_lines
 from inspec.backends.table import (
     SCHEMA_VERSION,
     TableRow,
-    jsonable,
+    dump_json,
     ops_line,
     rows,
     totals,
@@ -317,7 +316,7 @@ def to_json(d: Diff) -> dict[str, Any]:
 
 def render_json(d: Diff, units: str = "exact") -> str:
     """Exact integers, whatever the units (as the table's json)."""
-    return json.dumps(jsonable(to_json(d)), indent=2, allow_nan=False) + "\n"
+    return dump_json(to_json(d))
 
 
 RENDERERS = {"text": render_text, "markdown": render_markdown, "json": render_json}

@@ -6,7 +6,6 @@ FLOPs and latency disagree stand out. torch is imported only inside the function
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from typing import Any
 from inspec.analysis import ir
 from inspec.analysis.units import fmt_count
 from inspec.backends.grid import markdown_lines, text_lines
-from inspec.backends.table import SCHEMA_VERSION, TableRow, jsonable, rows, units_line
+from inspec.backends.table import SCHEMA_VERSION, TableRow, dump_json, rows, units_line
 
 DEVICES = ("cpu", "cuda")
 DTYPES = ("float32", "bfloat16", "float16")
@@ -391,7 +390,7 @@ def to_json(p: Profile) -> dict[str, Any]:
 
 def render_json(p: Profile, units: str = "exact") -> str:
     """Exact counts, whatever the units; times in milliseconds."""
-    return json.dumps(jsonable(to_json(p)), indent=2, allow_nan=False) + "\n"
+    return dump_json(to_json(p))
 
 
 RENDERERS = {"text": render_text, "markdown": render_markdown, "json": render_json}

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import json
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -17,7 +16,7 @@ from inspec.analysis import ir
 from inspec.analysis.conventions import DEFAULT
 from inspec.analysis.units import fmt_count
 from inspec.backends.grid import latex_escape, latex_label, latex_lines, markdown_lines, text_lines
-from inspec.backends.table import SCHEMA_VERSION, jsonable, ops_line, totals, units_line
+from inspec.backends.table import SCHEMA_VERSION, dump_json, ops_line, totals, units_line
 
 MAX_POINTS = 1000  # a sweep elaborates the spec once per point (googlenet: about 20 ms each)
 
@@ -224,7 +223,7 @@ def to_json(sw: Sweep) -> dict[str, Any]:
 
 def render_json(sw: Sweep, units: str = "exact") -> str:
     """Exact integers, whatever the units (as the table's json)."""
-    return json.dumps(jsonable(to_json(sw)), indent=2, allow_nan=False) + "\n"
+    return dump_json(to_json(sw))
 
 
 RENDERERS = {

@@ -520,10 +520,15 @@ def jsonable(v: Any) -> Any:
     return str(v)
 
 
+def dump_json(doc: Any) -> str:
+    """A JSON document as every backend prints it: jsonable values, indented, one final newline."""
+    return json.dumps(jsonable(doc), indent=2, allow_nan=False) + "\n"
+
+
 def render_json(
     net: ir.Network, granularity: str = "rows", units: str = "exact", count: str = DEFAULT
 ) -> str:
-    return json.dumps(jsonable(to_json(net, granularity, count)), indent=2, allow_nan=False) + "\n"
+    return dump_json(to_json(net, granularity, count))
 
 
 RENDERERS = {
