@@ -32,20 +32,20 @@ def in_root(monkeypatch):
 
 def run_cli(*args, cwd=ROOT, env=None, timeout=120, input=None):
     """Run `python -m inspec ARGS` in a subprocess (`input`: its standard input); returns
-    CompletedProcess."""
+    CompletedProcess. With bytes for input, stdout and stderr are bytes too (no decoding)."""
     import subprocess
 
     full_env = dict(os.environ)
     full_env.update(env or {})
+    as_text = {} if isinstance(input, bytes) else {"text": True, "errors": "replace"}
     return subprocess.run(
         [sys.executable, "-m", "inspec", *args],
         input=input,
         cwd=cwd,
         env=full_env,
         capture_output=True,
-        text=True,
-        errors="replace",
         timeout=timeout,
+        **as_text,
     )
 
 

@@ -23,6 +23,7 @@ from inspec.cli import cli
 from inspec.language import fmt
 from inspec.language.fmt import comments, format_text, layout
 from inspec.language.parser import parse_tree
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC_FILES = sorted(
@@ -461,15 +462,8 @@ def test_carriage_return_line_ends_are_kept():
     assert result.text == "network n\rinput 8x8x3\rconv 3x3 16\r"
 
 
-def _inspec(*args: str, stdin: bytes = b""):
-    import subprocess
-
-    cmd = [sys.executable, "-m", "inspec", *args]
-    return subprocess.run(cmd, input=stdin, capture_output=True, cwd=ROOT, timeout=120)
-
-
 def test_standard_input_that_is_not_utf8_is_refused():
-    r = _inspec("fmt", "-", stdin=b"network n  # caf\xe9\ninput 8x8x3\nconv 3x3 16\n")
+    r = run_cli("fmt", "-", input=b"network n  # caf\xe9\ninput 8x8x3\nconv 3x3 16\n")
     assert r.returncode == 1 and r.stdout == b""
     assert r.stderr == b"inspec: error: <stdin> is not UTF-8 text (byte 16)\n"
 
@@ -478,7 +472,7 @@ def test_a_read_only_spec_is_left_alone(tmp_path):
     spec = tmp_path / "ro.isp"
     spec.write_text("network n\ninput 8x8x3\nconv   3x3 16\n")
     spec.chmod(0o444)
-    r = _inspec("fmt", str(spec))
+    r = run_cli("fmt", str(spec))
     assert r.returncode == 1
-    assert f"{spec} is read-only; inspec fmt leaves it as it is" in r.stderr.decode()
+    assert f"{spec} is read-only; inspec fmt leaves it as it is" in r.stderr
     assert spec.read_text() == "network n\ninput 8x8x3\nconv   3x3 16\n"
