@@ -311,9 +311,7 @@ class Count:
 
     def _items(self, items: list[ir.Node], terminal: bool) -> int:
         main = [n for n in items if n.active and not isinstance(n, ir.Side)]
-        # the last row as the generator sees it (a row switched off by its `if` is still written)
-        rows = [n for n in items if not isinstance(n, ir.Side)]
-        last = rows[-1] if rows else None
+        last = ir.last_row(items)  # the row the generator may leave out, as it chooses it
         counted = {id(n) for n in main}
         for n in items:  # every row gets a figure of its own, counted in or not
             if id(n) not in counted:

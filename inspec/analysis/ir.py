@@ -250,6 +250,14 @@ def row_cond(node: Node) -> Expr | None:
     return node.cond
 
 
+def last_row(items: list[Node]) -> Node | None:
+    """The row a sequence ends with, side heads apart: the one whose output is the sequence's, and
+    which the module may leave out when it is a final softmax. A row that its `if` switches off
+    still counts (the module is written with it)."""
+    rows = [n for n in items if not isinstance(n, Side)]
+    return rows[-1] if rows else None
+
+
 def is_on(node: Node) -> bool:
     """Whether a row of a sequence is there (a group's branch may be switched off)."""
     return node.active and (not is_group(node) or node.branches[0].active)

@@ -428,8 +428,7 @@ class Generator:
 
     def _dropped(self) -> str | None:
         """The op of the network's final row when the module leaves it out (a softmax)."""
-        main = [n for n in self.net.body.items if not isinstance(n, ir.Side)]
-        last = main[-1] if main else None
+        last = ir.last_row(self.net.body.items)
         if isinstance(last, ir.Layer) and self.macro(f"{last.op.template}_terminal"):
             return last.op.name
         return None
@@ -446,8 +445,7 @@ class Generator:
         prefix: str = "",
         depth: int = 0,
     ) -> Sym:
-        main = [n for n in items if not isinstance(n, ir.Side)]
-        last = main[-1] if main else None
+        last = ir.last_row(items)
         cur = var_in
         prev = None
         for node in items:
