@@ -1036,10 +1036,9 @@ def profile_(
     quiet: bool,
 ) -> None:
     """Time the spec's module row by row (medians of repeated passes) beside each row's ops."""
-    import importlib.util
+    from inspec.api import require_torch
 
-    if importlib.util.find_spec("torch") is None:
-        raise click.UsageError("inspec profile needs torch, which is not installed")
+    require_torch("inspec profile")  # main() prints its one line and exits 2
     from inspec.backends.profile import RENDERERS, ProfileError, profile, unavailable
 
     why = unavailable(device)

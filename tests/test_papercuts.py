@@ -256,6 +256,13 @@ def test_without_torch_a_one_line_message(tmp_path):
         "(pytorch.org lists the builds for each CUDA version), or pip install 'inspec[torch]'\n"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.pt"]
+    r = subprocess.run(
+        [sys.executable, "-c", code, "profile", spec], capture_output=True, text=True, cwd=ROOT
+    )
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.startswith(
+        "inspec: error: inspec profile needs torch, which is not installed: "
+    )
 
 
 def test_the_torch_extra_does_not_pin_a_build():
