@@ -1117,6 +1117,7 @@ NEW_TOP = (
     "repeat_index",
     "named_seq",
     "named_seq",
+    "inception",
 )
 # Parts of the newer language that must be refused (each a kind of case, `refuse_KIND`)
 NEW_REFUSALS = (
@@ -2576,6 +2577,8 @@ class _Gen:
             if any(conds) and not (body and isinstance(body[-1], Concat)) and c.bool(0.4):
                 return [Concat(branches, names, conds)]  # a bare run of branches, one switched
             return [Merge("concat", branches, names, conds)]
+        if kind == "inception":
+            return [self.inception()]
         if kind == "seq":
             return [self.top_seq(x, 0)]
         if kind == "named_seq":
@@ -2583,6 +2586,37 @@ class _Gen:
         if kind == "new_rows":
             return [self.new_simple(x.c)]
         return [self.index_repeat(x, c.int(1, 3))]  # repeat_index
+
+    def inception(self) -> Merge:
+        """An Inception module: branches of a 1x1 conv, a 1x1 reduce then a wider conv, a pool
+        then a 1x1 projection, all stride 1, with shared conv settings, so that the inference
+        export merges their 1x1 convs and computes a pool branch's projection before its pool
+        (inspec/analysis/fusion.py) where that is exact; sometimes it is not (padded zeros counted,
+        a max pool, other settings)."""
+        c = self.ch
+        n = c.int(2, 4)
+        bn, bias = c.pick([None, True, False]), c.pick([None, None, True, False])
+        acts = [None, None, "relu", "none", "silu", "relu6"]
+        branches = []
+        for _ in range(n):
+            form = c.pick(["1x1", "reduce", "pool", "pool"])
+            first = Conv(1, 1, lit(self.chans()), bn=bn, bias=bias, act=c.pick(acts[:3]))
+            if c.bool(0.2):  # settings of its own: not merged with the others
+                first.bn, first.act = c.pick([None, True, False]), c.pick(acts)
+            if form == "1x1":
+                branches.append([first])
+            elif form == "reduce":
+                k = c.pick([3, 5])
+                branches.append([first, Conv(k, k, lit(self.chans()), pad=self.gpad(k, k))])
+            else:
+                kind = c.pick(["avgpool", "avgpool", "maxpool"])
+                kk = c.pick([3, 3, 1, 5])
+                pool = Pool(kind, kk, kk, 1, pad=self.gpad(kk, kk) if kk > 1 else "valid")
+                if kind == "avgpool":
+                    pool.count_include_pad = c.pick([None, False, False, True])
+                first.act = c.pick(acts)
+                branches.append([pool, first])
+        return Merge("concat", branches, self.branch_names(n), [None] * n)
 
     def top_seq(self, x: RShape, depth: int, nested: bool = False) -> Seq:
         """`seq [NAME] [if PARAM] { rows }` at the top: concrete unlabelled rows, nested seqs,
@@ -3961,6 +3995,49 @@ def check_torch(net, batch: int = 2, check_paths: bool = True) -> list[str]:
     return out
 
 
+def check_export(net, batch: int = 2) -> list[str]:
+    """The inference export (generate(net, inference=True): batch norm folded, sibling convs merged,
+    pool branches' 1x1 convs computed before their pools, channels-last) loads the training module's
+    weights through export_state_dict, strictly, and computes what the training module computes in
+    eval mode (random batch-norm statistics; max relative error 1e-4, a deep random network rounding
+    more than the shipped ones' 1e-5), without overwriting its input."""
+    import torch
+
+    from inspec.backends.torch import build_module
+    from inspec.backends.torch.source import export_state_dict
+
+    torch.manual_seed(0)
+    train = build_module(net).eval()
+    g = torch.Generator().manual_seed(0)
+    for m in train.modules():
+        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            m.running_mean.uniform_(-0.5, 0.5, generator=g)
+            m.running_var.uniform_(0.5, 2.0, generator=g)
+            if m.affine:
+                m.weight.data.uniform_(0.5, 1.5, generator=g)
+                m.bias.data.uniform_(-0.5, 0.5, generator=g)
+    try:
+        export = build_module(net, inference=True).eval()
+        export.load_state_dict(export_state_dict(net, train.state_dict()), strict=True)
+    except Exception as e:
+        return [f"export: {type(e).__name__}: {e}"[:300]]
+    x = torch.randn(batch, net.input.c, net.input.h, net.input.w)
+    x_in = x.clone()
+    with torch.no_grad():
+        want, got = train(x.clone()), export(x_in)
+    want = want[0] if isinstance(want, tuple) else want
+    got = got[0] if isinstance(got, tuple) else got
+    out = [] if torch.equal(x_in, x) else ["export: forward() overwrote the caller's input"]
+    if got.shape != want.shape:
+        return [*out, f"export: output {tuple(got.shape)}, training module {tuple(want.shape)}"]
+    if not torch.isfinite(want).all():
+        return out  # check_torch reports it
+    err = ((got - want).abs().max() / want.abs().max().clamp_min(1e-6)).item()
+    if not err < 1e-4:
+        out.append(f"export: max relative error {err:.2e} against the training module in eval")
+    return out
+
+
 def _value_problems(model, x, x_in, y) -> list[str]:
     """What a forward pass computed, without a reference: the caller's tensor is unchanged, the
     output finite (no -inf or NaN from padding), and the same with every in-place op made
@@ -4141,6 +4218,7 @@ def differential(spec: GenSpec, torch_too: bool = True, paths: bool = True) -> l
 
         out += check_torch(net, check_paths=paths)
         out += check_children(list(module_paths(net)), spec.ref, "the module")
+        out += check_export(net)
     if spec.overrides or spec.bad_overrides or spec.refused_overrides:
         out += check_overrides(spec, net, torch_too, paths)
     return out

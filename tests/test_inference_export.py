@@ -136,6 +136,103 @@ def test_the_inception_blocks_merge_their_1x1_convs(in_root):
     assert "--inference" in code.splitlines()[1]
 
 
+def test_the_pool_branch_1x1_joins_the_merge_before_its_pool(in_root):
+    """Inception-v4's and Inception-ResNet-v2's pool branches (avgpool 3x3/1 that does not count
+    padded zeros, then a 1x1 conv): the 1x1 joins the block's merged conv, computed before the pool,
+    its ReLU after it; GoogLeNet's pool branch (a max pool) and Inception-v3's (padded zeros count)
+    stay as they are."""
+    counts = {
+        "specs/inception_v4.isp": 14,  # 4 A, 7 B, 3 C
+        "specs/inception_resnet_v2.isp": 1,  # Mixed_5b
+        "specs/googlenet_bn.isp": 0,
+        "specs/zoo/inception_v3.isp": 0,
+    }
+    for rel, n in counts.items():
+        groups = plan(elaborate(path=rel))
+        assert sum(len(g.hoisted) for g in groups) == n, rel
+        for g in groups:  # the hoisted members come last, and the merged conv then has no act
+            assert list(g.branches[len(g.branches) - len(g.hoisted) :]) == list(g.hoisted)
+            assert g.act == ("none" if g.hoisted else g.layers[0].attrs["act"])
+    code = generate(elaborate(path="specs/inception_v4.isp"), inference=True)
+    block = code.split("class InceptionA(nn.Module):")[1].split("class ")[0]
+    assert "self.conv1x1 = ConvBN(in_channels, 320, kernel_size=1)" in block
+    assert "F.relu(conv1x1[:, :224], inplace=True).split(\n            [96, 64, 64], 1" in block
+    assert "branch3 = conv1x1[:, 224:]" in block
+    assert (
+        "nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False),\n"
+        "            nn.ReLU(inplace=True)," in block
+    )
+
+
+POOL_BRANCH = """network hoist()
+input 12x12x8
+defaults conv(bias = false, bn = true, act = relu)
+concat {
+  branch { conv 1x1 6 }
+  branch { conv 1x1 4; conv 3x3 6 }
+  branch { POOL; conv 1x1 5 ACT }
+  BRANCH
+}
+"""
+
+
+@pytest.mark.parametrize(
+    "pool, act, extra, hoisted",
+    [
+        ("avgpool 3x3/1 pad=1 count_include_pad=false", "", "", 1),
+        ("avgpool 3x3/1 pad=1 count_include_pad=false", "act=none", "", 1),
+        ("avgpool 3x3/1 pad=1 count_include_pad=false", "act=silu", "", 1),
+        ("avgpool 5x5/1 pad=2 count_include_pad=false round=ceil", "", "", 1),
+        ("avgpool 1x1/1 valid count_include_pad=true", "", "", 1),
+        # two pool branches: both hoisted, the pooled part split between them
+        (
+            "avgpool 3x3/1 pad=1 count_include_pad=false",
+            "act=relu6",
+            "branch { avgpool 3x3/1 pad=1 count_include_pad=false; conv 1x1 3; conv 3x3 4 }",
+            2,
+        ),
+        # not exact or not the same conv: left as they are
+        ("avgpool 3x3/1 pad=1 count_include_pad=true", "", "", 0),  # the bias would be averaged
+        ("maxpool 3x3/1 pad=1", "", "", 0),  # not linear
+        ("avgpool 3x3/1 pad=1 count_include_pad=false", "bn=false bias=true", "", 0),
+    ],
+)
+def test_a_pool_branch_is_hoisted_only_where_exact(pool, act, extra, hoisted):
+    text = POOL_BRANCH.replace("POOL", pool).replace("ACT", act).replace("BRANCH", extra)
+    net = elaborate(text=text, name="hoist.isp")
+    assert net.ok, [d.message for d in net.diagnostics]
+    groups = plan(net)
+    assert sum(len(g.hoisted) for g in groups) == hoisted
+    assert len(groups) == 1 and len(groups[0].layers) == 2 + hoisted + bool(extra and not hoisted)
+    _export_equals_training(net)
+
+
+def test_a_hoisted_merge_without_batch_norm_is_a_bare_conv():
+    """Without batch norm and with a hoisted member the merged conv has no activation: a bare
+    nn.Conv2d, where its members' rows are ConvReLU units (export_state_dict moves the weights)."""
+    text = POOL_BRANCH.replace("bn = true", "bn = false, bias = true")
+    net = elaborate(
+        text=text.replace("POOL", "avgpool 3x3/1").replace("ACT", "").replace("BRANCH", "")
+    )
+    assert [len(g.hoisted) for g in plan(net)] == [1]
+    assert "self.conv1x1 = nn.Conv2d(8, 15, kernel_size=1)" in generate(net, inference=True)
+    _export_equals_training(net)
+
+
+def _export_equals_training(net) -> None:
+    torch.manual_seed(0)
+    train = build_module(net).eval()
+    _random_bn(train)
+    export = build_module(net, inference=True).eval()
+    export.load_state_dict(export_state_dict(net, train.state_dict()), strict=True)
+    x = torch.randn(2, 8, 12, 12)
+    with torch.no_grad():
+        want, got = train(x), export(x)
+    assert ((got - want).abs().max() / want.abs().max()).item() < 1e-5
+    got_grad = export(x)  # outside no_grad too: the in-place activation is on a slice, not a split
+    assert got_grad.requires_grad and torch.allclose(got_grad, got)
+
+
 def test_the_training_module_is_unchanged_by_the_option(in_root):
     net = elaborate(path="specs/inception_v4.isp")
     assert generate(net) == (ROOT / "tests/golden/torch/inception_v4.py").read_text(

@@ -582,9 +582,11 @@ class Generator:
             else:
                 chan = Sym(f"{chan.wrap(P_MUL)} // {n}", P_MUL, False, chan.has_div, chan.deps)
         shared: dict[int, str] = {}  # branch -> variable of its share of a merged conv
+        member_of: dict[int, ConvGroup] = {}
         if self.inference:
             for group in sibling_convs(node):
                 shared |= self.emit_sibling_convs(scope, node, group, cur, chan, prefix, depth)
+                member_of |= dict.fromkeys(group.branches, group)
         for k, (br, cur) in enumerate(zip(node.branches, inputs, strict=True)):
             items = br.body.items
             name = member("", prefix, br.name, br.given)
@@ -592,8 +594,9 @@ class Generator:
             parts.append(bvar)
             bchan = chan  # the channels the branch's rows read
             if k in shared:  # the branch goes on from its share of the merged conv's output
-                items, cur = items[1:], bvar
-                bchan = self.chan_sym(br.body.items[0], scope.env)
+                group = member_of[k]
+                items, cur = group.tail(k), bvar
+                bchan = self.chan_sym(group.layers[group.branches.index(k)], scope.env)
                 if not items:
                     continue
             elif not items:
@@ -650,22 +653,23 @@ class Generator:
         self, scope, node: ir.Merge, group: ConvGroup, cur, chan, prefix, depth
     ) -> dict[int, str]:
         """The inference export's merged sibling convs (inspec/analysis/fusion.py): one conv whose
-        output channels are the members' in branch order, its output split into the variables of
-        the member branches (returned: branch index -> variable). The module's path stands for
-        every member's layer (export_state_dict concatenates their folded weights in that
-        order)."""
+        output channels are the members' in the group's order, its output split into the variables
+        of the member branches (returned: branch index -> variable). The module's path stands for
+        every member's layer (export_state_dict concatenates their folded weights in that order).
+        With hoisted members (their pool follows), the conv has no activation; the others' is
+        applied to their part of its output, the channels before the hoisted members'."""
         outs: list[Sym] = []
-        lv = None
         for layer in group.layers:
-            view, _, out = self.layer_parts(layer, chan, scope.env, False)
-            lv = lv or view
-            outs.append(out)
+            outs.append(self.layer_parts(layer, chan, scope.env, False)[2])
+        first = group.layers[0]
+        if group.act != first.attrs["act"]:  # the members' activation comes after the split
+            first = ir.Layer(**{f: getattr(first, f) for f in first.__dataclass_fields__})
+            first.attrs = {**first.attrs, "act": group.act}
+        lv = self.layer_parts(first, chan, scope.env, False)[0]
         if all(o.const for o in outs):
             total = lit(sum(layer.out_shape.c for layer in group.layers))
-            sizes = f"[{', '.join(o.src for o in outs)}]"
         else:
             total = " + ".join(o.wrap(P_ADD) for o in outs)
-            sizes = None
         kh, kw = group.kernel
         stride = f"s{group.stride}" if group.stride != 1 else ""
         attr = scope.claim(f"conv{kh}x{kw}{stride}", prefix)
@@ -675,18 +679,54 @@ class Generator:
             scope.local(member("", prefix, node.branches[k].name, node.branches[k].given))
             for k in group.branches
         ]
-        what = f"the first convs of {', '.join(names)}"
+        n = len(group.branches) - len(group.hoisted)
+        what = f"the first convs of {', '.join(names[:n])}"
+        if group.hoisted:  # fusion.py: the conv after an average pool, computed before it
+            if len(group.hoisted) == 1:
+                what += f", and {names[n]}'s 1x1 before its pool"
+            else:
+                what += f", and the 1x1s of {', '.join(names[n:])} before their pools"
         scope.init.append(Line(f"self.{attr} = {expr}", what))
-        if sizes is None:  # the split sizes follow the constructor's arguments
-            sizes = f"self.{scope.claim(f'{attr}_split', prefix)}"
-            scope.init.append(Line(f"{sizes} = [{', '.join(o.src for o in outs)}]"))
         if node.active:
             scope.paths += [(attr, layer) for layer in group.layers]
         shape = group.layers[0].out_shape
         comment = f"N x {group.out_channels} x {shape.h} x {shape.w}, split"
-        split = f"self.{attr}({cur}).split({sizes}, 1)"
-        scope.fwd.append(Line(f"{', '.join(names)} = {split}", comment, depth))
+        if not group.hoisted:
+            sizes = self._split_sizes(scope, attr, "split", outs, prefix)
+            split = f"self.{attr}({cur}).split({sizes}, 1)"
+            scope.fwd.append(Line(f"{', '.join(names)} = {split}", comment, depth))
+            return dict(zip(group.branches, names, strict=True))
+        # the members that are not hoisted first, then those whose average pool follows
+        whole = scope.local(attr)
+        head = f"N x {group.out_channels} x {shape.h} x {shape.w}"
+        scope.fwd.append(Line(f"{whole} = self.{attr}({cur})", head, depth))
+        plain = self._split_sizes(scope, attr, "split", outs[:n], prefix)
+        if all(o.const for o in outs[:n]):
+            cut = str(sum(layer.out_shape.c for layer in group.layers[:n]))
+        else:
+            cut = scope.local("n")
+            scope.fwd.append(Line(f"{cut} = sum({plain})", depth=depth))
+        part = f"{whole}[:, :{cut}]"
+        if group.plain_act != "none":
+            part = str(self.ops.act(group.plain_act, part)).strip()
+        if n > 1:
+            part = f"{part}.split({plain}, 1)"
+        scope.fwd.append(Line(f"{', '.join(names[:n])} = {part}", depth=depth))
+        part = f"{whole}[:, {cut}:]"
+        if len(group.hoisted) > 1:
+            part += f".split({self._split_sizes(scope, attr, 'pooled', outs[n:], prefix)}, 1)"
+        pooled = names[n:]
+        scope.fwd.append(Line(f"{', '.join(pooled)} = {part}", "to the average pool", depth))
         return dict(zip(group.branches, names, strict=True))
+
+    def _split_sizes(self, scope, attr: str, what: str, outs: list[Sym], prefix) -> str:
+        """The sizes of a split of a merged conv's output: a list literal, or an attribute set in
+        the constructor when they follow its arguments (written once per name)."""
+        if all(o.const for o in outs):
+            return f"[{', '.join(o.src for o in outs)}]"
+        name = f"self.{scope.claim(f'{attr}_{what}', prefix)}"
+        scope.init.append(Line(f"{name} = [{', '.join(o.src for o in outs)}]"))
+        return name
 
     def sequential(self, items, chan: Sym, env, pre: list[Line] | None = None, fresh=None):
         """A branch body as one module: the module itself, or nn.Sequential of its rows (a group in

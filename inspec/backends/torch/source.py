@@ -16,6 +16,7 @@ import os
 from typing import Any
 
 from inspec.analysis import ir
+from inspec.analysis.fusion import Moved, plan
 from inspec.backends.torch.classes import CodegenError, _py_value
 from inspec.backends.torch.generator import render_module
 
@@ -134,6 +135,8 @@ def _export_map(net: ir.Network) -> list[tuple[str, list[tuple[str, ir.Layer]]]]
     seen.clear()
     out: dict[str, list[tuple[str, ir.Layer]]] = {}
     for path, layer in _rendered(net, False, inference=True).paths:
+        if isinstance(layer, Moved):  # a hoisted branch's pool and activation: no weights
+            continue
         out.setdefault(path, []).append((train.pop((id(layer), seen[id(layer)])), layer))
         seen[id(layer)] += 1
     return list(out.items())
@@ -154,6 +157,9 @@ def export_state_dict(net: ir.Network, state_dict: dict[str, Any]) -> dict[str, 
     modules are those of `net` as elaborated: built with the network values it was checked for."""
     import torch
 
+    # a merged conv with a hoisted member has no activation: without batch norm it is a bare
+    # nn.Conv2d even where its members' rows are conv units (fusion.ConvGroup.act)
+    acts = {id(g.layers[0]): g.act for g in plan(net)}
     out: dict[str, Any] = {}
     for target, sources in _export_map(net):
         path, layer = sources[0]
@@ -162,6 +168,8 @@ def export_state_dict(net: ir.Network, state_dict: dict[str, Any]) -> dict[str, 
             continue
         folded = [_folded(state_dict, p, la.attrs["eps"]) for p, la in sources]
         at = folded[0][0]
+        if len(sources) > 1 and not layer.attrs["bn"] and acts[id(layer)] == "none":
+            at = ""
         out[f"{target}.{at}weight"] = torch.cat([w for _, w, _ in folded])
         if any(b is not None for _, _, b in folded):
             biases = [b if b is not None else w.new_zeros(w.shape[0]) for _, w, b in folded]

@@ -79,8 +79,8 @@ class Mixed5b(nn.Module):
 
     def __init__(self, in_channels: int) -> None:
         super().__init__()
-        # the first convs of branch0, branch1, branch2
-        self.conv1x1 = ConvBNReLU(in_channels, 208, kernel_size=1)
+        # the first convs of branch0, branch1, branch2, and branch3's 1x1 before its pool
+        self.conv1x1 = ConvBN(in_channels, 272, kernel_size=1)
         self.branch1 = ConvBNReLU(48, 64, kernel_size=5, padding=2)
         self.branch2 = nn.Sequential(
             ConvBNReLU(64, 96, kernel_size=3, padding=1),
@@ -88,15 +88,18 @@ class Mixed5b(nn.Module):
         )
         self.branch3 = nn.Sequential(
             nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False),
-            ConvBNReLU(in_channels, 64, kernel_size=1),
+            nn.ReLU(inplace=True),
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        # N x 208 x 35 x 35, split
-        branch0, branch1, branch2 = self.conv1x1(x).split([96, 48, 64], 1)
+        conv1x1 = self.conv1x1(x)  # N x 272 x 35 x 35
+        branch0, branch1, branch2 = F.relu(conv1x1[:, :208], inplace=True).split(
+            [96, 48, 64], 1
+        )
+        branch3 = conv1x1[:, 208:]  # to the average pool
         branch1 = self.branch1(branch1)  # N x 64 x 35 x 35
         branch2 = self.branch2(branch2)  # N x 96 x 35 x 35
-        branch3 = self.branch3(x)  # N x 64 x 35 x 35
+        branch3 = self.branch3(branch3)  # N x 64 x 35 x 35
         x = torch.cat([branch0, branch1, branch2, branch3], 1)  # N x 320 x 35 x 35
         return x
 
@@ -279,6 +282,40 @@ class ConvBNReLU(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         x = self.conv(x)
         return F.relu(x, inplace=True)
+
+
+class ConvBN(nn.Module):
+    """One convolution row: conv -> batch norm, with the batch norm
+    folded into the conv (the inference export: see the network's docstring for its weights).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int = 1,
+        padding: int | tuple[int, int] = 0,
+        bias: bool = False,
+        eps: float = 0.001,
+        momentum: float = 0.1,
+        **kw,
+    ) -> None:
+        super().__init__()
+        self.eps = eps
+        self.conv = nn.Conv2d(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=padding,
+            bias=True,  # the folded batch norm's shift
+            **kw,
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.conv(x)
+        return x
 
 
 def activation(act: str) -> nn.Module:

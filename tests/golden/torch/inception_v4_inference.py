@@ -125,8 +125,8 @@ class InceptionA(nn.Module):
 
     def __init__(self, in_channels: int) -> None:
         super().__init__()
-        # the first convs of branch0, branch1, branch2
-        self.conv1x1 = ConvBNReLU(in_channels, 224, kernel_size=1)
+        # the first convs of branch0, branch1, branch2, and branch3's 1x1 before its pool
+        self.conv1x1 = ConvBN(in_channels, 320, kernel_size=1)
         self.branch1 = ConvBNReLU(64, 96, kernel_size=3, padding=1)
         self.branch2 = nn.Sequential(
             ConvBNReLU(64, 96, kernel_size=3, padding=1),
@@ -134,15 +134,18 @@ class InceptionA(nn.Module):
         )
         self.branch3 = nn.Sequential(
             nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False),
-            ConvBNReLU(in_channels, 96, kernel_size=1),
+            nn.ReLU(inplace=True),
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        # N x 224 x 35 x 35, split
-        branch0, branch1, branch2 = self.conv1x1(x).split([96, 64, 64], 1)
+        conv1x1 = self.conv1x1(x)  # N x 320 x 35 x 35
+        branch0, branch1, branch2 = F.relu(conv1x1[:, :224], inplace=True).split(
+            [96, 64, 64], 1
+        )
+        branch3 = conv1x1[:, 224:]  # to the average pool
         branch1 = self.branch1(branch1)  # N x 96 x 35 x 35
         branch2 = self.branch2(branch2)  # N x 96 x 35 x 35
-        branch3 = self.branch3(x)  # N x 96 x 35 x 35
+        branch3 = self.branch3(branch3)  # N x 96 x 35 x 35
         x = torch.cat([branch0, branch1, branch2, branch3], 1)  # N x 384 x 35 x 35
         return x
 
@@ -183,8 +186,8 @@ class InceptionB(nn.Module):
 
     def __init__(self, in_channels: int) -> None:
         super().__init__()
-        # the first convs of branch0, branch1, branch2
-        self.conv1x1 = ConvBNReLU(in_channels, 768, kernel_size=1)
+        # the first convs of branch0, branch1, branch2, and branch3's 1x1 before its pool
+        self.conv1x1 = ConvBN(in_channels, 896, kernel_size=1)
         self.branch1 = nn.Sequential(
             ConvBNReLU(192, 224, kernel_size=(1, 7), padding=(0, 3)),
             ConvBNReLU(224, 256, kernel_size=(7, 1), padding=(3, 0)),
@@ -197,15 +200,18 @@ class InceptionB(nn.Module):
         )
         self.branch3 = nn.Sequential(
             nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False),
-            ConvBNReLU(in_channels, 128, kernel_size=1),
+            nn.ReLU(inplace=True),
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        # N x 768 x 17 x 17, split
-        branch0, branch1, branch2 = self.conv1x1(x).split([384, 192, 192], 1)
+        conv1x1 = self.conv1x1(x)  # N x 896 x 17 x 17
+        branch0, branch1, branch2 = F.relu(conv1x1[:, :768], inplace=True).split(
+            [384, 192, 192], 1
+        )
+        branch3 = conv1x1[:, 768:]  # to the average pool
         branch1 = self.branch1(branch1)  # N x 256 x 17 x 17
         branch2 = self.branch2(branch2)  # N x 256 x 17 x 17
-        branch3 = self.branch3(x)  # N x 128 x 17 x 17
+        branch3 = self.branch3(branch3)  # N x 128 x 17 x 17
         x = torch.cat([branch0, branch1, branch2, branch3], 1)  # N x 1024 x 17 x 17
         return x
 
@@ -246,8 +252,8 @@ class InceptionC(nn.Module):
 
     def __init__(self, in_channels: int) -> None:
         super().__init__()
-        # the first convs of branch0, branch1, branch2
-        self.conv1x1 = ConvBNReLU(in_channels, 1024, kernel_size=1)
+        # the first convs of branch0, branch1, branch2, and branch3's 1x1 before its pool
+        self.conv1x1 = ConvBN(in_channels, 1280, kernel_size=1)
         self.branch1_1a = ConvBNReLU(384, 256, kernel_size=(1, 3), padding=(0, 1))
         self.branch1_1b = ConvBNReLU(384, 256, kernel_size=(3, 1), padding=(1, 0))
         self.branch2_1 = ConvBNReLU(384, 448, kernel_size=(3, 1), padding=(1, 0))
@@ -256,12 +262,15 @@ class InceptionC(nn.Module):
         self.branch2_3b = ConvBNReLU(512, 256, kernel_size=(3, 1), padding=(1, 0))
         self.branch3 = nn.Sequential(
             nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False),
-            ConvBNReLU(in_channels, 256, kernel_size=1),
+            nn.ReLU(inplace=True),
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        # N x 1024 x 8 x 8, split
-        branch0, branch1, branch2 = self.conv1x1(x).split([256, 384, 384], 1)
+        conv1x1 = self.conv1x1(x)  # N x 1280 x 8 x 8
+        branch0, branch1, branch2 = F.relu(conv1x1[:, :1024], inplace=True).split(
+            [256, 384, 384], 1
+        )
+        branch3 = conv1x1[:, 1024:]  # to the average pool
         branch1_1a = self.branch1_1a(branch1)  # N x 256 x 8 x 8
         branch1_1b = self.branch1_1b(branch1)  # N x 256 x 8 x 8
         branch1 = torch.cat([branch1_1a, branch1_1b], 1)  # N x 512 x 8 x 8
@@ -270,7 +279,7 @@ class InceptionC(nn.Module):
         branch2_3a = self.branch2_3a(branch2)  # N x 256 x 8 x 8
         branch2_3b = self.branch2_3b(branch2)  # N x 256 x 8 x 8
         branch2 = torch.cat([branch2_3a, branch2_3b], 1)  # N x 512 x 8 x 8
-        branch3 = self.branch3(x)  # N x 256 x 8 x 8
+        branch3 = self.branch3(branch3)  # N x 256 x 8 x 8
         x = torch.cat([branch0, branch1, branch2, branch3], 1)  # N x 1536 x 8 x 8
         return x
 
@@ -307,3 +316,37 @@ class ConvBNReLU(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         x = self.conv(x)
         return F.relu(x, inplace=True)
+
+
+class ConvBN(nn.Module):
+    """One convolution row: conv -> batch norm, with the batch norm
+    folded into the conv (the inference export: see the network's docstring for its weights).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int = 1,
+        padding: int | tuple[int, int] = 0,
+        bias: bool = False,
+        eps: float = 0.001,
+        momentum: float = 0.1,
+        **kw,
+    ) -> None:
+        super().__init__()
+        self.eps = eps
+        self.conv = nn.Conv2d(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=padding,
+            bias=True,  # the folded batch norm's shift
+            **kw,
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.conv(x)
+        return x
