@@ -1,161 +1,254 @@
-"""GPU forward timings of generated modules against torchvision and timm (run on a CUDA machine).
+"""The inference export and the training module against torchvision and timm on a GPU, fp32 and bf16.
 
-The generated modules import nothing but torch, so they are compiled here and carried to the GPU machine:
+    PYTHONPATH=. python3 benchmarks/bench_gpu.py [--device cuda] [--batches 1 8 64] [--rounds 15]
+        [--iters 20] [--nets googlenet_bn inception_v4 inception_resnet_v2] [--train-batch 32]
+        [-o report.md]
 
-    for s in googlenet_bn inception_v4; do
-      .venv/bin/inspec compile specs/$s.isp -q -o build/gpu/$s.py
-      .venv/bin/inspec compile specs/$s.isp -q --fuse-bn -o build/gpu/${s}_fused.py
-    done
-    python3 benchmarks/bench_gpu.py build/gpu            # on the GPU machine (torchvision, timm there)
+Needs torch, torchvision and timm, and inspec importable with its own pure-Python dependencies (lark,
+jinja2, markupsafe): on a machine without an index, copy those three packages from .venv's
+site-packages into a folder and add it to PYTHONPATH. The modules are built there with `inspec.build`:
+the training module (`inspec.build(spec)`) with the reference's weights (torchvision's googlenet loads
+into googlenet_bn by key, timm's inception_v4 and inception_resnet_v2 into theirs), random batch-norm
+statistics, and the inference export (`inspec.build(spec, inference=True)`: batch norm folded, sibling
+convs merged, channels-last) with the training module's weights through `export_state_dict`; the
+outputs are checked against the reference first (max relative |diff|, fp32).
 
-Eval mode under torch.inference_mode(); for each setting the models are timed in one process,
-alternating round by round (CUDA events, 20 forward passes a round, 15 rounds, after warm-up). The
-ratio is the median over rounds of (model / reference in the same round). Settings: fp32 NCHW, and
-bf16 autocast with channels_last memory format. Outputs are checked against the reference first
-(torchvision's weights loaded into the generated GoogLeNet by name; timm's weights cannot be loaded by
-name into the TF-slim-named Inception-v4, so that pair is compared for timing only).
+Eval tables, per network, dtype (fp32; bf16 under torch.autocast) and batch: the reference in its
+default layout, the reference in channels-last (its parameters, and its input converted inside the
+timed call, as the export converts its own), the training module and the export, timed in one
+process, alternating round by round (CUDA events around `--iters` forward passes a round, after
+warm-up; on `--device cpu`, perf_counter: a smoke run of the script itself), under
+torch.inference_mode(); the ratios are medians over rounds of (model / reference in the same round),
+against the default layout and against channels-last. Then a training step (forward, cross-entropy,
+backward, SGD with momentum; train mode, `--train-batch`) of the training module against the
+reference, fp32 and bf16 autocast. Prints markdown; `-o` writes it too.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import argparse
 import statistics
-import sys
+import time
 from pathlib import Path
 
 import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parent.parent
+NETS = {  # spec, parameters, input size
+    "googlenet_bn": ("specs/googlenet_bn.isp", {"aux_logits": False}, 224),
+    "inception_v4": ("specs/inception_v4.isp", {}, 299),
+    "inception_resnet_v2": ("specs/inception_resnet_v2.isp", {}, 299),
+}
+CL = torch.channels_last
 
 
-def load(path: Path, cls: str):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return getattr(mod, cls)
+class ChannelsLast(nn.Module):
+    """A model with its parameters and its input (converted inside the call) in channels-last."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x.contiguous(memory_format=CL))
 
 
-def _randomize_bn(model) -> None:
-    """Fresh batch norms are identities in eval mode; give them statistics so that checking the
-    folded (--fuse-bn) module against the unfused one means something."""
+def reference(name: str) -> nn.Module:
+    if name == "googlenet_bn":
+        import torchvision
+
+        return torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=True)
+    import timm
+
+    return timm.create_model(name, pretrained=False)
+
+
+def randomize_bn(model: nn.Module) -> None:
+    """Fresh batch norms are identities in eval mode; statistics make the checks mean something."""
+    g = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.2, 0.2)
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.copy_(torch.rand(m.num_features, generator=g) - 0.5)
+                m.running_var.copy_(torch.rand(m.num_features, generator=g) * 1.5 + 0.5)
+                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                m.bias.copy_(torch.rand(m.num_features, generator=g) * 0.4 - 0.2)
 
 
-def rounds(models: dict, x, n_rounds=15, iters=20, bf16=False) -> dict[str, list[float]]:
-    times = {k: [] for k in models}
-    ctx = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if bf16
-        else torch.autocast("cuda", enabled=False)
-    )
-    with torch.inference_mode(), ctx:
+def models_of(name: str, device: torch.device) -> tuple[dict[str, nn.Module], str]:
+    """The four models of one network on `device`, eval mode, and a line of checks."""
+    import copy
+
+    import inspec
+    from inspec.analysis.elaborate import elaborate
+    from inspec.backends.torch.source import export_state_dict
+
+    spec, params, _ = NETS[name]
+    torch.manual_seed(0)
+    ref = reference(name).eval()
+    randomize_bn(ref)
+    train = inspec.build(str(ROOT / spec), **params).eval()
+    train.load_state_dict(ref.state_dict(), strict=True)
+    export = inspec.build(str(ROOT / spec), inference=True, **params).eval()
+    net = elaborate(path=str(ROOT / spec), params=params)
+    export.load_state_dict(export_state_dict(net, train.state_dict()), strict=True)
+    ref_cl = ChannelsLast(copy.deepcopy(ref).to(memory_format=CL)).eval()
+    models = {"reference": ref, "reference, channels-last": ref_cl, "training module": train}
+    models["export"] = export
+    for m in models.values():
+        m.to(device)
+    size = NETS[name][2]
+    with torch.inference_mode():
+        x = torch.randn(4, 3, size, size, device=device)
+        want = ref(x)
+        diffs = {
+            k: ((m(x) - want).abs().max() / want.abs().max()).item()
+            for k, m in models.items()
+            if k != "reference"
+        }
+    check = ", ".join(f"{k} {v:.1e}" for k, v in diffs.items())
+    return models, f"{name}: max relative |diff| against the reference (fp32, batch 4): {check}."
+
+
+def _timer(device: torch.device):
+    if device.type == "cuda":
+
+        def run(fn, iters: int) -> float:
+            start = torch.cuda.Event(enable_timing=True)
+            end = torch.cuda.Event(enable_timing=True)
+            start.record()
+            for _ in range(iters):
+                fn()
+            end.record()
+            torch.cuda.synchronize()
+            return start.elapsed_time(end) / iters
+
+        return run
+
+    def run_cpu(fn, iters: int) -> float:
+        t = time.perf_counter()
+        for _ in range(iters):
+            fn()
+        return (time.perf_counter() - t) * 1e3 / iters
+
+    return run_cpu
+
+
+def _autocast(device: torch.device, bf16: bool):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+
+
+def eval_rounds(models, x, rounds: int, iters: int, bf16: bool) -> dict[str, list[float]]:
+    run = _timer(x.device)
+    times: dict[str, list[float]] = {k: [] for k in models}
+    with torch.inference_mode(), _autocast(x.device, bf16):
         for m in models.values():
-            for _ in range(5):
+            for _ in range(3):
                 m(x)
-        torch.cuda.synchronize()
-        for _ in range(n_rounds):
-            for name, m in models.items():
-                start, end = (
-                    torch.cuda.Event(enable_timing=True),
-                    torch.cuda.Event(enable_timing=True),
-                )
-                start.record()
-                for _ in range(iters):
-                    m(x)
-                end.record()
-                torch.cuda.synchronize()
-                times[name].append(start.elapsed_time(end) / iters)
+        if x.device.type == "cuda":
+            torch.cuda.synchronize()
+        for _ in range(rounds):
+            for k, m in models.items():
+                times[k].append(run(lambda m=m: m(x), iters))
     return times
 
 
-def table(title: str, times: dict[str, list[float]], ref: str, batch: int) -> str:
-    lines = [
-        f"### {title}",
-        "",
-        "| model | median ms / batch | images/s | ratio vs reference |",
-        "|---|---:|---:|---:|",
-    ]
-    for name, ts in times.items():
-        ratio = statistics.median(t / r for t, r in zip(ts, times[ref], strict=True))
+def train_rounds(models, x, rounds: int, iters: int, bf16: bool) -> dict[str, list[float]]:
+    run = _timer(x.device)
+    y = torch.randint(0, 1000, (x.shape[0],), device=x.device)
+    steps = {}
+    for k, m in models.items():
+        m.train()
+        opt = torch.optim.SGD(m.parameters(), lr=1e-3, momentum=0.9)
+
+        def step(m=m, opt=opt):
+            opt.zero_grad(set_to_none=True)
+            with _autocast(x.device, bf16):
+                out = m(x)
+                out = out[0] if isinstance(out, tuple) else out
+                loss = nn.functional.cross_entropy(out.float(), y)
+            loss.backward()
+            opt.step()
+
+        steps[k] = step
+    times: dict[str, list[float]] = {k: [] for k in models}
+    for s in steps.values():
+        s()
+        s()
+    for _ in range(rounds):
+        for k, s in steps.items():
+            times[k].append(run(s, iters))
+    for m in models.values():
+        m.eval()
+    return times
+
+
+def table(title: str, times: dict[str, list[float]], batch: int, refs: list[str]) -> str:
+    head = " | ".join(f"ratio vs {r}" for r in refs)
+    lines = [f"### {title}", "", f"| model | median ms | images/s | {head} |"]
+    lines.append("|---|---:|---:|" + "---:|" * len(refs))
+    for k, ts in times.items():
         med = statistics.median(ts)
-        lines.append(f"| {name} | {med:.2f} | {batch / med * 1000:,.0f} | {ratio:.3f} |")
+        ratios = " | ".join(
+            f"{statistics.median(t / r for t, r in zip(ts, times[ref], strict=True)):.3f}"
+            for ref in refs
+        )
+        lines.append(f"| {k} | {med:.2f} | {batch / med * 1000:,.0f} | {ratios} |")
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
-    folder = Path(sys.argv[1] if len(sys.argv) > 1 else "build/gpu")
-    out = Path(sys.argv[2]) if len(sys.argv) > 2 else None
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--batches", type=int, nargs="+", default=[1, 8, 64])
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--iters", type=int, default=20, help="forward passes per timed round")
+    ap.add_argument("--nets", nargs="+", default=list(NETS), choices=list(NETS))
+    ap.add_argument("--train-batch", type=int, default=32, help="0: no training-step tables")
+    ap.add_argument("-o", "--output", type=Path)
+    args = ap.parse_args()
+    device = torch.device(args.device)
     import timm
     import torchvision
 
-    torch.backends.cudnn.benchmark = True
-    dev = torch.device("cuda")
+    name = torch.cuda.get_device_name(0) if device.type == "cuda" else "CPU"
     report = [
-        f"GPU: {torch.cuda.get_device_name(0)}; torch {torch.__version__}, torchvision "
-        f"{torchvision.__version__}, timm {timm.__version__}, cuDNN {torch.backends.cudnn.version()}.",
+        f"Device: {name}; torch {torch.__version__}, torchvision {torchvision.__version__}, timm "
+        f"{timm.__version__}"
+        + (f", cuDNN {torch.backends.cudnn.version()}" if device.type == "cuda" else "")
+        + f". {args.rounds} rounds of {args.iters} passes.",
         "",
     ]
-
-    torch.manual_seed(0)
-    tv = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=True).eval()
-    _randomize_bn(tv)
-    g = load(folder / "googlenet_bn.py", "GooglenetBn")(aux_logits=False).eval()
-    g.load_state_dict(tv.state_dict())
-    gf = load(folder / "googlenet_bn_fused.py", "GooglenetBn")(aux_logits=False).eval()
-    gf.load_unfused_state_dict(tv.state_dict())
-    v4ref = timm.create_model("inception_v4").eval()
-    v4 = load(folder / "inception_v4.py", "InceptionV4")().eval()
-    _randomize_bn(v4)
-    v4f = load(folder / "inception_v4_fused.py", "InceptionV4")().eval()
-    v4f.load_unfused_state_dict(v4.state_dict())
-    nparams = {
-        k: sum(p.numel() for p in m.parameters())
-        for k, m in (("tv", tv), ("g", g), ("timm", v4ref), ("v4", v4))
-    }
-    report.append(
-        f"Parameters: torchvision {nparams['tv']:,} / generated {nparams['g']:,}; timm {nparams['timm']:,} / generated {nparams['v4']:,}."
-    )
-
-    for m in (tv, g, gf, v4ref, v4, v4f):
-        m.to(dev)
-    with torch.inference_mode():
-        x = torch.randn(8, 3, 224, 224, device=dev)
-        ref = tv(x)
-        d1 = (g(x) - ref).abs().max().item()
-        d2 = (gf(x) - ref).abs().max().item()
-        x4 = torch.randn(8, 3, 299, 299, device=dev)
-        d3 = ((v4f(x4) - v4(x4)).abs().max() / v4(x4).abs().max()).item()
-    report.append(
-        f"Checks (fp32): generated GoogLeNet with torchvision's weights max |diff| {d1:.1e}, fused {d2:.1e}; "
-        f"fused Inception-v4 vs unfused relative max diff {d3:.1e}."
-    )
-    report.append("")
-
-    groups = [  # (title, input size, models with the reference first)
-        ("GoogLeNet", 224, {"torchvision googlenet": tv, "inspec googlenet_bn": g,
-                            "inspec googlenet_bn --fuse-bn": gf}),
-        ("Inception-v4", 299, {"timm inception_v4": v4ref, "inspec inception_v4": v4,
-                               "inspec inception_v4 --fuse-bn": v4f}),
-    ]  # fmt: skip
-    batch = 64
-    for bf16 in (False, True):
-        fmt = torch.channels_last if bf16 else torch.contiguous_format
-        label = "bf16 autocast, channels_last" if bf16 else "fp32, NCHW"
-        for title, size, models in groups:
-            for m in models.values():
-                m.to(memory_format=fmt)
-            x = torch.randn(batch, 3, size, size, device=dev).to(memory_format=fmt)
-            t = rounds(models, x, bf16=bf16)
-            ref = next(iter(models))
-            report.append(table(f"{title} {size}x{size}, batch {batch}, {label}", t, ref, batch))
-    text = "\n".join(report)
-    print(text)
-    if out:
-        out.write_text(text)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    for net in args.nets:
+        models, check = models_of(net, device)
+        report += [check, ""]
+        print(check, flush=True)
+        size = NETS[net][2]
+        for bf16 in (False, True):
+            dtype = "bf16 autocast" if bf16 else "fp32"
+            for batch in args.batches:
+                x = torch.randn(batch, 3, size, size, device=device)
+                t = eval_rounds(models, x, args.rounds, args.iters, bf16)
+                title = f"{net} {size}x{size}, batch {batch}, {dtype}, eval"
+                report.append(table(title, t, batch, ["reference", "reference, channels-last"]))
+                print(report[-1], flush=True)
+        if args.train_batch:
+            pair = {k: models[k] for k in ("reference", "training module")}
+            x = torch.randn(args.train_batch, 3, size, size, device=device)
+            for bf16 in (False, True):
+                dtype = "bf16 autocast" if bf16 else "fp32"
+                t = train_rounds(pair, x, args.rounds, max(1, args.iters // 4), bf16)
+                title = f"{net}, batch {args.train_batch}, {dtype}, training step"
+                report.append(table(title, t, args.train_batch, ["reference"]))
+                print(report[-1], flush=True)
+        del models
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    if args.output:
+        args.output.write_text("\n".join(report), encoding="utf-8")
 
 
 if __name__ == "__main__":
