@@ -2615,7 +2615,16 @@ class _Gen:
                 if kind == "avgpool":
                     pool.count_include_pad = c.pick([None, False, False, True])
                 first.act = c.pick(acts)
-                branches.append([pool, first])
+                rows = [pool, first]
+                if c.bool(0.3):  # the projection's activation on a row of its own
+                    first.act = "none"
+                    rows.append(Simple(c.pick(["relu", "silu", "tanh"])))
+                branches.append(rows)
+        for rows in branches:  # labelled rows make the branch's rows attributes of the scope
+            if c.bool(0.25) and all(isinstance(r, (Conv, Pool)) for r in rows):
+                for r in rows:
+                    self.labels += 1
+                    r.label = f"i{self.labels}"
         return Merge("concat", branches, self.branch_names(n), [None] * n)
 
     def top_seq(self, x: RShape, depth: int, nested: bool = False) -> Seq:

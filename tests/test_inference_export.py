@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from inspec.analysis.elaborate import elaborate
-from inspec.analysis.fusion import plan
+from inspec.analysis.fusion import channels_last_blocker, plan
 from inspec.backends.torch import build_module, generate
 from inspec.backends.torch.layout import LINE_LENGTH
 from inspec.backends.torch.source import export_paths, export_state_dict
@@ -191,6 +191,14 @@ concat {
             "branch { avgpool 3x3/1 pad=1 count_include_pad=false; conv 1x1 3; conv 3x3 4 }",
             2,
         ),
+        # labelled rows: the branch's rows are attributes of the block (a flattened branch)
+        ("avgpool (p) 3x3/1 pad=1 count_include_pad=false", "act=none", "", 1),
+        (
+            "avgpool 3x3/1 pad=1 count_include_pad=false",
+            "",
+            "branch e { avgpool (p2) 3x3/1; conv (proj) 1x1 3 act=none; relu (r) }",
+            2,
+        ),
         # not exact or not the same conv: left as they are
         ("avgpool 3x3/1 pad=1 count_include_pad=true", "", "", 0),  # the bias would be averaged
         ("maxpool 3x3/1 pad=1", "", "", 0),  # not linear
@@ -219,13 +227,83 @@ def test_a_hoisted_merge_without_batch_norm_is_a_bare_conv():
     _export_equals_training(net)
 
 
+def test_the_export_names_the_modules_of_the_training_modules_layers():
+    """export_modules: a layer's module in the export (inspec profile --inference times rows with
+    it), or none for a merged conv's member and a hoisted branch's pool."""
+    from inspec.backends.torch import export_modules
+
+    moved = export_modules(elaborate(path="specs/inception_v4.isp"))
+    block = "features.6"  # an Inception-A
+    assert moved[f"{block}.branch0"] is None  # merged
+    assert moved[f"{block}.branch1.0"] is None
+    assert moved[f"{block}.branch1.1"] == f"{block}.branch1"
+    assert moved[f"{block}.branch2.2"] == f"{block}.branch2.1"
+    assert moved[f"{block}.branch3.0"] is None  # the pool, after the merged conv now
+    assert moved[f"{block}.branch3.1"] is None
+    assert moved["features.0"] == "features.0"
+
+
+STRIDED_DILATED = """network sd()
+input 2x1x4
+conv 1x1 3 stride=2 pad=(2, 3) dilation=2 bn=false
+conv 1x1 5
+"""
+
+
+def test_a_strided_dilated_conv_keeps_the_export_in_the_default_layout():
+    """PyTorch's CPU convolution crashes (SIGSEGV, torch 2.13) on this 1x1 of stride 2 and dilation
+    2 in channels-last: the export stays in the default layout and says why in its docstring."""
+    net = elaborate(text=STRIDED_DILATED, name="sd.isp")
+    assert channels_last_blocker(net) is net.body.items[0]
+    code = generate(net, inference=True)
+    assert "channels_last" not in code
+    doc = " ".join(code.split('"""')[1].split())
+    assert "default memory layout, not channels-last: the convolution at sd.isp line 3" in doc
+    _export_equals_training(net)
+    assert channels_last_blocker(elaborate(path="specs/inception_v4.isp")) is None
+
+
+CONV_GRID = r"""
+import os, random, torch
+torch.set_num_threads(1)
+rnd, bad, n = random.Random(0), [], 0
+while n < 150:
+    kh, kw, s, d = rnd.choice([1, 2, 3, 5]), rnd.choice([1, 2, 3, 5]), rnd.choice([1, 2, 3]), 1
+    if rnd.random() < 0.5:
+        s, d = 1, rnd.choice([2, 3])
+    ph, pw, h, w = rnd.randint(0, 3), rnd.randint(0, 3), rnd.randint(1, 9), rnd.randint(1, 9)
+    if (h + 2 * ph - d * (kh - 1) - 1) < 0 or (w + 2 * pw - d * (kw - 1) - 1) < 0:
+        continue
+    n += 1
+    pid = os.fork()
+    if pid == 0:
+        conv = torch.nn.Conv2d(4, 4, (kh, kw), s, (ph, pw), d).to(memory_format=torch.channels_last)
+        x = torch.randn(2, 4, h, w).contiguous(memory_format=torch.channels_last)
+        with torch.no_grad():
+            ok = torch.allclose(conv(x), conv.to(memory_format=torch.contiguous_format)(x.contiguous()), atol=1e-5)
+        os._exit(0 if ok else 3)
+    if os.waitpid(pid, 0)[1] != 0:
+        bad.append((kh, kw, s, d, ph, pw, h, w))
+print(n, bad)
+"""
+
+
+def test_channels_last_convs_with_a_stride_or_a_dilation_of_one_run():
+    """The other side of channels_last_blocker's rule: 150 small convolutions whose stride or
+    dilation is 1, each in a forked process (a crash would only end that one), all run in
+    channels-last and agree with the default layout."""
+    r = subprocess.run([sys.executable, "-c", CONV_GRID], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "150 []"
+
+
 def _export_equals_training(net) -> None:
     torch.manual_seed(0)
     train = build_module(net).eval()
     _random_bn(train)
     export = build_module(net, inference=True).eval()
     export.load_state_dict(export_state_dict(net, train.state_dict()), strict=True)
-    x = torch.randn(2, 8, 12, 12)
+    x = torch.randn(2, net.input.c, net.input.h, net.input.w)
     with torch.no_grad():
         want, got = train(x), export(x)
     assert ((got - want).abs().max() / want.abs().max()).item() < 1e-5

@@ -114,6 +114,35 @@ def test_inference_export_and_bfloat16(net):
     assert "batch 1, bfloat16, the inference export" in text.splitlines()[0]
 
 
+INCEPTION = """network i()
+input 12x12x8
+defaults conv(bn = true, act = relu)
+concat {
+  branch b0 { conv 1x1 6 }
+  branch b1 { conv 1x1 4; conv 3x3 6; conv 3x3 6 }
+  branch b2 { avgpool 3x3/1; conv 1x1 5 }
+}
+"""
+
+
+def test_the_export_times_a_layer_on_its_own_module():
+    """In the inference export a merged conv's members and a hoisted pool have no module of their
+    own, and a row after a merged conv is timed on the module that now computes it (b1's second
+    conv is the export's b1.0), not on the module that has its training path."""
+    found = profile(elaborate(text=INCEPTION), granularity="layers", inference=True, repeats=1,
+                    warmup=0, threads=1)  # fmt: skip
+    notes = {r.row.path: r.note for r in found.rows}
+    assert notes == {
+        "b0": "no module",
+        "b1.0": "no module",
+        "b1.1": "",
+        "b1.2": "",
+        "b2.0": "no module",
+        "b2.1": "no module",
+    }
+    assert all(r.ms > 0 for r in found.rows if not r.note)
+
+
 def test_json_is_well_formed_and_says_how_it_was_measured(spec):
     r = run_cli("profile", "p.isp", "-f", "json", "--batch", "2", *QUICK, cwd=spec)
     assert r.returncode == 0, r.stderr

@@ -380,6 +380,22 @@ def test_whole_number_division_passed_to_a_block():
     assert _params(build_module(net, w=16)) == _net(text, w=16).totals().params == 2 * 8 + 8
 
 
+def test_a_channel_sum_that_starts_with_int_is_made_whole():
+    """The block's output, `(in * 2)/2 + p` with p = w/2, reaches the next conv as
+    `int(18 / 2) + w / 2`: a float; it must be whole(...) like any sum with a division (before the
+    fix the leading `int(` passed for a whole number and nn.Conv2d got 13.0). Found by
+    scripts/differential."""
+    text = (
+        "network t(w = 8)\ninput 4x4x2\n"
+        "block b(p) {\n  branch { conv 1x1 (in * 2)/2 }\n  branch { conv 1x1 p }\n}\n"
+        "conv 1x1 9\nb w/2\nconv 1x1 4\n"
+    )
+    net = _net(text)
+    assert check_torch(net) == []
+    assert "whole(int(18 / 2) + w / 2)" in generate(net)
+    assert _params(build_module(net, w=6)) == _net(text, w=6).totals().params
+
+
 def test_network_named_torch_compiles_to_torch_net_py(tmp_path):
     """`network torch`: `inspec compile` writes torch_net.py, not a torch.py that shadows PyTorch for
     every script in that folder (and imports itself); the module imports and runs from there."""

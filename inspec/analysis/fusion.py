@@ -3,7 +3,8 @@
 The branches of a merge (concat, add or mul; not split, whose branches read different channels) all
 read the merge's input. Where the first rows of two or more of them are convolutions with the same
 kernel, stride, resolved padding and dilation, the same activation and the same bias and batch-norm
-settings, they are one convolution whose output channels are the members' in branch order: the export
+settings, they are one convolution whose output channels are the members' in branch order (below: a
+hoisted member's come after the others'): the export
 (`generate(net, inference=True)`) computes that one convolution and splits its output along the
 channels, each branch going on from its share. With batch norm folded into each conv first, this is
 exact: an output channel of a convolution depends only on its own filter, bias and the shared input,
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 
 from inspec.analysis import ir
 from inspec.analysis.exprs import is_const
-from inspec.analysis.ops import OPS
+from inspec.analysis.ops import OPS, ZERO
 
 # the attributes that must agree (with the input, which every branch shares) for convs to merge
 KEY_ATTRS = ("kernel", "stride", "padding", "dilation", "groups", "act", "bn", "bias")
@@ -51,7 +52,9 @@ class Moved(ir.Layer):
 @dataclass(frozen=True)
 class ConvGroup:
     """Sibling convolutions of one merge that the export computes as one: the first row of each of
-    `branches` (indices into merge.branches, in order), whose layers are `layers`."""
+    `branches` (indices into merge.branches) and the second of each hoisted one, whose layers are
+    `layers`, in the order of the merged convolution's output channels: the members that are not
+    hoisted in branch order, then the hoisted ones in branch order."""
 
     merge: ir.Merge
     branches: tuple[int, ...]
@@ -74,15 +77,20 @@ class ConvGroup:
         ]
         return plain[0].attrs["act"] if plain else "none"
 
-    def rows(self, k: int) -> int:
-        """How many rows of branch `k` (a member) the merged convolution stands for, at its start:
-        the convolution, and for a hoisted member the pool before it."""
-        return 2 if k in self.hoisted else 1
+    @property
+    def head(self) -> ir.Layer:
+        """The layer the merged convolution is written from: the first member, with the group's
+        activation (a copy where that is not the member's own)."""
+        first = self.layers[0]
+        if first.attrs["act"] == self.act:
+            return first
+        return ir.Layer(**{**_fields(first), "attrs": {**first.attrs, "act": self.act}})
 
     def tail(self, k: int) -> list[ir.Node]:
         """The rows branch `k` (a member) runs on its part of the merged convolution's output: the
         rest of its rows; for a hoisted member first its pool and the convolution's activation
-        (`Moved` rows, with the convolution's output channels)."""
+        (`Moved` rows over the convolution's output channels; the activation row takes the
+        convolution's name, free in the export, where the convolution is the merged one's)."""
         items = self.merge.branches[k].body.items
         if k not in self.hoisted:
             return items[1:]
@@ -93,18 +101,9 @@ class ConvGroup:
         ]
         act = conv.attrs["act"]
         if act != "none":
-            moved.append(
-                Moved(
-                    name=act,
-                    span=conv.span,
-                    in_shape=shape,
-                    out_shape=shape,
-                    depth=conv.depth,
-                    chan=conv.chan,
-                    in_chan=conv.chan,
-                    op=OPS[act],
-                )
-            )
+            row = {"op": OPS[act], "attrs": {}, "sources": {}, "defaulted": {}, "cost": ZERO}
+            row |= {"in_shape": shape, "in_chan": conv.chan}
+            moved.append(Moved(**{**_fields(conv), **row}))
         return moved + items[2:]
 
     @property
@@ -155,8 +154,6 @@ def _hoistable(branch: ir.Branch) -> ir.Layer | None:
         return None
     if layer.attrs["padding"].torch() != (0, 0):
         return None
-    if layer.attrs["act"] != "none" and layer.attrs["act"] not in OPS:
-        return None
     return layer
 
 
@@ -187,10 +184,9 @@ def _without_act(key: tuple) -> tuple:
     return key[:at] + key[at + 1 :]
 
 
-def _key(layer: ir.Layer, act: bool = True) -> tuple:
+def _key(layer: ir.Layer) -> tuple:
     a = layer.attrs
-    keys = KEY_ATTRS if act else tuple(k for k in KEY_ATTRS if k != "act")
-    same = (tuple(a[k]) if isinstance(a.get(k), list) else a.get(k) for k in keys)
+    same = (tuple(a[k]) if isinstance(a.get(k), list) else a.get(k) for k in KEY_ATTRS)
     return (*same, layer.in_shape.c)
 
 
@@ -207,13 +203,13 @@ def sibling_convs(merge: ir.Merge) -> list[ConvGroup]:
         if layer is not None:
             groups.setdefault(_key(layer), []).append(k)
     # a hoisted conv joins the first group of its kind whatever its activation (it applies its own
-    # after the pool), and only a group of others: alone it merges with nothing
+    # after the pool); there must be such a group: hoisted convs are not merged among themselves
     hoisted: dict[tuple, list[int]] = {}
     for k, br in enumerate(merge.branches):
         layer = _hoistable(br)
         if layer is None:
             continue
-        key = next((g for g in groups if _without_act(g) == _key(layer, act=False)), None)
+        key = next((g for g in groups if _without_act(g) == _without_act(_key(layer))), None)
         if key is not None:
             hoisted.setdefault(key, []).append(k)
     out = []
@@ -240,3 +236,21 @@ def plan(net: ir.Network) -> list[ConvGroup]:
             out += sibling_convs(node)
         stack += reversed(node.children())
     return out
+
+
+def channels_last_blocker(net: ir.Network) -> ir.Layer | None:
+    """The first convolution that keeps the inference export in the default layout, or None.
+
+    PyTorch's CPU convolution (oneDNN, as torch 2.13 ships it) crashes the process (a segmentation
+    fault) on some convolutions whose stride and dilation are both above 1 when the tensors are
+    channels-last, as small as a 1x1 of stride 2 and dilation 2 on a 2x1 input; the same
+    convolutions in the default layout are right, and none with a stride or a dilation of 1 was seen
+    to fail (tests/test_inference_export.py). So a network with such a conv, switched on or not,
+    runs its export in the default layout, and its docstring says which row. The values are the
+    instance's: a module's constructor refuses other values of the arguments that set a stride or a
+    dilation (they fix its structure)."""
+    for node in net.body.walk():
+        if isinstance(node, ir.Layer) and node.op.name == "conv":
+            if node.attrs.get("stride", 1) > 1 and node.attrs.get("dilation", 1) > 1:
+                return node
+    return None

@@ -21,8 +21,8 @@ DTYPES = ("float32", "bfloat16", "float16")
 SEED = 0  # the input is torch.randn with this seed; the weights are the module's initialisation
 
 NOTES = {
-    "no module": "the row has no module of its own (a function of forward such as softmax, or a "
-    "layer merged into another in the inference export)",
+    "no module": "the row has no module of its own (a function of forward such as softmax, or, in "
+    "the inference export, a conv merged into its siblings' or a pool that runs after it)",
     "not run": "its module was not called in eval mode (a side head)",
     "off": "switched off by its `if`",
 }
@@ -166,6 +166,8 @@ def profile(
     the run (torch.set_num_threads; restored afterwards)."""
     import torch
 
+    from inspec.backends.torch import export_modules
+
     if dtype not in DTYPES or device not in DEVICES:
         raise ValueError(f"device must be one of {DEVICES} and dtype one of {DTYPES}")
     why = unavailable(device)
@@ -206,7 +208,9 @@ def profile(
                 b = clock.mark()
                 clock.sync()
                 total.append(clock.ms(a, b))
-            times = _row_times(module, rows(net, granularity), clock, x, repeats)
+            # the export's modules for the training module's layer paths (a block's is the same)
+            moved = export_modules(net) if inference else {}
+            times = _row_times(module, rows(net, granularity), clock, x, repeats, moved)
     except (RuntimeError, MemoryError) as e:  # unsupported dtype, out of memory, ...
         said = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ProfileError(f"the module failed on {device} in {dtype}: {said}") from None
@@ -215,13 +219,18 @@ def profile(
     return Profile(net, granularity, setup, times, statistics.median(total))
 
 
-def _row_times(module: Any, trs: list[TableRow], clock: Any, x: Any, repeats: int) -> list[RowTime]:
-    """Each row's median time over `repeats` passes with hooks on its module (or its note)."""
+def _row_times(
+    module: Any, trs: list[TableRow], clock: Any, x: Any, repeats: int, moved: dict | None = None
+) -> list[RowTime]:
+    """Each row's median time over `repeats` passes with hooks on its module (or its note). `moved`:
+    for the inference export, the training module's layer paths that name another module there (or
+    none: None)."""
     named = dict(module.named_modules())
     bounds: dict[int, tuple[Any, Any]] = {}
     out = [RowTime(tr, None) for tr in trs]
     for i, r in enumerate(out):
-        found = _modules(named, r.row.path) if r.row.active else None
+        path = (moved or {}).get(r.row.path, r.row.path)
+        found = _modules(named, path) if r.row.active and path is not None else None
         if found is None:
             r.note = "off" if not r.row.active else "no module"
         else:

@@ -3,6 +3,7 @@
 from inspec.backends.torch.classes import CodegenError
 from inspec.backends.torch.source import (
     build_module,
+    export_modules,
     export_paths,
     export_state_dict,
     generate,
@@ -14,6 +15,7 @@ from inspec.backends.torch.source import (
 __all__ = [
     "CodegenError",
     "build_module",
+    "export_modules",
     "export_paths",
     "export_state_dict",
     "generate",

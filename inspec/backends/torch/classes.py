@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import shlex
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from inspec.analysis import ir
@@ -150,6 +150,9 @@ class Header:
     fuse_bn: bool = False
     table_docstring: bool = False
     inference: bool = False
+    # the inference export in the default layout: where the conv that keeps it from channels-last
+    # is (fusion.channels_last_blocker), as the docstring names it
+    default_layout: str | None = None
 
     def ref(self, path: str) -> str:
         """A file's path from the output's folder (as given, without an output file)."""
@@ -180,14 +183,23 @@ class Header:
 
 
 def _header(
-    net: ir.Network, output, fuse_bn: bool, table_docstring: bool, inference: bool = False
+    net: ir.Network,
+    output,
+    fuse_bn: bool,
+    table_docstring: bool,
+    inference: bool = False,
+    default_layout: ir.Layer | None = None,
 ) -> Header:
     params = tuple(
         f"{p.name}={_spec_value(net.values[p.name])}"
         for p in net.params
         if net.values[p.name] != p.default or type(net.values[p.name]) is not type(p.default)
     )
-    return Header(net.file, output, params, fuse_bn, table_docstring, inference)
+    header = Header(net.file, output, params, fuse_bn, table_docstring, inference)
+    if default_layout is None:
+        return header
+    span = default_layout.span
+    return replace(header, default_layout=f"{header.ref(span.file)} line {span.line}")
 
 
 def _command_path(path: str) -> str:
@@ -303,9 +315,21 @@ def network_doc(
         text += (
             " An inference export (eval mode only): batch norm is folded into the convolutions,"
             " sibling convolutions that read the same tensor with the same kernel, stride and"
-            " padding are one convolution whose output is split, and the module converts its"
-            " input to channels-last (torch.channels_last) and keeps its weights so. Its weights"
-            " come from the training module's: inspec.backends.torch.export_state_dict."
+            " padding are one convolution whose output is split"
+        )
+        if header.default_layout is None:
+            text += (
+                ", and the module converts its input to channels-last (torch.channels_last) and"
+                " keeps its weights so."
+            )
+        else:
+            text += (
+                ". It runs in the default memory layout, not channels-last: the convolution at"
+                f" {header.default_layout} has a stride and a dilation above 1, on which"
+                " PyTorch's CPU convolution can crash in channels-last."
+            )
+        text += (
+            " Its weights come from the training module's: inspec.backends.torch.export_state_dict."
         )
     elif fuse_bn:
         text += " Batch norm is folded into the convolutions: an inference-only export."

@@ -24,7 +24,7 @@ from inspec import __version__
 from inspec.analysis import exprs as E
 from inspec.analysis import ir
 from inspec.analysis.exprs import fold, has_div, is_const
-from inspec.analysis.fusion import ConvGroup, sibling_convs
+from inspec.analysis.fusion import ConvGroup, Moved, channels_last_blocker, sibling_convs
 from inspec.analysis.naming import RESERVED, child_key, class_name, ident, member
 from inspec.analysis.ops import ACTIVATIONS, OPS
 from inspec.analysis.passes.channels import network_rules
@@ -48,6 +48,7 @@ from inspec.backends.torch.layer import LayerView, NeedsStatements
 from inspec.backends.torch.layout import layout
 from inspec.backends.torch.pyexpr import (
     P_ADD,
+    P_ATOM,
     P_MUL,
     P_NOT,
     P_UNARY,
@@ -117,7 +118,9 @@ class Generator:
     def __init__(self, net: ir.Network, fuse_bn: bool = False, inference: bool = False):
         self.net = net
         # the inference export folds batch norm too, merges sibling convs and runs channels-last
+        # (unless render_module finds a conv that PyTorch cannot run so: channels_last_blocker)
         self.inference = inference
+        self.channels_last = inference
         self.fuse_bn = fuse_bn or inference
         self.env_j = environment()
         self.ops = self.env_j.get_template("ops.j2").module
@@ -285,7 +288,7 @@ class Generator:
         used as it is must be whole: the caller converts what it passes (call_args). An expression
         of a block's parameters is converted where it is used, since the caller may pass a fraction
         that the expression makes whole (`p * 2` with p = 1.5); one that rounds needs nothing."""
-        if not s.deps or s.src.startswith(_ROUNDED):
+        if not s.deps or _rounded(s):
             return s
         if s.src.isidentifier():
             self.frames[-1].integral.update(s.deps)
@@ -658,18 +661,10 @@ class Generator:
         every member's layer (export_state_dict concatenates their folded weights in that order).
         With hoisted members (their pool follows), the conv has no activation; the others' is
         applied to their part of its output, the channels before the hoisted members'."""
-        outs: list[Sym] = []
-        for layer in group.layers:
-            outs.append(self.layer_parts(layer, chan, scope.env, False)[2])
-        first = group.layers[0]
-        if group.act != first.attrs["act"]:  # the members' activation comes after the split
-            first = ir.Layer(**{f: getattr(first, f) for f in first.__dataclass_fields__})
-            first.attrs = {**first.attrs, "act": group.act}
-        lv = self.layer_parts(first, chan, scope.env, False)[0]
-        if all(o.const for o in outs):
-            total = lit(sum(layer.out_shape.c for layer in group.layers))
-        else:
-            total = " + ".join(o.wrap(P_ADD) for o in outs)
+        # each member's code as if alone, for what it fixes of the block's arguments; its width
+        outs = [self.layer_parts(layer, chan, scope.env, False)[2] for layer in group.layers]
+        lv = self.layer_parts(group.head, chan, scope.env, False)[0]
+        total = self._width(group.layers, outs)
         kh, kw = group.kernel
         stride = f"s{group.stride}" if group.stride != 1 else ""
         attr = scope.claim(f"conv{kh}x{kw}{stride}", prefix)
@@ -679,52 +674,55 @@ class Generator:
             scope.local(member("", prefix, node.branches[k].name, node.branches[k].given))
             for k in group.branches
         ]
-        n = len(group.branches) - len(group.hoisted)
-        what = f"the first convs of {', '.join(names[:n])}"
-        if group.hoisted:  # fusion.py: the conv after an average pool, computed before it
-            if len(group.hoisted) == 1:
-                what += f", and {names[n]}'s 1x1 before its pool"
-            else:
-                what += f", and the 1x1s of {', '.join(names[n:])} before their pools"
+        n = len(group.branches) - len(group.hoisted)  # the members that are not hoisted
+        what = f"the first conv{'s' if n > 1 else ''} of {', '.join(names[:n])}"
+        if len(group.hoisted) == 1:  # fusion.py: the 1x1 after an average pool, computed before it
+            what += f", and {names[n]}'s 1x1 before its pool"
+        elif group.hoisted:
+            what += f", and the 1x1s of {', '.join(names[n:])} before their pools"
         scope.init.append(Line(f"self.{attr} = {expr}", what))
         if node.active:
             scope.paths += [(attr, layer) for layer in group.layers]
         shape = group.layers[0].out_shape
-        comment = f"N x {group.out_channels} x {shape.h} x {shape.w}, split"
+        size = f"N x {group.out_channels} x {shape.h} x {shape.w}"
         if not group.hoisted:
-            sizes = self._split_sizes(scope, attr, "split", outs, prefix)
-            split = f"self.{attr}({cur}).split({sizes}, 1)"
-            scope.fwd.append(Line(f"{', '.join(names)} = {split}", comment, depth))
+            split = f"self.{attr}({cur}).split({self._split_sizes(scope, attr, 'split', outs)}, 1)"
+            scope.fwd.append(Line(f"{', '.join(names)} = {split}", f"{size}, split", depth))
             return dict(zip(group.branches, names, strict=True))
         # the members that are not hoisted first, then those whose average pool follows
         whole = scope.local(attr)
-        head = f"N x {group.out_channels} x {shape.h} x {shape.w}"
-        scope.fwd.append(Line(f"{whole} = self.{attr}({cur})", head, depth))
-        plain = self._split_sizes(scope, attr, "split", outs[:n], prefix)
-        if all(o.const for o in outs[:n]):
-            cut = str(sum(layer.out_shape.c for layer in group.layers[:n]))
-        else:
-            cut = scope.local("n")
-            scope.fwd.append(Line(f"{cut} = sum({plain})", depth=depth))
-        part = f"{whole}[:, :{cut}]"
+        scope.fwd.append(Line(f"{whole} = self.{attr}({cur})", size, depth))
+        cut = self._width(group.layers[:n], outs[:n])
+        plain, pooled = f"{whole}[:, :{cut}]", f"{whole}[:, {cut}:]"
+        if not cut.isdigit():  # the width follows the constructor's arguments
+            width, cut = cut, f"self.{scope.claim(f'{attr}_cut')}"
+            scope.init.append(Line(f"{cut} = {width}"))
+            plain, pooled = f"{whole}[:, : {cut}]", f"{whole}[:, {cut} :]"
+        part = plain
         if group.plain_act != "none":
             part = str(self.ops.act(group.plain_act, part)).strip()
         if n > 1:
-            part = f"{part}.split({plain}, 1)"
+            part = f"{part}.split({self._split_sizes(scope, attr, 'split', outs[:n])}, 1)"
         scope.fwd.append(Line(f"{', '.join(names[:n])} = {part}", depth=depth))
-        part = f"{whole}[:, {cut}:]"
+        part = pooled
         if len(group.hoisted) > 1:
-            part += f".split({self._split_sizes(scope, attr, 'pooled', outs[n:], prefix)}, 1)"
-        pooled = names[n:]
-        scope.fwd.append(Line(f"{', '.join(pooled)} = {part}", "to the average pool", depth))
+            part += f".split({self._split_sizes(scope, attr, 'pooled', outs[n:])}, 1)"
+        scope.fwd.append(Line(f"{', '.join(names[n:])} = {part}", "to the average pool", depth))
         return dict(zip(group.branches, names, strict=True))
 
-    def _split_sizes(self, scope, attr: str, what: str, outs: list[Sym], prefix) -> str:
-        """The sizes of a split of a merged conv's output: a list literal, or an attribute set in
-        the constructor when they follow its arguments (written once per name)."""
+    @staticmethod
+    def _width(layers, outs: list[Sym]) -> str:
+        """The channels of several layers together: a number, or their sum over the arguments."""
+        if all(o.const for o in outs):
+            return lit(sum(layer.out_shape.c for layer in layers))
+        return " + ".join(o.wrap(P_ADD) for o in outs)
+
+    def _split_sizes(self, scope, attr: str, what: str, outs: list[Sym]) -> str:
+        """The sizes of a split of the merged conv `attr`'s output: a list literal, or a new
+        attribute `{attr}_{what}` set in the constructor where they follow its arguments."""
         if all(o.const for o in outs):
             return f"[{', '.join(o.src for o in outs)}]"
-        name = f"self.{scope.claim(f'{attr}_{what}', prefix)}"
+        name = f"self.{scope.claim(f'{attr}_{what}')}"
         scope.init.append(Line(f"{name} = [{', '.join(o.src for o in outs)}]"))
         return name
 
@@ -990,7 +988,7 @@ class Generator:
         scope.locals |= taken
         frame = Frame(dict(net.values), set(), network=True)
         self.frames = [frame]
-        if self.inference:  # channels-last: what the merged and folded convs run fastest on
+        if self.channels_last:  # what the merged and folded convs run fastest on
             comment = net.input.torch_comment()
             scope.fwd.append(Line("x = x.contiguous(memory_format=torch.channels_last)", comment))
         self.emit_seq(scope, net.body.items, "x", "x", lit_sym(net.input.c), True)
@@ -1024,7 +1022,7 @@ class Generator:
         scheme, opts = net.init
         init_macro = getattr(self.init_t, scheme)
         init_tail = str(init_macro({k: lit(v) for k, v in opts.items()})).rstrip("\n")
-        if self.inference:
+        if self.channels_last:
             init_tail += "\n        self.to(memory_format=torch.channels_last)  # the weights too"
         methods = []
         if self.used_fused and not self.inference:
@@ -1049,7 +1047,12 @@ class Generator:
 
 
 # how pyexpr writes the spec's int, round, floor and ceil, and whole()
-_ROUNDED = ("int(", "round(", "-int(", "whole(")
+def _rounded(s: Sym) -> bool:
+    """Whether `s` is whole as it stands: one call of int, round or whole (not `int(a) + b / 2`), or
+    the ceiling's `-int(-x // 1)`."""
+    if s.prec == P_ATOM:
+        return s.src.startswith(("int(", "round(", "whole("))
+    return s.prec == P_UNARY and s.src.startswith("-int(")
 
 
 def _shown(s: Sym) -> str:
@@ -1189,6 +1192,7 @@ def _inplace_ok(node: ir.Node, prev: ir.Node | None) -> bool:
 
 _HANDLERS = {
     ir.Layer: Generator.emit_layer,
+    Moved: Generator.emit_layer,  # a hoisted branch's pool and activation (fusion.ConvGroup.tail)
     ir.Call: Generator.emit_call,
     ir.Repeat: Generator.emit_repeat,
     ir.Merge: Generator.emit_merge,
@@ -1218,7 +1222,9 @@ def render_module(
     """The module's source; `output` is the file it will be written to, as given (see Header).
     `inference`: the inference export (batch norm folded, sibling convs merged, channels-last)."""
     gen = Generator(net, fuse_bn, inference)
-    gen.header = _header(net, output, fuse_bn or inference, table_docstring, inference)
+    blocker = channels_last_blocker(net) if inference else None
+    gen.channels_last = inference and blocker is None
+    gen.header = _header(net, output, fuse_bn or inference, table_docstring, inference, blocker)
     gen.helper("make_divisible")  # kept only where a line calls it (see _used_helpers)
     model, paths, outputs = gen.network()
     classes = [model, *list(gen.classes.values())]

@@ -114,13 +114,26 @@ def build_module(net: ir.Network, fuse_bn: bool = False, inference: bool = False
 def export_paths(net: ir.Network) -> list[tuple[str, list[str]]]:
     """For each module of the inference export that computes layers of the analysis: its path, and
     the paths of the training module's (generate(net)) modules for the same layers, in order. A
-    merged convolution has two or more (its members, in branch order); every other module one.
+    merged convolution has two or more (its members, in the order of its output channels: see
+    fusion.ConvGroup); every other module one. A hoisted branch's pool and activation, which stand
+    for no module of the training module, are not listed.
 
     Both modules are rendered from the same IR, so a layer is the same object in both lists of
     paths; a layer that several instances share (a block's elaborated body, a repeat) appears
     once per instance, in the same order in both.
     """
     return [(target, [p for p, _ in sources]) for target, sources in _export_map(net)]
+
+
+def export_modules(net: ir.Network) -> dict[str, str | None]:
+    """For each layer's module path in the training module: the path of the export's module that
+    computes that layer alone, or None where the export has none of its own (a merged conv's member;
+    a hoisted branch's pool, which runs after the merged conv on its slice)."""
+    out: dict[str, str | None] = dict.fromkeys(p for p, _ in _rendered(net, False).paths)
+    for target, sources in _export_map(net):
+        if len(sources) == 1:
+            out[sources[0][0]] = target
+    return out
 
 
 def _export_map(net: ir.Network) -> list[tuple[str, list[tuple[str, ir.Layer]]]]:
@@ -152,7 +165,8 @@ def export_state_dict(net: ir.Network, state_dict: dict[str, Any]) -> dict[str, 
     training module (generate(net)), both built with the network's values: each batch norm of a conv
     row folded into its conv (w' = w * gamma / sqrt(var + eps), b' = beta + (b - mean) * gamma /
     sqrt(var + eps)), and the folded weights and biases of merged sibling convolutions concatenated
-    in branch order (their output channels, dimension 0). The export then loads it with
+    in the order of the merged conv's output channels (fusion.ConvGroup: branch order, hoisted
+    members last; dimension 0). The export then loads it with
     `load_state_dict(..., strict=True)` and gives the training module's eval-mode outputs. Both
     modules are those of `net` as elaborated: built with the network values it was checked for."""
     import torch

@@ -164,7 +164,7 @@ class ResBottleneck(nn.Module):
                 kernel_size=3,
                 stride=stride,
                 padding=1,
-                groups=round(out * bottleneck_multiplier) // group_width,
+                groups=whole(round(out * bottleneck_multiplier) // group_width),
                 bias=False,
             ),
             nn.BatchNorm2d(round(out * bottleneck_multiplier)),
