@@ -152,7 +152,8 @@ def build(
     `.key_map`, `.report()`).
 
     `inference=True` returns the inference export instead (`inspec compile --inference`: batch
-    norm folded, sibling convolutions merged, channels-last; in eval mode): the weights are loaded
+    norm folded, sibling convolutions merged, channels-last unless a convolution with a stride and
+    a dilation above 1 rules it out; in eval mode): the weights are loaded
     into the training module as above, then turned into the export's (export_state_dict), so the
     export computes what the training module computes in eval mode.
 
@@ -193,7 +194,12 @@ def build(
     export.eval()
     if compile is False:
         return export
-    return _compiled(export, {} if compile is True else dict(compile))
+    from inspec.analysis.fusion import channels_last_blocker
+
+    kwargs = {} if compile is True else dict(compile)
+    if channels_last_blocker(spec.ir) is not None:  # inductor would choose channels-last itself
+        kwargs["options"] = {"layout_optimization": False, **kwargs.get("options", {})}
+    return _compiled(export, kwargs)
 
 
 def _compiled(export: Any, kwargs: dict[str, Any]):

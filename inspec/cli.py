@@ -525,7 +525,8 @@ def diff_(
     "--inference",
     is_flag=True,
     help="The inference export (eval only): batch norm folded, sibling convs that read the same "
-    "tensor merged into one whose output is split, channels-last. Its weights come from the "
+    "tensor merged into one whose output is split, channels-last (unless a conv has a stride and "
+    "a dilation above 1). Its weights come from the "
     "training module's (inspec.backends.torch.export_state_dict; docs/codegen.md).",
 )
 @click.option(

@@ -9,6 +9,7 @@ batch 1; the largest ones that merge nothing (over 25M parameters) are checked o
 the export's state_dict keys and shapes, loaded strictly. No timing here (benchmarks/bench_forward.py).
 """
 
+import os
 import re
 import subprocess
 import sys
@@ -488,6 +489,25 @@ def test_build_compile_equals_eager(tmp_path, monkeypatch):
         want = module.eager(x)
         assert torch.allclose(got, want, rtol=1e-5, atol=1e-6)
         assert torch.allclose(got, train(x), rtol=1e-5, atol=1e-6)
+
+
+def test_build_compile_keeps_a_blocked_network_out_of_channels_last(tmp_path):
+    """Inductor's freezing would put the convolutions back in channels-last by itself (its layout
+    optimisation), and the strided, dilated conv would crash the process: build turns that off for
+    such a network. In a child process, so that a crash fails this test only."""
+    (tmp_path / "sd.isp").write_text(STRIDED_DILATED)
+    code = (
+        "import inspec, torch\n"
+        "m = inspec.build('sd.isp', compile=True)\n"
+        "x = torch.randn(2, 4, 2, 1)\n"
+        "print(m.inspec_compiled, torch.allclose(m(x), m.eager(x)), m.inspec_compiled)\n"
+    )
+    env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "cache")}
+    r = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == ["True", "True", "True"]
 
 
 def test_cli_weights_inference_writes_the_exports_state_dict(tmp_path, in_root):

@@ -396,6 +396,23 @@ def test_a_channel_sum_that_starts_with_int_is_made_whole():
     assert _params(build_module(net, w=6)) == _net(text, w=6).totals().params
 
 
+def test_names_read_only_inside_round_do_not_need_whole():
+    """`round(96 * w) + round(64 * w) // g` is a whole number whatever w is (w is read only inside
+    round) as long as g is: no whole(...) around it, and w = 0.5 reaches the block as it is (only g
+    is converted by the caller)."""
+    text = (
+        "network t(w = 0.5)\ninput 4x4x8\n"
+        "block b(w, g) { conv 1x1 round(96 * w) + round(64 * w) // g }\n"
+        "b w 2\n"
+    )
+    net = _net(text)
+    code = generate(net)
+    assert "whole(" not in code
+    assert "round(96 * w) + round(64 * w) // g" in code
+    assert check_torch(net) == []
+    assert _params(build_module(net, w=0.25)) == _net(text, w=0.25).totals().params
+
+
 def test_network_named_torch_compiles_to_torch_net_py(tmp_path):
     """`network torch`: `inspec compile` writes torch_net.py, not a torch.py that shadows PyTorch for
     every script in that folder (and imports itself); the module imports and runs from there."""

@@ -296,10 +296,11 @@ class Generator:
         frame = self.frames[-1]
         if not frame.network:
             if not s.has_div and all(
-                _is_int(frame.values.get(d)) and d not in frame.fractional for d in s.deps
+                _is_int(frame.values.get(d)) and d not in frame.fractional for d in s.free
             ):
-                # whole numbers under + - * // % stay whole: the callers pass whole numbers
-                frame.integral.update(s.deps)
+                # whole numbers under + - * // % stay whole: the callers pass whole numbers (for
+                # the names read outside int, round, floor and ceil, which make any number whole)
+                frame.integral.update(s.free)
                 return s
             s = Sym(s.src, s.prec, s.const, True, s.deps)
         return _integral(s, self.whole) if s.has_div else s

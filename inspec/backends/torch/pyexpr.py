@@ -50,9 +50,16 @@ class Sym:
     const: bool = True
     has_div: bool = False  # may be a float (a true division, a float literal or argument)
     deps: frozenset[str] = frozenset()
+    # the deps read outside int, round, floor and ceil, whose values decide whether the expression
+    # is a whole number (None: all of deps)
+    loose: frozenset[str] | None = None
 
     def wrap(self, prec: int) -> str:
         return f"({self.src})" if self.prec < prec else self.src
+
+    @property
+    def free(self) -> frozenset[str]:
+        return self.deps if self.loose is None else self.loose
 
 
 def lit(v) -> str:
@@ -144,6 +151,10 @@ def _deps(*syms: Sym) -> frozenset[str]:
     return frozenset().union(*(s.deps for s in syms))
 
 
+def _free(*syms: Sym) -> frozenset[str]:
+    return frozenset().union(*(s.free for s in syms))
+
+
 # spec functions whose value is an int in Python (round with one argument, floor and ceil as written)
 _WHOLE_FNS = ("int", "round", "floor", "ceil")
 
@@ -172,26 +183,30 @@ def translate(e: E.Expr, env: dict[str, Sym]) -> Sym:
             all(i.const for i in items),
             any(i.has_div for i in items),
             _deps(*items),
+            _free(*items),
         )
     if isinstance(e, E.Unary):
         v = translate(e.operand, env)
         if e.op == "not":
-            return Sym(f"not {v.wrap(P_NOT)}", P_NOT, v.const, v.has_div, v.deps)
-        return Sym(f"-{v.wrap(P_UNARY)}", P_UNARY, v.const, v.has_div, v.deps)
+            return Sym(f"not {v.wrap(P_NOT)}", P_NOT, v.const, v.has_div, v.deps, v.free)
+        return Sym(f"-{v.wrap(P_UNARY)}", P_UNARY, v.const, v.has_div, v.deps, v.free)
     if isinstance(e, E.Fn):
         args = [translate(a, env) for a in e.args]
         const = all(a.const for a in args)
         div = any(a.has_div for a in args)
         deps = _deps(*args)
         srcs = ", ".join(a.src for a in args)
+        whole = frozenset()  # a whole number whatever its arguments
         if e.func == "floor":
-            return Sym(f"int({args[0].wrap(P_MUL)} // 1)", P_ATOM, const, div, deps)
+            return Sym(f"int({args[0].wrap(P_MUL)} // 1)", P_ATOM, const, div, deps, whole)
         if e.func == "ceil":
-            return Sym(f"-int(-{args[0].wrap(P_UNARY)} // 1)", P_UNARY, const, div, deps)
+            return Sym(f"-int(-{args[0].wrap(P_UNARY)} // 1)", P_UNARY, const, div, deps, whole)
         if e.func == "int" and isinstance(e.args[0], E.Fn) and e.args[0].func in _WHOLE_FNS:
             return args[0]  # int(round(x)) is round(x): already an int in Python
         # int, round, min, max are Python builtins with the same meaning
-        return Sym(f"{e.func}({srcs})", P_ATOM, const, div and e.func in ("min", "max"), deps)
+        minmax = e.func in ("min", "max")
+        loose = _free(*args) if minmax else whole
+        return Sym(f"{e.func}({srcs})", P_ATOM, const, div and minmax, deps, loose)
     if isinstance(e, E.IfElse):
         return if_else(*(translate(x, env) for x in (e.cond, e.then, e.other)))
     if isinstance(e, E.BinOp):
@@ -202,22 +217,23 @@ def translate(e: E.Expr, env: dict[str, Sym]) -> Sym:
         left_prec = p if p != P_CMP else P_ADD
         src = f"{a.wrap(left_prec)} {e.op} {b.wrap(right_prec)}"
         div = a.has_div or b.has_div or e.op == "/"
-        return Sym(src, p, a.const and b.const, div, _deps(a, b))
+        return Sym(src, p, a.const and b.const, div, _deps(a, b), _free(a, b))
     raise Untranslatable(type(e).__name__)  # pragma: no cover
 
 
 def if_else(c: Sym, a: Sym, b: Sym) -> Sym:
     """`a if c else b`."""
     src = f"{a.wrap(P_IF + 1)} if {c.wrap(P_IF + 1)} else {b.wrap(P_IF)}"
-    return Sym(src, P_IF, a.const and b.const and c.const, a.has_div or b.has_div, _deps(c, a, b))
+    div = a.has_div or b.has_div
+    return Sym(src, P_IF, a.const and b.const and c.const, div, _deps(c, a, b), _free(a, b))
 
 
 def add(a: Sym, b: Sym) -> Sym:
     src = f"{a.wrap(P_ADD)} + {b.wrap(P_ADD + 1)}"
-    return Sym(src, P_ADD, a.const and b.const, a.has_div or b.has_div, _deps(a, b))
+    return Sym(src, P_ADD, a.const and b.const, a.has_div or b.has_div, _deps(a, b), _free(a, b))
 
 
 def mul(a: Sym, k: int) -> Sym:
     if k == 1:
         return a
-    return Sym(f"{a.wrap(P_MUL)} * {k}", P_MUL, a.const, a.has_div, a.deps)
+    return Sym(f"{a.wrap(P_MUL)} * {k}", P_MUL, a.const, a.has_div, a.deps, a.loose)

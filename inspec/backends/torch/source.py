@@ -7,7 +7,8 @@ torch); `build_module` executes that same code and instantiates the network clas
     export_state_dict(net, state_dict) -> state_dict   (the training module's -> the inference export's)
 
 `inference=True` is the inference export (docs/codegen.md): batch norm folded into the convolutions,
-sibling convolutions merged (inspec/analysis/fusion.py), channels-last.
+sibling convolutions merged (inspec/analysis/fusion.py), channels-last (unless
+fusion.channels_last_blocker finds a convolution that PyTorch cannot run so).
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ def generate(
     `inspec table` command). `output`: the file the source will be written to, as given; the paths
     the module names are then relative to its folder (None: as given, for standard output).
     `inference`: the inference export (batch norm folded, sibling convolutions merged into one
-    whose output is split, channels-last; eval mode only); its weights come from the training
+    whose output is split, channels-last where fusion.channels_last_blocker allows; eval mode
+    only); its weights come from the training
     module's through export_state_dict.
     """
     out = None if output is None else os.fspath(output)

@@ -157,7 +157,7 @@ class ResBottleneck(nn.Module):
                 kernel_size=3,
                 stride=stride,
                 padding=1,
-                groups=whole(round(out * bottleneck_multiplier) // group_width),
+                groups=round(out * bottleneck_multiplier) // group_width,
                 bias=False,
             ),
             nn.BatchNorm2d(round(out * bottleneck_multiplier)),
@@ -166,7 +166,7 @@ class ResBottleneck(nn.Module):
         if se_ratio > 0:
             layers["se"] = SqueezeExcitation(
                 round(out * bottleneck_multiplier),
-                whole(max(round(se_ratio * in_channels), 1)),
+                max(round(se_ratio * in_channels), 1),
             )
         layers["c"] = nn.Sequential(
             nn.Conv2d(
@@ -184,10 +184,3 @@ class ResBottleneck(nn.Module):
         x = proj + f
         x = F.relu(x, inplace=True)  # N x 32 x 56 x 56
         return x
-
-
-def whole(value: float) -> int:
-    """A whole number computed from the constructor's arguments (a channel count, a size)."""
-    if value != int(value):
-        raise ValueError(f"{value} is not a whole number: the spec needs one here")
-    return int(value)
