@@ -315,7 +315,8 @@ def network_doc(
         text += (
             " An inference export (eval mode only): batch norm is folded into the convolutions,"
             " sibling convolutions that read the same tensor with the same kernel, stride and"
-            " padding are one convolution whose output is split"
+            " padding (with a pool branch's 1x1, computed before its average pool where that is"
+            " exact) are one convolution whose output is split"
         )
         if header.default_layout is None:
             text += (

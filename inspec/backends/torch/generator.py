@@ -704,11 +704,15 @@ class Generator:
             part = str(self.ops.act(group.plain_act, part)).strip()
         if n > 1:
             part = f"{part}.split({self._split_sizes(scope, attr, 'split', outs[:n])}, 1)"
-        scope.fwd.append(Line(f"{', '.join(names[:n])} = {part}", depth=depth))
+        plain_c = sum(layer.out_shape.c for layer in group.layers[:n])
+        what = f"N x {plain_c} x {shape.h} x {shape.w}" + (", split" if n > 1 else "")
+        scope.fwd.append(Line(f"{', '.join(names[:n])} = {part}", what, depth))
         part = pooled
         if len(group.hoisted) > 1:
             part += f".split({self._split_sizes(scope, attr, 'pooled', outs[n:])}, 1)"
-        scope.fwd.append(Line(f"{', '.join(names[n:])} = {part}", "to the average pool", depth))
+        pooled_c = group.out_channels - plain_c
+        what = f"N x {pooled_c} x {shape.h} x {shape.w}, to the average pool"
+        scope.fwd.append(Line(f"{', '.join(names[n:])} = {part}", what, depth))
         return dict(zip(group.branches, names, strict=True))
 
     @staticmethod

@@ -41,7 +41,8 @@ class GooglenetBn(nn.Module):
     present: GooglenetBnOutputs(logits, aux1, aux2); in eval mode the main logits only.
     An inference export (eval mode only): batch norm is folded into the convolutions,
     sibling convolutions that read the same tensor with the same kernel, stride and
-    padding are one convolution whose output is split, and the module converts its input
+    padding (with a pool branch's 1x1, computed before its average pool where that is
+    exact) are one convolution whose output is split, and the module converts its input
     to channels-last (torch.channels_last) and keeps its weights so. Its weights come
     from the training module's: inspec.backends.torch.export_state_dict.
 

@@ -11,7 +11,8 @@ class InceptionResnetV2(nn.Module):
 
     Input N x 3 x 299 x 299; returns N x 1000. An inference export (eval mode only):
     batch norm is folded into the convolutions, sibling convolutions that read the same
-    tensor with the same kernel, stride and padding are one convolution whose output is
+    tensor with the same kernel, stride and padding (with a pool branch's 1x1, computed
+    before its average pool where that is exact) are one convolution whose output is
     split, and the module converts its input to channels-last (torch.channels_last) and
     keeps its weights so. Its weights come from the training module's:
     inspec.backends.torch.export_state_dict.
@@ -93,10 +94,11 @@ class Mixed5b(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         conv1x1 = self.conv1x1(x)  # N x 272 x 35 x 35
+        # N x 208 x 35 x 35, split
         branch0, branch1, branch2 = F.relu(conv1x1[:, :208], inplace=True).split(
             [96, 48, 64], 1
         )
-        branch3 = conv1x1[:, 208:]  # to the average pool
+        branch3 = conv1x1[:, 208:]  # N x 64 x 35 x 35, to the average pool
         branch1 = self.branch1(branch1)  # N x 64 x 35 x 35
         branch2 = self.branch2(branch2)  # N x 96 x 35 x 35
         branch3 = self.branch3(branch3)  # N x 64 x 35 x 35

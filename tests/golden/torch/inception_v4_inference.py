@@ -11,7 +11,8 @@ class InceptionV4(nn.Module):
 
     Input N x 3 x 299 x 299; returns N x 1000. An inference export (eval mode only):
     batch norm is folded into the convolutions, sibling convolutions that read the same
-    tensor with the same kernel, stride and padding are one convolution whose output is
+    tensor with the same kernel, stride and padding (with a pool branch's 1x1, computed
+    before its average pool where that is exact) are one convolution whose output is
     split, and the module converts its input to channels-last (torch.channels_last) and
     keeps its weights so. Its weights come from the training module's:
     inspec.backends.torch.export_state_dict.
@@ -139,10 +140,11 @@ class InceptionA(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         conv1x1 = self.conv1x1(x)  # N x 320 x 35 x 35
+        # N x 224 x 35 x 35, split
         branch0, branch1, branch2 = F.relu(conv1x1[:, :224], inplace=True).split(
             [96, 64, 64], 1
         )
-        branch3 = conv1x1[:, 224:]  # to the average pool
+        branch3 = conv1x1[:, 224:]  # N x 96 x 35 x 35, to the average pool
         branch1 = self.branch1(branch1)  # N x 96 x 35 x 35
         branch2 = self.branch2(branch2)  # N x 96 x 35 x 35
         branch3 = self.branch3(branch3)  # N x 96 x 35 x 35
@@ -205,10 +207,11 @@ class InceptionB(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         conv1x1 = self.conv1x1(x)  # N x 896 x 17 x 17
+        # N x 768 x 17 x 17, split
         branch0, branch1, branch2 = F.relu(conv1x1[:, :768], inplace=True).split(
             [384, 192, 192], 1
         )
-        branch3 = conv1x1[:, 768:]  # to the average pool
+        branch3 = conv1x1[:, 768:]  # N x 128 x 17 x 17, to the average pool
         branch1 = self.branch1(branch1)  # N x 256 x 17 x 17
         branch2 = self.branch2(branch2)  # N x 256 x 17 x 17
         branch3 = self.branch3(branch3)  # N x 128 x 17 x 17
@@ -267,10 +270,11 @@ class InceptionC(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         conv1x1 = self.conv1x1(x)  # N x 1280 x 8 x 8
+        # N x 1024 x 8 x 8, split
         branch0, branch1, branch2 = F.relu(conv1x1[:, :1024], inplace=True).split(
             [256, 384, 384], 1
         )
-        branch3 = conv1x1[:, 1024:]  # to the average pool
+        branch3 = conv1x1[:, 1024:]  # N x 256 x 8 x 8, to the average pool
         branch1_1a = self.branch1_1a(branch1)  # N x 256 x 8 x 8
         branch1_1b = self.branch1_1b(branch1)  # N x 256 x 8 x 8
         branch1 = torch.cat([branch1_1a, branch1_1b], 1)  # N x 512 x 8 x 8
