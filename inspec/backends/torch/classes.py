@@ -64,7 +64,7 @@ def _integral(s: Sym, whole: str) -> Sym:
     argument is a float in Python even where its value is whole)."""
     if not s.has_div:
         return s
-    return Sym(f"{whole}({s.src})", P_ATOM, s.const, False, s.deps)
+    return Sym(f"{whole}({s.src})", P_ATOM, s.const, False, s.deps, frozenset())
 
 
 def _py_value(v: Any) -> Any:

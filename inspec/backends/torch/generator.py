@@ -48,7 +48,6 @@ from inspec.backends.torch.layer import LayerView, NeedsStatements
 from inspec.backends.torch.layout import layout
 from inspec.backends.torch.pyexpr import (
     P_ADD,
-    P_ATOM,
     P_MUL,
     P_NOT,
     P_UNARY,
@@ -288,7 +287,7 @@ class Generator:
         used as it is must be whole: the caller converts what it passes (call_args). An expression
         of a block's parameters is converted where it is used, since the caller may pass a fraction
         that the expression makes whole (`p * 2` with p = 1.5); one that rounds needs nothing."""
-        if not s.deps or _rounded(s):
+        if not s.deps:
             return s
         if s.src.isidentifier():
             self.frames[-1].integral.update(s.deps)
@@ -1052,14 +1051,6 @@ class Generator:
 
 
 # how pyexpr writes the spec's int, round, floor and ceil, and whole()
-def _rounded(s: Sym) -> bool:
-    """Whether `s` is whole as it stands: one call of int, round or whole (not `int(a) + b / 2`), or
-    the ceiling's `-int(-x // 1)`."""
-    if s.prec == P_ATOM:
-        return s.src.startswith(("int(", "round(", "whole("))
-    return s.prec == P_UNARY and s.src.startswith("-int(")
-
-
 def _shown(s: Sym) -> str:
     """A value in an f-string's text: a constant as itself, an expression interpolated (when its
     source can sit in an f-string's braces; otherwise 'another value')."""

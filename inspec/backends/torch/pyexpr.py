@@ -196,11 +196,11 @@ def translate(e: E.Expr, env: dict[str, Sym]) -> Sym:
         div = any(a.has_div for a in args)
         deps = _deps(*args)
         srcs = ", ".join(a.src for a in args)
-        whole = frozenset()  # a whole number whatever its arguments
+        whole = frozenset()  # a whole number whatever its arguments (not a float: no has_div)
         if e.func == "floor":
-            return Sym(f"int({args[0].wrap(P_MUL)} // 1)", P_ATOM, const, div, deps, whole)
+            return Sym(f"int({args[0].wrap(P_MUL)} // 1)", P_ATOM, const, False, deps, whole)
         if e.func == "ceil":
-            return Sym(f"-int(-{args[0].wrap(P_UNARY)} // 1)", P_UNARY, const, div, deps, whole)
+            return Sym(f"-int(-{args[0].wrap(P_UNARY)} // 1)", P_UNARY, const, False, deps, whole)
         if e.func == "int" and isinstance(e.args[0], E.Fn) and e.args[0].func in _WHOLE_FNS:
             return args[0]  # int(round(x)) is round(x): already an int in Python
         # int, round, min, max are Python builtins with the same meaning
