@@ -4004,6 +4004,22 @@ def check_torch(net, batch: int = 2, check_paths: bool = True) -> list[str]:
     return out
 
 
+def random_bn(module) -> None:
+    """Random statistics and affine parameters for every batch norm (seeded), so that comparing a
+    module whose batch norm is folded with one whose is not means something (fresh batch norms are
+    identities in eval mode)."""
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    for m in module.modules():
+        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            m.running_mean.uniform_(-0.5, 0.5, generator=g)
+            m.running_var.uniform_(0.5, 2.0, generator=g)
+            if m.affine:
+                m.weight.data.uniform_(0.5, 1.5, generator=g)
+                m.bias.data.uniform_(-0.5, 0.5, generator=g)
+
+
 def check_export(net, batch: int = 2) -> list[str]:
     """The inference export (generate(net, inference=True): batch norm folded, sibling convs merged,
     pool branches' 1x1 convs computed before their pools, channels-last) loads the training module's
@@ -4020,14 +4036,7 @@ def check_export(net, batch: int = 2) -> list[str]:
 
     torch.manual_seed(0)
     train = build_module(net).eval()
-    g = torch.Generator().manual_seed(0)
-    for m in train.modules():
-        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
-            m.running_mean.uniform_(-0.5, 0.5, generator=g)
-            m.running_var.uniform_(0.5, 2.0, generator=g)
-            if m.affine:
-                m.weight.data.uniform_(0.5, 1.5, generator=g)
-                m.bias.data.uniform_(-0.5, 0.5, generator=g)
+    random_bn(train)
     x = torch.randn(batch, net.input.c, net.input.h, net.input.w)
     try:
         export = build_module(net, inference=True).eval()

@@ -24,6 +24,7 @@ from inspec.backends.torch import build_module, generate
 from inspec.backends.torch.layout import LINE_LENGTH
 from inspec.backends.torch.source import export_paths, export_state_dict
 from tests.conftest import ROOT, SPECS
+from tests.strategies import random_bn
 
 NETWORKS = [
     p.relative_to(ROOT).as_posix()
@@ -59,16 +60,6 @@ def small(rel: str):
         if net.ok:
             return net
     raise AssertionError(f"{rel} checks at no input size")  # pragma: no cover
-
-
-def _random_bn(module: torch.nn.Module) -> None:
-    g = torch.Generator().manual_seed(0)
-    for m in module.modules():
-        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
-            m.running_mean.uniform_(-0.5, 0.5, generator=g)
-            m.running_var.uniform_(0.5, 2.0, generator=g)
-            m.weight.data.uniform_(0.5, 1.5, generator=g)
-            m.bias.data.uniform_(-0.5, 0.5, generator=g)
 
 
 @pytest.mark.parametrize("rel", NETWORKS)
@@ -294,7 +285,7 @@ def _export_equals_training(net, batch: int = 2, grad: bool = True) -> None:
     its eval outputs (max relative error below 1e-5); with `grad`, also called outside no_grad."""
     torch.manual_seed(0)
     train = build_module(net).eval()
-    _random_bn(train)
+    random_bn(train)
     export = build_module(net, inference=True).eval()
     export.load_state_dict(export_state_dict(net, train.state_dict()), strict=True)
     x = torch.randn(batch, net.input.c, net.input.h, net.input.w)
@@ -404,7 +395,7 @@ def _tiny_weights():
     import inspec
 
     train = inspec.build(TINY).eval()
-    _random_bn(train)
+    random_bn(train)
     return train
 
 
@@ -518,7 +509,7 @@ def test_cli_weights_inference_writes_the_exports_state_dict(tmp_path, in_root):
     torch.manual_seed(0)
     net = elaborate(path="specs/googlenet_bn.isp", params={"aux_logits": False})
     train = build_module(net, aux_logits=False).eval()
-    _random_bn(train)
+    random_bn(train)
     torch.save(train.state_dict(), tmp_path / "trained.pt")
     out = tmp_path / "export.pt"
     args = [

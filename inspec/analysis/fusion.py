@@ -29,7 +29,7 @@ sizes) may follow the arguments. Nothing here imports torch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from inspec.analysis import ir
 from inspec.analysis.exprs import is_const
@@ -84,7 +84,7 @@ class ConvGroup:
         first = self.layers[0]
         if first.attrs["act"] == self.act:
             return first
-        return ir.Layer(**{**_fields(first), "attrs": {**first.attrs, "act": self.act}})
+        return replace(first, attrs={**first.attrs, "act": self.act})
 
     def tail(self, k: int) -> list[ir.Node]:
         """The rows branch `k` (a member) runs on its part of the merged convolution's output: the
