@@ -22,7 +22,14 @@ from inspec import __version__
 from inspec.analysis import ir
 from inspec.analysis.units import fmt_exact
 from inspec.backends.diagram import DiagramError, render, to_dot
-from inspec.backends.table import TableRow, notes, rows, table_cells, total_cells
+from inspec.backends.table import (
+    TableRow,
+    notes,
+    numeric_columns,
+    rows,
+    table_cells,
+    total_cells,
+)
 from inspec.backends.torch import CodegenError, generate
 from inspec.fileio import HTML_HEADER
 
@@ -100,8 +107,10 @@ def _table(net: ir.Network, trs: list[TableRow], units: str) -> dict:
     """The table's cells as `inspec table` lays them out, and each column's kind (its CSS class)."""
     head, body = table_cells(net, trs, units)
     # numbers right-aligned, as the text table aligns them; the audit's notes may wrap
+    numeric = numeric_columns(head)
     kinds = [
-        "wrap" if h.startswith("paper") else "num" if i >= 3 else "" for i, h in enumerate(head)
+        "wrap" if h.startswith("paper") else "num" if i in numeric else ""
+        for i, h in enumerate(head)
     ]
     return {
         "head": head,

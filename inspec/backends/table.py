@@ -364,12 +364,18 @@ def total_cells(
     return out
 
 
+def numeric_columns(head: list[str]) -> set[int]:
+    """The columns of table_cells that hold numbers (right-aligned in every format): those after
+    the type, patch and output columns, but the paper audit's notes."""
+    return {i for i, h in enumerate(head) if i >= 3 and not h.startswith("paper")}
+
+
 def render_text(
     net: ir.Network, granularity: str = "rows", units: str = "exact", count: str = DEFAULT
 ) -> str:
     trs = rows(net, granularity, count)
     head, body = table_cells(net, trs, units)
-    numeric = {i for i, h in enumerate(head) if i >= 3 and not h.startswith("paper")}
+    numeric = numeric_columns(head)
     inp = "x".join(map(str, net.input.as_list())) if net.input else "?"
     out = [f"{net.name}: input {inp}", ""]
     out += text_lines(head, body, numeric, total_cells(net, head, units, count))
@@ -395,7 +401,7 @@ def render_markdown(
 ) -> str:
     trs = rows(net, granularity, count)
     head, body = table_cells(net, trs, units)
-    numeric = {i for i, h in enumerate(head) if i >= 3 and not h.startswith("paper")}
+    numeric = numeric_columns(head)
     out = [
         f"**{net.name}**: input {'x'.join(map(str, net.input.as_list())) if net.input else '?'}",
         "",
@@ -452,7 +458,8 @@ def render_latex(
         return [cells[i] for i in keep]
 
     inp = "x".join(map(str, net.input.as_list())) if net.input else "?"
-    right = {j for j, i in enumerate(keep) if i >= 3}
+    numeric = numeric_columns(head)
+    right = {j for j, i in enumerate(keep) if i in numeric}
     tabular = latex_lines(cut(head), [cut(r) for r in body], right, [cut(r) for r in sums])
     out = [
         f"% {net.name}: input {inp}; written by inspec table --format latex",
